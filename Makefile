@@ -1,0 +1,46 @@
+# robot_rl: two commands on a fresh machine with Python 3.11 and package-registry access.
+#   make demo   install everything into .venv, then train → export → verify → evaluate the ONNX bundle
+#   make test   install everything into .venv, then run the whole test suite
+# Both are idempotent: the venv is (re)installed only when pyproject.toml changes.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench setup clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and pinned: it is the CPU wheel on disk; an unpinned torch pulls a multi-GB CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[train,bench,dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/robot-rl demo
+
+# pytest exits 5 when it collected no tests: that must fail, never pass silently.
+test: $(STAMP)
+	$(VENV)/bin/ruff check robot_rl tests bench
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: no tests ran" >&2; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check robot_rl tests bench
+	$(VENV)/bin/ruff format --check robot_rl tests bench
+	$(VENV)/bin/mypy robot_rl
+
+bench: $(STAMP)
+	$(PY) bench/onnx_latency.py
+	$(PY) bench/sac_vs_sb3.py throughput
+	$(PY) bench/sac_vs_sb3.py returns
+	$(PY) bench/sac_vs_sb3.py report
+
+clean-venv:
+	rm -rf $(VENV)

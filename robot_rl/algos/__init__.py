@@ -1,0 +1,1 @@
+"""Training algorithms. Each one consumes `Iterator[Batch]` and returns `TrainingStats`."""

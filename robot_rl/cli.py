@@ -1,0 +1,214 @@
+"""`robot-rl` command line: train, export, eval, demo, envs.
+
+One CLI library (tyro) parses every frozen config dataclass, so each flag's help is the field's
+docstring. Heavy imports (torch, gymnasium) happen inside the subcommand that needs them, so
+`robot-rl eval` of an ONNX bundle stays light.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import tyro
+
+USAGE = """usage: robot-rl <command> [options]
+
+commands:
+  train sac|td3   train an off-policy agent on a Gymnasium env   (robot-rl train sac --help)
+  export RUN_DIR  write a verified ONNX bundle (policy.onnx + manifest.json)
+  eval            evaluate an exported bundle in simulation
+  demo            the main job: train SAC, export, verify, evaluate the ONNX, plot
+  envs            list continuous-control environments that can be trained on
+"""
+
+_FLAT = (tyro.conf.OmitArgPrefixes,)
+
+
+@dataclass(frozen=True)
+class ExportArgs:
+    """Export a training run's policy as an ONNX bundle."""
+
+    run_dir: Annotated[Path, tyro.conf.Positional]
+    """Training run directory (holds config.json and checkpoints/)."""
+    out: Path = Path("models/policy")
+    """Bundle directory to create (policy.onnx, manifest.json, README.md)."""
+    overwrite: bool = False
+    """Replace an existing bundle at `out`."""
+    parity_samples: int = 10_000
+    """Observations on which ONNX Runtime must match torch before the bundle is written."""
+
+
+@dataclass(frozen=True)
+class EvalArgs:
+    """Evaluate an exported ONNX bundle (the artifact itself, not the torch weights)."""
+
+    policy: Path
+    """Bundle directory written by `robot-rl export`."""
+    env: str = ""
+    """Gymnasium env id; empty means the env recorded in the bundle's manifest."""
+    episodes: int = 10
+    """Seeded evaluation episodes."""
+    seed: int = 0
+    """Evaluation seed (episode i is seeded identically on every call)."""
+
+
+@dataclass(frozen=True)
+class DemoArgs:
+    """Train SAC on a built-in task, export, verify, evaluate the ONNX bundle, plot the learning curve."""
+
+    env: str = "Pendulum-v1"
+    """Gymnasium env id to train on."""
+    steps: int = 8_000
+    """Training budget in env steps."""
+    seed: int = 0
+    """Run seed."""
+    out_dir: Path = Path("runs")
+    """Where the run directory goes."""
+    models_dir: Path = Path("models")
+    """Where the exported bundle goes (`<models_dir>/demo-<env>`)."""
+    eval_episodes: int = 10
+    """Episodes for the final evaluation of the exported bundle."""
+    progress: bool = True
+    """Show progress bars."""
+
+
+def _fail(msg: str, code: int = 2) -> int:
+    print(f"robot-rl: error: {msg}", file=sys.stderr)
+    return code
+
+
+def _train(algo: str, argv: list[str]) -> int:
+    from robot_rl.algos.sac.config import SACConfig
+    from robot_rl.algos.td3.config import TD3Config
+    from robot_rl.train.cli_args import TrainSAC, TrainTD3
+    from robot_rl.train.config import TrainConfig
+    from robot_rl.train.loop import train
+
+    if algo == "sac":
+        recipe = "classic"
+        if "--recipe" in argv:
+            i = argv.index("--recipe")
+            if i + 1 >= len(argv):
+                return _fail("--recipe needs a value: classic or crossq")
+            recipe = argv[i + 1]
+            del argv[i : i + 2]
+        default_sac = TrainSAC(TrainConfig(), SACConfig.preset(recipe))
+        args_sac = tyro.cli(TrainSAC, args=argv, default=default_sac, prog="robot-rl train sac", config=_FLAT)
+        train_cfg, algo_cfg, resume = args_sac.train, args_sac.sac, args_sac.resume
+    elif algo == "td3":
+        default_td3 = TrainTD3(TrainConfig(), TD3Config())
+        args_td3 = tyro.cli(TrainTD3, args=argv, default=default_td3, prog="robot-rl train td3", config=_FLAT)
+        train_cfg, algo_cfg, resume = args_td3.train, args_td3.td3, args_td3.resume
+    else:
+        return _fail(f"unknown algorithm {algo!r}; choose sac or td3")
+    extend = train_cfg.total_steps if resume and "--total-steps" in argv else None
+    result = train(train_cfg, algo, algo_cfg, resume=resume, extend_to_steps=extend)
+    ev = result.final_eval
+    print(
+        f"done: {result.steps} steps in {result.train_wall_s:.0f}s ({result.steps / result.train_wall_s:.0f} steps/s); "
+        f"eval return {ev.mean_return:.1f} ± {ev.std_return:.1f} over {len(ev.returns)} episodes; run: {result.run_dir}"
+    )
+    return 0
+
+
+def export_run(run_dir: Path, out: Path, overwrite: bool = False, parity_samples: int = 10_000) -> object:
+    """Export `run_dir`'s latest checkpoint to the bundle `out`; returns the manifest."""
+    from robot_rl.export.onnx_export import export_policy
+    from robot_rl.train.from_run import load_run_policy
+
+    run = load_run_policy(run_dir)
+    return export_policy(
+        run.policy,
+        out,
+        training_config=run.config,
+        extra={"run_dir": str(run_dir), "checkpoint": run.checkpoint.name, "training_summary": run.summary},
+        n_parity=parity_samples,
+        overwrite=overwrite,
+    )
+
+
+def _export(argv: list[str]) -> int:
+    args = tyro.cli(ExportArgs, args=argv, prog="robot-rl export")
+    manifest = export_run(args.run_dir, args.out, args.overwrite, args.parity_samples)
+    parity = getattr(manifest, "parity", {})
+    print(f"exported {args.out} (sha256 {getattr(manifest, 'onnx_sha256', '?')[:16]}…, parity max |Δ| "
+          f"{parity.get('max_abs_diff', float('nan')):.2e} on {parity.get('n_samples', '?')} observations)")
+    return 0
+
+
+def eval_bundle(bundle: Path, env: str, episodes: int, seed: int) -> tuple[object, str]:
+    """Evaluate an ONNX bundle in sim; returns (EvalResult, env id used)."""
+    from robot_rl.export.runtime import OnnxPolicy
+    from robot_rl.train.envs import make_env, policy_spec_for
+    from robot_rl.train.evaluate import evaluate
+
+    policy = OnnxPolicy.load(bundle)
+    env_id = env or str(policy.spec.extra.get("env_id", ""))
+    if not env_id:
+        raise ValueError(f"{bundle}: the manifest records no env; pass --env")
+    probe = make_env(env_id)
+    env_spec = policy_spec_for(probe, env_id)
+    probe.close()
+    if env_spec.observation.dim != policy.spec.observation.dim or env_spec.action.dim != policy.spec.action.dim:
+        raise ValueError(
+            f"{bundle} expects observations of size {policy.spec.observation.dim} and produces "
+            f"{policy.spec.action.dim} actions, but {env_id} has {env_spec.observation.dim} and {env_spec.action.dim}"
+        )
+    return evaluate(policy.act, env_id, episodes, seed), env_id
+
+
+def _eval(argv: list[str]) -> int:
+    args = tyro.cli(EvalArgs, args=argv, prog="robot-rl eval")
+    if args.episodes < 1:
+        return _fail(f"--episodes must be >= 1, got {args.episodes}")
+    res, env_id = eval_bundle(args.policy, args.env, args.episodes, args.seed)
+    print(f"{args.policy} on {env_id}: return {res.mean_return:.1f} ± {res.std_return:.1f} "  # type: ignore[attr-defined]
+          f"over {args.episodes} episodes, success rate {res.success_rate:.2f}")  # type: ignore[attr-defined]
+    return 0
+
+
+def _envs(argv: list[str]) -> int:
+    from robot_rl.train.envs import list_continuous_envs
+
+    for env_id, obs_dim, act_dim in list_continuous_envs():
+        print(f"{env_id:32s} obs {obs_dim:4d}  act {act_dim:3d}")
+    return 0
+
+
+def _demo(argv: list[str]) -> int:
+    from robot_rl.train.demo import run_demo
+
+    args = tyro.cli(DemoArgs, args=argv, prog="robot-rl demo")
+    return run_demo(args)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"export": _export, "eval": _eval, "envs": _envs, "demo": _demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if args else 2
+    cmd, rest = args[0], args[1:]
+    try:
+        if cmd == "train":
+            if not rest or rest[0].startswith("-"):
+                return _fail("train needs an algorithm: robot-rl train sac|td3 [options]")
+            return _train(rest[0], rest[1:])
+        if cmd not in COMMANDS:
+            return _fail(f"unknown command {cmd!r}\n{USAGE}")
+        return COMMANDS[cmd](rest)
+    except KeyboardInterrupt:
+        return _fail("interrupted; the last checkpoint is intact (resume with --resume)", 130)
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, RuntimeError) as exc:
+        # Config validation, bad env ids, unwritable dirs, tampered bundles, divergence: one line, no traceback.
+        return _fail(str(exc), 1 if type(exc).__name__ == "TrainingDiverged" else 2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,349 @@
+"""The bundle manifest (`manifest.json`) and the file helpers that write bundles safely (no torch).
+
+A bundle directory holds `policy.onnx`, a `README.md` model card and `manifest.json`. The
+manifest is written last and atomically, so its presence is the "this bundle is valid" marker:
+a crash mid-export leaves at most a bundle without a manifest, which every loader refuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from robot_rl.core.specs import PolicySpec
+from robot_rl.export.errors import BundleError
+
+FORMAT_VERSION = 1
+"""Version of the manifest layout written by this code; loaders refuse any other."""
+MANIFEST_FILE = "manifest.json"
+"""File name of the manifest inside a bundle directory."""
+ONNX_FILE = "policy.onnx"
+"""File name of the ONNX model inside a bundle directory."""
+MODEL_CARD_FILE = "README.md"
+"""File name of the human-readable model card inside a bundle directory."""
+INPUT_NAME = "obs"
+"""Name of the graph input: raw observations `[batch, obs_dim]` float32."""
+OUTPUT_NAME = "action"
+"""Name of the graph output: physical actions `[batch, act_dim]` float32."""
+BATCH_DIM = "batch"
+"""Placeholder for the dynamic batch dimension in `input_shape` / `output_shape`."""
+META_SPEC_KEY = "robot_rl.policy_spec"
+"""ONNX metadata_props key holding the PolicySpec JSON; the runtime checks it against the manifest."""
+META_FORMAT_KEY = "robot_rl.format_version"
+"""ONNX metadata_props key holding the bundle format version."""
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_PARITY_KEYS = ("n_samples", "max_abs_diff", "tolerance")
+
+
+def _check_json_value(name: str, value: Any) -> None:
+    """Raise ValueError unless `value` survives strict JSON (no NaN/Inf, only JSON types)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"manifest field {name!r} is not JSON-serializable: {exc}") from exc
+
+
+def _check_shape(name: str, shape: tuple[str | int, ...], dim: int) -> None:
+    expected = (BATCH_DIM, dim)
+    if tuple(shape) != expected:
+        raise ValueError(f"manifest {name} is {list(shape)}, expected {list(expected)} from the policy spec")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    """What a bundle promises: the spec, the model file's hash, its I/O signature and how it was checked."""
+
+    policy_spec: PolicySpec
+    """Observation/action spec the model was exported for (the runtime feeds and checks with it)."""
+    onnx_sha256: str
+    """Lower-case hex sha256 of the ONNX file; the runtime refuses a file that does not match."""
+    onnx_opset: int
+    """Default-domain ONNX opset the graph was exported with."""
+    input_shape: tuple[str | int, ...]
+    """Graph input shape, `("batch", obs_dim)`; "batch" marks the dynamic dimension."""
+    output_shape: tuple[str | int, ...]
+    """Graph output shape, `("batch", act_dim)`."""
+    created_utc: str
+    """Export time, ISO 8601 in UTC (e.g. "2025-01-31T12:00:00Z")."""
+    source_revision: str
+    """`git rev-parse HEAD` of the exporting checkout, "-dirty" appended if it had changes; or "unknown"."""
+    parity: Mapping[str, Any]
+    """Parity check record: at least n_samples, max_abs_diff and tolerance (max_abs_diff <= tolerance)."""
+    training_config: Mapping[str, Any] = field(default_factory=dict)
+    """The algorithm/train config as JSON, for provenance."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Free-form JSON metadata (env id, checkpoint step, ...)."""
+    format_version: int = FORMAT_VERSION
+    """Manifest layout version."""
+    onnx_file: str = ONNX_FILE
+    """ONNX file name inside the bundle directory (a bare name, never a path)."""
+    input_name: str = INPUT_NAME
+    """Name of the graph input."""
+    output_name: str = OUTPUT_NAME
+    """Name of the graph output."""
+
+    def __post_init__(self) -> None:
+        if self.format_version != FORMAT_VERSION:
+            raise ValueError(
+                f"manifest format_version {self.format_version} is not supported (this code reads "
+                f"{FORMAT_VERSION})"
+            )
+        if not isinstance(self.policy_spec, PolicySpec):
+            raise ValueError(f"manifest policy_spec must be a PolicySpec, got {type(self.policy_spec)}")
+        if not isinstance(self.onnx_sha256, str) or not _SHA256_RE.match(self.onnx_sha256):
+            raise ValueError(
+                f"manifest onnx_sha256 must be 64 lower-case hex digits, got {self.onnx_sha256!r}"
+            )
+        # A bare file name: a manifest must not be able to point the loader at another directory.
+        name = self.onnx_file
+        if not isinstance(name, str) or not name or name in (".", "..") or Path(name).name != name:
+            raise ValueError(f"manifest onnx_file must be a bare file name, got {name!r}")
+        if "/" in name or "\\" in name:
+            raise ValueError(f"manifest onnx_file must be a bare file name, got {name!r}")
+        if isinstance(self.onnx_opset, bool) or not isinstance(self.onnx_opset, int) or self.onnx_opset < 7:
+            raise ValueError(f"manifest onnx_opset must be an integer >= 7, got {self.onnx_opset!r}")
+        for label, value in (("input_name", self.input_name), ("output_name", self.output_name)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"manifest {label} must be a non-empty string, got {value!r}")
+        _check_shape("input_shape", self.input_shape, self.policy_spec.observation.dim)
+        _check_shape("output_shape", self.output_shape, self.policy_spec.action.dim)
+        try:
+            datetime.fromisoformat(self.created_utc)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"manifest created_utc is not an ISO 8601 time: {self.created_utc!r}") from exc
+        if not isinstance(self.source_revision, str) or not self.source_revision:
+            raise ValueError(
+                f"manifest source_revision must be a non-empty string, got {self.source_revision!r}"
+            )
+        self._check_parity()
+        for label, mapping in (
+            ("parity", self.parity),
+            ("training_config", self.training_config),
+            ("extra", self.extra),
+        ):
+            if not isinstance(mapping, Mapping):
+                raise ValueError(f"manifest {label} must be a JSON object, got {type(mapping).__name__}")
+            _check_json_value(label, dict(mapping))
+
+    def _check_parity(self) -> None:
+        parity = self.parity
+        if not isinstance(parity, Mapping):
+            raise ValueError(f"manifest parity must be a JSON object, got {type(parity).__name__}")
+        missing = [k for k in _PARITY_KEYS if k not in parity]
+        if missing:
+            raise ValueError(f"manifest parity is missing {missing}; needs {list(_PARITY_KEYS)}")
+        n, diff, tol = parity["n_samples"], parity["max_abs_diff"], parity["tolerance"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"manifest parity n_samples must be a positive integer, got {n!r}")
+        for label, value in (("max_abs_diff", diff), ("tolerance", tol)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"manifest parity {label} must be a finite number, got {value!r}")
+            if value < 0:
+                raise ValueError(f"manifest parity {label} must be >= 0, got {value!r}")
+        # The manifest is the validity marker: one that records a failed check is not a valid bundle.
+        if diff > tol:
+            raise ValueError(f"manifest parity records a failed check: max_abs_diff {diff} > tolerance {tol}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest as a JSON-ready dict (shapes as lists, spec via PolicySpec.to_json)."""
+        return {
+            "format_version": self.format_version,
+            "policy_spec": self.policy_spec.to_json(),
+            "onnx_file": self.onnx_file,
+            "onnx_sha256": self.onnx_sha256,
+            "onnx_opset": self.onnx_opset,
+            "input_name": self.input_name,
+            "output_name": self.output_name,
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape),
+            "created_utc": self.created_utc,
+            "source_revision": self.source_revision,
+            "training_config": dict(self.training_config),
+            "parity": dict(self.parity),
+            "extra": dict(self.extra),
+        }
+
+    def dumps(self) -> str:
+        """Strict JSON text of the manifest (NaN/Inf refused), with a trailing newline."""
+        return json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_json(cls, data: Any) -> Manifest:
+        """Build and validate a manifest from parsed JSON.
+
+        Raises:
+            ValueError: a field is missing, unknown, of the wrong type or inconsistent.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"manifest must be a JSON object, got {type(data).__name__}")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"manifest has unknown fields {unknown}")
+        missing = sorted(k for k in known if k not in data)
+        if missing:
+            raise ValueError(f"manifest is missing fields {missing}")
+        spec_json = data["policy_spec"]
+        if not isinstance(spec_json, Mapping):
+            raise ValueError("manifest policy_spec must be a JSON object")
+        try:
+            spec = PolicySpec.from_json(spec_json)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"manifest policy_spec is invalid: {exc!r}") from exc
+        for label in ("input_shape", "output_shape"):
+            if not isinstance(data[label], list):
+                raise ValueError(f"manifest {label} must be a list, got {data[label]!r}")
+        for label in ("format_version", "onnx_opset"):
+            if isinstance(data[label], bool) or not isinstance(data[label], int):
+                raise ValueError(f"manifest {label} must be an integer, got {data[label]!r}")
+        for label in (
+            "onnx_file",
+            "onnx_sha256",
+            "input_name",
+            "output_name",
+            "created_utc",
+            "source_revision",
+        ):
+            if not isinstance(data[label], str):
+                raise ValueError(f"manifest {label} must be a string, got {data[label]!r}")
+        return cls(
+            format_version=data["format_version"],
+            policy_spec=spec,
+            onnx_file=data["onnx_file"],
+            onnx_sha256=data["onnx_sha256"],
+            onnx_opset=data["onnx_opset"],
+            input_name=data["input_name"],
+            output_name=data["output_name"],
+            input_shape=tuple(data["input_shape"]),
+            output_shape=tuple(data["output_shape"]),
+            created_utc=data["created_utc"],
+            source_revision=data["source_revision"],
+            training_config=data["training_config"],
+            parity=data["parity"],
+            extra=data["extra"],
+        )
+
+
+def utc_now_iso() -> str:
+    """Current UTC time as ISO 8601 with a "Z" suffix, to the second."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Lower-case hex sha256 of `data`."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Lower-case hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def source_revision(repo_dir: str | os.PathLike[str] | None = None) -> str:
+    """`git rev-parse HEAD` of `repo_dir` (default: this checkout) plus "-dirty" if it has changes.
+
+    Returns "unknown" when git is missing, the directory is not a repository or it has no commit.
+    """
+    cwd = Path(repo_dir) if repo_dir is not None else Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if not head:
+        return "unknown"
+    return head + ("-dirty" if status.strip() else "")
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """fsync a directory so a rename inside it survives power loss (no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `path` atomically: temp file in the same dir → fsync → rename → fsync dir.
+
+    Readers see either the old file or the complete new one, never a torn write.
+    """
+    target = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    fsync_dir(target.parent)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Atomically write UTF-8 text (see `atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_manifest(bundle_dir: str | os.PathLike[str], manifest: Manifest) -> Path:
+    """Atomically write `manifest.json` into `bundle_dir`; returns its path."""
+    path = Path(bundle_dir) / MANIFEST_FILE
+    atomic_write_text(path, manifest.dumps())
+    return path
+
+
+def read_manifest(bundle_dir: str | os.PathLike[str]) -> Manifest:
+    """Read and validate `bundle_dir/manifest.json`.
+
+    Raises:
+        BundleError: the file is missing, is not valid JSON or fails validation.
+    """
+    path = Path(bundle_dir) / MANIFEST_FILE
+    if not path.is_file():
+        raise BundleError(
+            f"{path} not found: not a policy bundle, or its export did not finish "
+            "(the manifest is written last)"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BundleError(f"cannot read {path}: {exc}") from exc
+
+    def _no_constants(name: str) -> float:
+        raise ValueError(f"non-finite number {name}")
+
+    try:
+        data = json.loads(text, parse_constant=_no_constants)
+    except ValueError as exc:
+        raise BundleError(f"{path} is not valid JSON: {exc}") from exc
+    try:
+        return Manifest.from_json(data)
+    except ValueError as exc:
+        raise BundleError(f"{path} is invalid: {exc}") from exc

@@ -1,0 +1,510 @@
+"""Export a deployable torch policy to a verified bundle: policy.onnx + README.md + manifest.json.
+
+The export is refused unless onnxruntime reproduces torch on >= 10^4 random and boundary
+observations within the tolerance (RELIABILITY.md M1), every action is finite and inside the
+bounds, and the graph is single-file and sampling-free. Nothing is written to the bundle
+directory until all checks pass; `manifest.json` is written last, atomically, as the valid marker.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from robot_rl.core.specs import PolicySpec
+from robot_rl.export.errors import BundleError, ExportError
+from robot_rl.export.manifest import (
+    BATCH_DIM,
+    FORMAT_VERSION,
+    INPUT_NAME,
+    MANIFEST_FILE,
+    META_FORMAT_KEY,
+    META_SPEC_KEY,
+    MODEL_CARD_FILE,
+    ONNX_FILE,
+    OUTPUT_NAME,
+    Manifest,
+    atomic_write_bytes,
+    atomic_write_text,
+    fsync_dir,
+    sha256_bytes,
+    sha256_file,
+    source_revision,
+    utc_now_iso,
+    write_manifest,
+)
+from robot_rl.export.model_card import render_model_card
+from robot_rl.export.onnx_scan import scan_onnx
+from robot_rl.export.runtime import OnnxPolicy, create_session, signature_problem
+
+FloatArray = npt.NDArray[np.float32]
+
+_F32_EPS = float(np.finfo(np.float32).eps)
+_CHUNK = 4096  # rows per onnxruntime batch call during the parity check
+_BOUNDARY_SCALES = (1e2, 1e3, 1e4)
+_N_SIGN_VECTORS = 64
+_N_SATURATION_STARTS = 16
+
+INPUT_SCALE_REF = 50.0
+"""Input magnitude (normalizer std, or raw units) up to which parity must hold within the bare tolerance."""
+
+
+def action_bound_slack(spec: PolicySpec) -> FloatArray:
+    """Per-dimension tolerance `[act_dim]` for "action within bounds" checks.
+
+    1e-6 absolute plus 4 float32 ulps of the bound's magnitude: tanh(x) * scale + bias is computed
+    in float32, so with wide bounds (e.g. ±100 N*m) a saturated action can land a few ulps outside.
+    """
+    low, high = spec.action.low_array, spec.action.high_array
+    return (1e-6 + 4.0 * _F32_EPS * np.maximum(np.abs(low), np.abs(high))).astype(np.float32)
+
+
+def _normalizer_stats(
+    policy: nn.Module,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float] | None:
+    """Mean, std `[obs_dim]` and clip of an enabled ObsNormalizer-like `policy.normalizer`, if any."""
+    norm = getattr(policy, "normalizer", None)
+    mean, var = getattr(norm, "mean", None), getattr(norm, "var", None)
+    if (
+        not getattr(norm, "enabled", False)
+        or not isinstance(mean, torch.Tensor)
+        or not isinstance(var, torch.Tensor)
+    ):
+        return None
+    eps = float(getattr(norm, "eps", 0.0))
+    clip = float(getattr(norm, "clip", np.inf))
+    mean_np = mean.detach().cpu().double().numpy().reshape(-1)
+    std_np = np.sqrt(var.detach().cpu().double().numpy().reshape(-1) + eps)
+    return mean_np, std_np, clip
+
+
+def input_magnitude(policy: nn.Module, obs: FloatArray) -> npt.NDArray[np.float64]:
+    """Per-row magnitude `[N]` of what the network sees: max |normalized obs| (clipped), or max |obs|."""
+    stats = _normalizer_stats(policy)
+    obs64 = obs.astype(np.float64)
+    if stats is None:
+        raw: npt.NDArray[np.float64] = np.abs(obs64).max(axis=1)
+        return raw
+    mean, std, clip = stats
+    normalized: npt.NDArray[np.float64] = np.minimum(np.abs((obs64 - mean) / std).max(axis=1), clip)
+    return normalized
+
+
+def _saturating_observations(
+    policy: nn.Module, base: npt.NDArray[np.float64], act_dim: int, step: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Push `base` observations along ±sign(d action_j / d obs) to drive each action to its bounds.
+
+    Large sign-gradient steps (10, 100, 1000 x `step`) saturate the tanh of a ReLU/tanh trunk, which
+    is where ONNX and torch tanh or the final affine map could disagree or leave the bounds.
+    """
+    x = torch.tensor(base, dtype=torch.float32, requires_grad=True)
+    rows: list[npt.NDArray[np.float64]] = []
+    try:
+        with torch.enable_grad():
+            out = policy(x)
+            for j in range(act_dim):
+                (grad,) = torch.autograd.grad(out[:, j].sum(), x, retain_graph=j < act_dim - 1)
+                direction = torch.sign(grad).double().numpy()
+                for k in (10.0, 100.0, 1000.0):
+                    rows += [base + k * step * direction, base - k * step * direction]
+    except RuntimeError:  # no differentiable path from obs to action: boundary rows still cover it
+        return np.zeros((0, base.shape[1]))
+    return np.concatenate(rows) if rows else np.zeros((0, base.shape[1]))
+
+
+def parity_observations(
+    policy: nn.Module, spec: PolicySpec, n_random: int, seed: int = 0
+) -> tuple[FloatArray, int]:
+    """Observations for the export parity check: boundary rows first, then `n_random` random rows.
+
+    Boundary rows: zeros, constant ±1e2/±1e3/±1e4 vectors, per-dimension extremes, random-sign
+    vectors at those scales, the normalizer's operating region at 3/10/100 std (if it has one) and
+    gradient-directed observations that saturate the tanh. Random rows mix N(0, 1), N(0, 10),
+    U(±1e3) and N(mean, std) of the normalizer.
+
+    Returns:
+        `(obs [N, obs_dim] float32, number of boundary rows)`.
+    """
+    rng = np.random.default_rng(seed)
+    dim = spec.observation.dim
+    stats = _normalizer_stats(policy)
+    eye = np.eye(dim)
+    signs = rng.choice([-1.0, 1.0], size=(_N_SIGN_VECTORS, dim))
+    boundary: list[npt.NDArray[np.float64]] = [np.zeros((1, dim))]
+    for v in _BOUNDARY_SCALES:
+        boundary += [np.full((1, dim), v), np.full((1, dim), -v), eye * v, eye * -v, signs * v]
+    starts = rng.normal(size=(_N_SATURATION_STARTS, dim))
+    step = np.ones(dim)
+    if stats is not None:
+        mean, std, _ = stats
+        boundary.append(mean[None, :])
+        for k in (3.0, 10.0, 100.0):
+            boundary.append(mean + k * std * signs)
+        starts = mean + std * starts
+        step = std
+    boundary.append(_saturating_observations(policy, starts, spec.action.dim, step))
+    groups: list[Callable[[int], npt.NDArray[np.float64]]] = [
+        lambda n: rng.normal(0.0, 1.0, size=(n, dim)),
+        lambda n: rng.normal(0.0, 10.0, size=(n, dim)),
+        lambda n: rng.uniform(-1e3, 1e3, size=(n, dim)),
+    ]
+    if stats is not None:
+        mean, std, _ = stats
+        groups.append(lambda n: mean + std * rng.normal(size=(n, dim)))
+    sizes = [n_random // len(groups)] * len(groups)
+    sizes[0] += n_random - sum(sizes)
+    random_rows = [make(n) for make, n in zip(groups, sizes, strict=True)]
+    boundary_arr = np.concatenate(boundary)
+    obs = np.concatenate([boundary_arr, *random_rows]).astype(np.float32)
+    return obs, int(boundary_arr.shape[0])
+
+
+def _check_policy(policy: nn.Module) -> PolicySpec:
+    spec = getattr(policy, "spec", None)
+    if not isinstance(spec, PolicySpec):
+        raise TypeError(f"policy must have a .spec PolicySpec attribute, got {type(spec).__name__}")
+    if spec.chunk_size != 1:
+        raise ExportError(
+            f"chunk_size {spec.chunk_size} policies are not supported by this exporter (only 1)"
+        )
+    with torch.no_grad():
+        for name, tensor in itertools.chain(policy.named_parameters(), policy.named_buffers()):
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                n_bad = int((~torch.isfinite(tensor)).sum())
+                raise ExportError(
+                    f"policy tensor {name!r} (shape {tuple(tensor.shape)}) has {n_bad} non-finite values; "
+                    "refusing to export"
+                )
+    for name, param in policy.named_parameters():
+        if param.dtype != torch.float32:
+            raise ExportError(f"policy parameter {name!r} is {param.dtype}; the bundle format is float32")
+    return spec
+
+
+def _check_destination(out_dir: Path, overwrite: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"bundle path {out_dir} exists and is not a directory")
+    existing = [name for name in (MANIFEST_FILE, ONNX_FILE) if (out_dir / name).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{out_dir} already holds a bundle ({existing}); pass overwrite=True to replace it"
+        )
+
+
+def _export_onnx(model: nn.Module, spec: PolicySpec, work: Path, opset: int) -> tuple[bytes, int]:
+    """Trace `model` to a single-file ONNX model with the spec in its metadata; returns (bytes, opset)."""
+    raw_path = work / "traced.onnx"
+    example = torch.zeros(2, spec.observation.dim, dtype=torch.float32)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # The legacy TorchScript exporter is a deliberate choice (no onnxscript dependency).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                model,
+                (example,),
+                str(raw_path),
+                dynamo=False,
+                export_params=True,
+                do_constant_folding=True,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: BATCH_DIM}, OUTPUT_NAME: {0: BATCH_DIM}},
+                opset_version=opset,
+            )
+    except Exception as exc:  # the exporter raises many types for unsupported ops
+        raise ExportError(f"torch.onnx.export failed: {exc}") from exc
+    proto = onnx.load(str(raw_path), load_external_data=False)
+    onnx.helper.set_model_props(
+        proto,
+        {
+            META_SPEC_KEY: json.dumps(spec.to_json(), sort_keys=True, allow_nan=False),
+            META_FORMAT_KEY: str(FORMAT_VERSION),
+        },
+    )
+    proto.doc_string = "robot_rl deployable policy: raw observation -> physical action (deterministic)"
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"exported ONNX model failed onnx.checker: {exc}") from exc
+    model_bytes = proto.SerializeToString()
+    scan = scan_onnx(model_bytes)
+    if scan.external_tensors:
+        raise ExportError(f"exported model keeps tensors in external data: {scan.external_tensors[:5]}")
+    if scan.sampling_ops:
+        raise ExportError(
+            f"exported graph samples ({sorted(scan.sampling_ops)}); export the deterministic mean path "
+            "(or pass noise as an explicit input)"
+        )
+    opsets = [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")]
+    return model_bytes, int(opsets[0]) if opsets else opset
+
+
+def _run_onnx_batch(session: ort.InferenceSession, obs: FloatArray) -> FloatArray:
+    """onnxruntime outputs for `obs [N, obs_dim]`, run in batches."""
+    outs = [
+        session.run([OUTPUT_NAME], {INPUT_NAME: obs[i : i + _CHUNK]})[0] for i in range(0, len(obs), _CHUNK)
+    ]
+    return np.concatenate(outs).astype(np.float32, copy=False)
+
+
+def _run_onnx_single(session: ort.InferenceSession, obs: FloatArray) -> FloatArray:
+    """onnxruntime outputs for `obs [N, obs_dim]`, one row at a time (the robot's batch-1 kernels)."""
+    return np.concatenate(
+        [session.run([OUTPUT_NAME], {INPUT_NAME: obs[i : i + 1]})[0] for i in range(len(obs))]
+    )
+
+
+def _out_of_bounds(spec: PolicySpec, actions: FloatArray) -> npt.NDArray[np.bool_]:
+    slack = action_bound_slack(spec)
+    return (actions < spec.action.low_array - slack) | (actions > spec.action.high_array + slack)
+
+
+def _verify_parity(
+    model: nn.Module, model_bytes: bytes, spec: PolicySpec, obs: FloatArray, n_boundary: int, tolerance: float
+) -> tuple[dict[str, Any], FloatArray, FloatArray]:
+    """Compare onnxruntime (batched and batch-1) with torch on `obs`; raise ExportError on any failure.
+
+    Returns the parity record, onnxruntime's batched actions `[N, act_dim]` and its batch-1 action
+    for `obs[0]`.
+
+    Differences are measured in normalized action units (|diff| / half-range of the bounds), so the
+    tolerance means the same for ±1 rad and ±100 N*m actions: an absolute 1e-5 on a ±100 bound is
+    below float32 resolution there. Observations up to `INPUT_SCALE_REF` (in normalizer std, or raw
+    units without a normalizer) must match within `tolerance`; beyond it the allowed difference grows
+    linearly with the input magnitude, because float32 rounding in the first layers does (at ±1e3-1e4
+    inputs torch itself differs from a float64 evaluation by ~1e-5, as much as onnxruntime does).
+    """
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(obs)).detach().cpu().numpy().astype(np.float32, copy=False)
+    want_shape = (len(obs), spec.action.dim)
+    if expected.shape != want_shape:
+        raise ExportError(
+            f"torch policy returned shape {expected.shape} for {obs.shape} input, expected {want_shape}"
+        )
+    bad = ~np.isfinite(expected).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ExportError(
+            f"torch policy returns non-finite actions for {int(bad.sum())} of {len(obs)} parity observations "
+            f"(first: index {i}, obs {obs[i].tolist()}, action {expected[i].tolist()})"
+        )
+    session = create_session(model_bytes)
+    problem = signature_problem(
+        session, INPUT_NAME, (BATCH_DIM, spec.observation.dim), OUTPUT_NAME, (BATCH_DIM, spec.action.dim)
+    )
+    if problem is not None:
+        raise ExportError(f"exported model has the wrong signature: {problem}")
+    got_batch = _run_onnx_batch(session, obs)
+    got_single = _run_onnx_single(session, obs)
+    for label, got in (("batched", got_batch), ("batch-1", got_single)):
+        if got.shape != want_shape or not np.isfinite(got).all():
+            raise ExportError(
+                f"onnxruntime ({label}) returned shape {got.shape} or non-finite actions for finite "
+                "observations"
+            )
+    half_range = (spec.action.high_array.astype(np.float64) - spec.action.low_array) / 2.0
+    diff_batch = np.abs(got_batch.astype(np.float64) - expected) / half_range
+    diff_single = np.abs(got_single.astype(np.float64) - expected) / half_range
+    diff_phys = np.maximum(np.abs(got_batch - expected), np.abs(got_single - expected)).max(axis=1)
+    diff = np.maximum(diff_batch, diff_single).max(axis=1)  # [N], normalized action units
+    magnitude = input_magnitude(model, obs)
+    allowed = tolerance * np.maximum(1.0, magnitude / INPUT_SCALE_REF)
+    in_range = magnitude <= INPUT_SCALE_REF
+    max_in_range = float(diff[in_range].max()) if in_range.any() else 0.0
+    failing = ~(diff <= allowed)  # also catches NaN
+    if failing.any():
+        worst = int(np.argmax(np.where(failing, diff - allowed, -np.inf)))
+        raise ExportError(
+            f"ONNX parity check failed: |onnxruntime - torch| = {diff[worst]:.3g} (normalized action "
+            f"units) exceeds the allowed {allowed[worst]:.3g} at observation {worst} (input magnitude "
+            f"{magnitude[worst]:.3g}); {int(failing.sum())} of {len(obs)} observations fail; max diff over "
+            f"in-range observations {max_in_range:.3g}, tolerance {tolerance:.3g} (batched max "
+            f"{float(diff_batch.max()):.3g}, batch-1 max {float(diff_single.max()):.3g}); torch "
+            f"{expected[worst].tolist()} vs onnxruntime "
+            f"{got_batch[worst].tolist()}; bundle not written"
+        )
+    for label, actions in (
+        ("torch", expected),
+        ("onnxruntime", got_batch),
+        ("onnxruntime batch-1", got_single),
+    ):
+        outside = _out_of_bounds(spec, actions)
+        if outside.any():
+            i = int(np.flatnonzero(outside.any(axis=1))[0])
+            raise ExportError(
+                f"{label} actions leave the bounds low={list(spec.action.low)} high={list(spec.action.high)} "
+                f"for {int(outside.any(axis=1).sum())} observations (first: {actions[i].tolist()})"
+            )
+    slack = action_bound_slack(spec)
+    at_bound = (np.abs(expected - spec.action.low_array) <= slack) | (
+        np.abs(expected - spec.action.high_array) <= slack
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        used = np.where(allowed > 0, diff / allowed, 0.0)
+    report = {
+        "n_samples": len(obs),
+        "n_boundary": n_boundary,
+        "n_random": len(obs) - n_boundary,
+        "n_in_range": int(in_range.sum()),
+        "n_saturated": int(at_bound.any(axis=1).sum()),
+        "units": "normalized action (|diff| / half-range of the bounds)",
+        "max_abs_diff": max_in_range,
+        "tolerance": float(tolerance),
+        "input_scale_ref": INPUT_SCALE_REF,
+        "max_abs_diff_all": float(diff.max()),
+        "max_abs_diff_physical": float(diff_phys.max()),
+        "max_fraction_of_allowed": float(used.max()),
+        "max_abs_diff_batched": float(diff_batch.max()),
+        "max_abs_diff_batch1": float(diff_single.max()),
+        "onnxruntime_version": str(ort.__version__),
+        "torch_version": str(torch.__version__),
+    }
+    return report, got_batch, got_single[0]
+
+
+def _remove_bundle(out_dir: Path) -> None:
+    # Manifest first: without it the directory is no longer a valid bundle, whatever happens next.
+    for name in (MANIFEST_FILE, ONNX_FILE, MODEL_CARD_FILE):
+        (out_dir / name).unlink(missing_ok=True)
+    fsync_dir(out_dir)
+
+
+def _install(work: Path, out_dir: Path, manifest: Manifest) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Invalidate an old bundle before replacing its model, so a crash never pairs an old manifest
+    # with a new model file (the hash check would catch it, but the reason would be misleading).
+    (out_dir / MANIFEST_FILE).unlink(missing_ok=True)
+    fsync_dir(out_dir)
+    os.replace(work / ONNX_FILE, out_dir / ONNX_FILE)
+    fsync_dir(out_dir)
+    if sha256_file(out_dir / ONNX_FILE) != manifest.onnx_sha256:
+        _remove_bundle(out_dir)
+        raise ExportError(f"{out_dir / ONNX_FILE} does not hash to the exported bytes after the move")
+    atomic_write_text(out_dir / MODEL_CARD_FILE, render_model_card(manifest))
+    write_manifest(out_dir, manifest)  # last: the valid marker
+
+
+def _read_back(
+    out_dir: Path,
+    spec: PolicySpec,
+    obs: FloatArray,
+    verified_batch: FloatArray,
+    verified_first: FloatArray,
+    tolerance: float,
+) -> None:
+    """Load the written bundle like a robot would; its actions must equal the ones verified above."""
+    try:
+        loaded = OnnxPolicy.load(out_dir)
+        got = loaded.act_batch(obs)
+        got_first = loaded.act(obs[0])
+    except (BundleError, ValueError, RuntimeError) as exc:
+        _remove_bundle(out_dir)
+        raise ExportError(f"written bundle failed to load back: {exc}") from exc
+    half_range = (spec.action.high_array - spec.action.low_array) / 2.0
+    diff = max(
+        float((np.abs(got - verified_batch) / half_range).max()),
+        float((np.abs(got_first - verified_first) / half_range).max()),
+    )
+    if not diff <= tolerance:
+        _remove_bundle(out_dir)
+        raise ExportError(
+            f"written bundle's actions differ from the verified ones by {diff:.3g} > {tolerance:.3g}"
+        )
+
+
+def export_policy(
+    policy: nn.Module,
+    out_dir: str | os.PathLike[str],
+    training_config: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+    n_parity: int = 10_000,
+    tolerance: float = 1e-5,
+    opset: int = 17,
+    *,
+    overwrite: bool = False,
+    seed: int = 0,
+) -> Manifest:
+    """Export `policy` (raw obs `[B, obs_dim]` → physical action `[B, act_dim]`) as a verified bundle.
+
+    The policy is copied, moved to CPU and put in eval mode (the caller's module is untouched).
+
+    Args:
+        policy: module with a `.spec: PolicySpec` and a deterministic forward (e.g. TanhPolicy).
+        out_dir: bundle directory to create (policy.onnx, README.md, manifest.json).
+        training_config: algorithm/train config as JSON, stored in the manifest.
+        extra: free JSON metadata for the manifest.
+        n_parity: random observations in the parity check (boundary observations come on top).
+        tolerance: max abs difference allowed between onnxruntime and torch actions (fp32).
+        opset: ONNX opset to export with.
+        overwrite: replace an existing bundle in `out_dir`.
+        seed: seed of the parity observations.
+
+    Raises:
+        ExportError: non-finite weights, failed parity, non-finite or out-of-bounds actions,
+            sampling ops or external data; `out_dir` then holds no new bundle.
+        FileExistsError: `out_dir` already holds a bundle and `overwrite` is False.
+        ValueError: invalid arguments or non-JSON configs.
+    """
+    if n_parity < 1:
+        raise ValueError(f"n_parity must be >= 1, got {n_parity}")
+    if not (np.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"tolerance must be finite and >= 0, got {tolerance}")
+    training_config = dict(training_config)
+    extra = dict(extra or {})
+    for label, value in (("training_config", training_config), ("extra", extra)):
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{label} must be JSON-serializable (no NaN/Inf): {exc}") from exc
+    out_dir = Path(out_dir)
+    _check_destination(out_dir, overwrite)
+    spec = _check_policy(policy)
+    model = copy.deepcopy(policy).to("cpu").eval()
+    for param in model.parameters():
+        param.requires_grad_(False)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Work next to out_dir so the final moves are same-filesystem renames.
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.export-", dir=out_dir.parent))
+    try:
+        model_bytes, opset_used = _export_onnx(model, spec, work, opset)
+        obs, n_boundary = parity_observations(model, spec, n_parity, seed)
+        parity, verified_batch, verified_first = _verify_parity(
+            model, model_bytes, spec, obs, n_boundary, tolerance
+        )
+        atomic_write_bytes(work / ONNX_FILE, model_bytes)
+        manifest = Manifest(
+            policy_spec=spec,
+            onnx_sha256=sha256_bytes(model_bytes),
+            onnx_opset=opset_used,
+            input_shape=(BATCH_DIM, spec.observation.dim),
+            output_shape=(BATCH_DIM, spec.action.dim),
+            created_utc=utc_now_iso(),
+            source_revision=source_revision(),
+            training_config=training_config,
+            parity=parity,
+            extra=extra,
+        )
+        _check_destination(out_dir, overwrite)  # again: another process may have written meanwhile
+        _install(work, out_dir, manifest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    n_back = min(len(obs), 256)
+    _read_back(out_dir, spec, obs[:n_back], verified_batch[:n_back], verified_first, tolerance)
+    return manifest

@@ -1,0 +1,1 @@
+"""Torch building blocks: MLPs, critic ensembles, normalizers, actors and the deployable policy."""

@@ -1,0 +1,55 @@
+"""Configuration of a training run (the algorithm has its own config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What to train on, for how long, and where the results go."""
+
+    env: str = "Pendulum-v1"
+    """Gymnasium environment id with continuous (Box) observations and actions."""
+    total_steps: int = 20_000
+    """Environment steps to collect in total (including random warm-up steps)."""
+    seed: int = 0
+    """Seed for networks, sampling and environment resets; same seed → same run on CPU."""
+    learning_starts: int = 1_000
+    """Steps of uniformly random actions before the first gradient update."""
+    buffer_size: int = 1_000_000
+    """Replay buffer capacity in transitions."""
+    eval_every: int = 5_000
+    """Evaluate the deterministic policy every this many env steps (0 = only at the end)."""
+    eval_episodes: int = 5
+    """Episodes per evaluation (seeded identically at every evaluation)."""
+    checkpoint_every: int = 10_000
+    """Save a checkpoint at the first episode boundary after every this many steps (0 = only at the end)."""
+    out_dir: Path = Path("runs")
+    """Directory under which the run directory is created."""
+    run_name: str = ""
+    """Run directory name; empty means `<algo>-<env>-s<seed>`."""
+    torch_threads: int = 0
+    """Intra-op threads for the learner; 0 means one per CPU core."""
+    overlap_env: bool = True
+    """Step the environment in a worker thread while the learner updates (uses both cores)."""
+    log_every: int = 1_000
+    """Write training statistics every this many env steps."""
+    progress: bool = True
+    """Show a progress bar."""
+    tensorboard: bool = True
+    """Also write TensorBoard event files (to `<run>/tb`)."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("total_steps", "buffer_size", "eval_episodes", "log_every"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("learning_starts", "eval_every", "checkpoint_every", "torch_threads", "seed"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if "/" in self.run_name or self.run_name in (".", ".."):
+            problems.append(f"run_name must be a plain directory name, got {self.run_name!r}")
+        if problems:
+            raise ValueError("invalid TrainConfig: " + "; ".join(problems))

@@ -1,0 +1,57 @@
+"""Deterministic evaluation of any physical-units policy (torch module or exported ONNX)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from robot_rl.train.envs import episode_seed, make_env
+
+ActFn = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Returns and lengths of seeded evaluation episodes."""
+
+    returns: tuple[float, ...]
+    """Undiscounted return of each episode."""
+    lengths: tuple[int, ...]
+    """Steps of each episode."""
+    successes: tuple[bool, ...]
+    """`info["is_success"]` at the end of each episode (False where the env does not report it)."""
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std_return(self) -> float:
+        return float(np.std(self.returns))
+
+    @property
+    def success_rate(self) -> float:
+        return float(np.mean(self.successes))
+
+
+def evaluate(act: ActFn, env_id: str, episodes: int, seed: int) -> EvalResult:
+    """Run `episodes` episodes with `act(obs) -> physical action`; episode i is seeded the same every call."""
+    env = make_env(env_id)
+    returns, lengths, successes = [], [], []
+    try:
+        for i in range(episodes):
+            obs, info = env.reset(seed=episode_seed(seed, i, stream=1))
+            total, steps, terminated, truncated = 0.0, 0, False, False
+            while not (terminated or truncated):
+                obs, reward, terminated, truncated, info = env.step(act(np.asarray(obs, np.float32)))
+                total += float(reward)
+                steps += 1
+            returns.append(total)
+            lengths.append(steps)
+            successes.append(bool(info.get("is_success", False)))
+    finally:
+        env.close()
+    return EvalResult(tuple(returns), tuple(lengths), tuple(successes))

@@ -1,0 +1,1 @@
+"""Simulation environments (MuJoCo and PyBullet robot tasks); filled by the simulation issue."""

@@ -1,0 +1,99 @@
+"""Shared fixtures: single-threaded torch (bitwise determinism) and tiny, fast training configs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from robot_rl.algos.sac import SACConfig
+from robot_rl.algos.td3 import TD3Config
+from robot_rl.core.specs import ActionSpec, ObservationSpec, PolicySpec
+from robot_rl.core.types import Batch
+from robot_rl.train.config import TrainConfig
+
+TINY_NET = {"actor_hidden": (32, 32), "critic_hidden": (32, 32), "batch_size": 32}
+
+
+@pytest.fixture(autouse=True)
+def _single_torch_thread() -> Iterator[None]:
+    """One intra-op thread: CPU reductions are then bitwise reproducible (and we share 2 cores)."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
+@pytest.fixture
+def tiny_sac() -> SACConfig:
+    """Classic SAC with small networks (fast on CPU)."""
+    return SACConfig(**TINY_NET)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def tiny_crossq() -> SACConfig:
+    """The CrossQ preset with small networks."""
+    return SACConfig.preset("crossq").replace(**TINY_NET)
+
+
+@pytest.fixture
+def tiny_td3() -> TD3Config:
+    """TD3 with small networks."""
+    return TD3Config(**TINY_NET)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def make_train_cfg(tmp_path: Path) -> Callable[..., TrainConfig]:
+    """Factory of short Pendulum-v1 runs under `tmp_path/runs`; keyword arguments override fields."""
+
+    def make(run_name: str = "run", **overrides: Any) -> TrainConfig:
+        fields: dict[str, Any] = {
+            "env": "Pendulum-v1",
+            "total_steps": 400,
+            "learning_starts": 100,
+            "eval_every": 0,
+            "eval_episodes": 1,
+            "tensorboard": False,
+            "progress": False,
+            "torch_threads": 1,
+            "out_dir": tmp_path / "runs",
+            "run_name": run_name,
+        }
+        fields.update(overrides)
+        return TrainConfig(**fields)
+
+    return make
+
+
+@pytest.fixture
+def pendulum_spec() -> PolicySpec:
+    """The PolicySpec of Pendulum-v1: 3 observations, 1 torque in [-2, 2] N*m."""
+    return PolicySpec(ObservationSpec.flat(3), ActionSpec(low=(-2.0,), high=(2.0,)), control_hz=20.0)
+
+
+@pytest.fixture
+def make_batch() -> Callable[..., Batch[torch.Tensor]]:
+    """Factory of random torch batches for a spec; `terminated`/`truncated` may be given as arrays."""
+
+    def make(
+        spec: PolicySpec, batch_size: int = 32, seed: int = 0, terminated: Any = None, truncated: Any = None
+    ) -> Batch[torch.Tensor]:
+        rng = np.random.default_rng(seed)
+        obs_dim, act_dim = spec.observation.dim, spec.action.dim
+        term = np.zeros(batch_size) if terminated is None else np.asarray(terminated)
+        trunc = np.zeros(batch_size) if truncated is None else np.asarray(truncated)
+        arrays = Batch(
+            obs=rng.normal(size=(batch_size, obs_dim)),
+            action=rng.uniform(-1, 1, size=(batch_size, act_dim)),
+            reward=rng.normal(size=batch_size),
+            next_obs=rng.normal(size=(batch_size, obs_dim)),
+            terminated=term,
+            truncated=trunc,
+        )
+        return Batch(*(torch.as_tensor(np.asarray(x, np.float32)) for x in arrays))
+
+    return make
