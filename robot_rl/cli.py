@@ -11,9 +11,12 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import tyro
+
+if TYPE_CHECKING:
+    from robot_rl.train.evaluate import EvalResult
 
 USAGE = """usage: robot-rl <command> [options]
 
@@ -98,11 +101,13 @@ def _train(algo: str, argv: list[str]) -> int:
             del argv[i : i + 2]
         default_sac = TrainSAC(TrainConfig(), SACConfig.preset(recipe))
         args_sac = tyro.cli(TrainSAC, args=argv, default=default_sac, prog="robot-rl train sac", config=_FLAT)
-        train_cfg, algo_cfg, resume = args_sac.train, args_sac.sac, args_sac.resume
+        train_cfg, resume = args_sac.train, args_sac.resume
+        algo_cfg: object = args_sac.sac
     elif algo == "td3":
         default_td3 = TrainTD3(TrainConfig(), TD3Config())
         args_td3 = tyro.cli(TrainTD3, args=argv, default=default_td3, prog="robot-rl train td3", config=_FLAT)
-        train_cfg, algo_cfg, resume = args_td3.train, args_td3.td3, args_td3.resume
+        train_cfg, resume = args_td3.train, args_td3.resume
+        algo_cfg = args_td3.td3
     else:
         return _fail(f"unknown algorithm {algo!r}; choose sac or td3")
     extend = train_cfg.total_steps if resume and "--total-steps" in argv else None
@@ -135,12 +140,14 @@ def _export(argv: list[str]) -> int:
     args = tyro.cli(ExportArgs, args=argv, prog="robot-rl export")
     manifest = export_run(args.run_dir, args.out, args.overwrite, args.parity_samples)
     parity = getattr(manifest, "parity", {})
-    print(f"exported {args.out} (sha256 {getattr(manifest, 'onnx_sha256', '?')[:16]}…, parity max |Δ| "
-          f"{parity.get('max_abs_diff', float('nan')):.2e} on {parity.get('n_samples', '?')} observations)")
+    print(
+        f"exported {args.out} (sha256 {getattr(manifest, 'onnx_sha256', '?')[:16]}…, parity max |Δ| "
+        f"{parity.get('max_abs_diff', float('nan')):.2e} on {parity.get('n_samples', '?')} observations)"
+    )
     return 0
 
 
-def eval_bundle(bundle: Path, env: str, episodes: int, seed: int) -> tuple[object, str]:
+def eval_bundle(bundle: Path, env: str, episodes: int, seed: int) -> tuple[EvalResult, str]:
     """Evaluate an ONNX bundle in sim; returns (EvalResult, env id used)."""
     from robot_rl.export.runtime import OnnxPolicy
     from robot_rl.train.envs import make_env, policy_spec_for
@@ -166,8 +173,10 @@ def _eval(argv: list[str]) -> int:
     if args.episodes < 1:
         return _fail(f"--episodes must be >= 1, got {args.episodes}")
     res, env_id = eval_bundle(args.policy, args.env, args.episodes, args.seed)
-    print(f"{args.policy} on {env_id}: return {res.mean_return:.1f} ± {res.std_return:.1f} "  # type: ignore[attr-defined]
-          f"over {args.episodes} episodes, success rate {res.success_rate:.2f}")  # type: ignore[attr-defined]
+    print(
+        f"{args.policy} on {env_id}: return {res.mean_return:.1f} ± {res.std_return:.1f} "
+        f"over {args.episodes} episodes, success rate {res.success_rate:.2f}"
+    )
     return 0
 
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 
-def adam(params: Iterable[nn.Parameter], lr: float, beta1: float = 0.9) -> torch.optim.Adam:
+def adam(params: Iterable[torch.Tensor], lr: float, beta1: float = 0.9) -> torch.optim.Adam:
     """Adam with the fused CPU kernel (one call per step instead of one per tensor)."""
     return torch.optim.Adam(list(params), lr=lr, betas=(beta1, 0.999), fused=True)
 
@@ -20,8 +20,8 @@ class TargetNetwork:
 
     def __init__(self, source: nn.Module) -> None:
         self.module = copy.deepcopy(source).requires_grad_(False)
-        self._src = list(source.parameters())
-        self._dst = list(self.module.parameters())
+        self._src: list[torch.Tensor] = list(source.parameters())
+        self._dst: list[torch.Tensor] = list(self.module.parameters())
 
     @torch.no_grad()
     def update(self, tau: float) -> None:

@@ -55,9 +55,9 @@ def _coerce(hint: Any, value: Any) -> Any:
     if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
         return config_from_json(hint, value)  # type: ignore[arg-type]
     if origin is tuple and isinstance(value, list):
-        args = typing.get_args(hint)
-        inner = args[0] if args else Any
-        return tuple(_coerce(inner, v) for v in value)
+        tuple_args = typing.get_args(hint)
+        inner = tuple_args[0] if tuple_args else Any
+        return tuple([_coerce(inner, v) for v in value])
     if hint is Path and isinstance(value, str):
         return Path(value)
     return value

@@ -65,9 +65,7 @@ class ObservationSpec:
                     raise ValueError(f"observation is missing key {key!r}; expected keys {self.keys}")
                 arr = np.asarray(obs[key], dtype=np.float32).reshape(-1)
                 if arr.size != _prod(shape):
-                    raise ValueError(
-                        f"observation entry {key!r} has {arr.size} elements, expected shape {shape}"
-                    )
+                    raise ValueError(f"observation entry {key!r} has {arr.size} elements, expected shape {shape}")
                 parts.append(arr)
             return np.concatenate(parts)
         flat = np.asarray(obs, dtype=np.float32).reshape(-1)
@@ -131,7 +129,8 @@ class ActionSpec:
     def to_normalized(self, action: npt.ArrayLike) -> FloatArray:
         """Map a physical action to [-1, 1] (affine, no clipping)."""
         a = np.asarray(action, dtype=np.float32)
-        return 2.0 * (a - self.low_array) / (self.high_array - self.low_array) - 1.0
+        out: FloatArray = (2.0 * (a - self.low_array) / (self.high_array - self.low_array) - 1.0).astype(np.float32)
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {"low": list(self.low), "high": list(self.high), "names": list(self.names), "units": self.units}

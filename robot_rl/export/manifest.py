@@ -96,15 +96,13 @@ class Manifest:
     def __post_init__(self) -> None:
         if self.format_version != FORMAT_VERSION:
             raise ValueError(
-                f"manifest format_version {self.format_version} is not supported (this code reads "
-                f"{FORMAT_VERSION})"
+                f"manifest format_version {self.format_version} is not supported (this code reads {FORMAT_VERSION})"
             )
         if not isinstance(self.policy_spec, PolicySpec):
             raise ValueError(f"manifest policy_spec must be a PolicySpec, got {type(self.policy_spec)}")
+        _check_json_value("policy_spec", self.policy_spec.to_json())
         if not isinstance(self.onnx_sha256, str) or not _SHA256_RE.match(self.onnx_sha256):
-            raise ValueError(
-                f"manifest onnx_sha256 must be 64 lower-case hex digits, got {self.onnx_sha256!r}"
-            )
+            raise ValueError(f"manifest onnx_sha256 must be 64 lower-case hex digits, got {self.onnx_sha256!r}")
         # A bare file name: a manifest must not be able to point the loader at another directory.
         name = self.onnx_file
         if not isinstance(name, str) or not name or name in (".", "..") or Path(name).name != name:
@@ -123,9 +121,7 @@ class Manifest:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"manifest created_utc is not an ISO 8601 time: {self.created_utc!r}") from exc
         if not isinstance(self.source_revision, str) or not self.source_revision:
-            raise ValueError(
-                f"manifest source_revision must be a non-empty string, got {self.source_revision!r}"
-            )
+            raise ValueError(f"manifest source_revision must be a non-empty string, got {self.source_revision!r}")
         self._check_parity()
         for label, mapping in (
             ("parity", self.parity),
@@ -328,8 +324,7 @@ def read_manifest(bundle_dir: str | os.PathLike[str]) -> Manifest:
     path = Path(bundle_dir) / MANIFEST_FILE
     if not path.is_file():
         raise BundleError(
-            f"{path} not found: not a policy bundle, or its export did not finish "
-            "(the manifest is written last)"
+            f"{path} not found: not a policy bundle, or its export did not finish (the manifest is written last)"
         )
     try:
         text = path.read_text(encoding="utf-8")

@@ -54,17 +54,23 @@ def render_model_card(manifest: Manifest) -> str:
         name = act.names[i] if act.names else "-"
         lines.append(f"| {i} | {name} | {_fmt(act.low[i])} | {_fmt(act.high[i])} |")
     parity = manifest.parity
-    lines += [
-        "",
-        "## Export parity (onnxruntime vs torch)",
-        "",
-        f"- observations checked: {parity['n_samples']} (random at several scales plus boundary and "
-        "tanh-saturating ones)",
-        f"- max abs difference: {float(parity['max_abs_diff']):.3g} "
-        f"(tolerance {float(parity['tolerance']):.3g})",
-    ]
-    for key in sorted(k for k in parity if k not in ("n_samples", "max_abs_diff", "tolerance")):
-        lines.append(f"- {key}: {parity[key]}")
+    lines += ["", "## Export parity (onnxruntime vs torch)", ""]
+    if "n_in_range" in parity:  # written by export_policy
+        lines += [
+            f"- observations checked: {parity['n_samples']} ({parity['n_random']} random at N(0, 1), N(0, 10), "
+            f"U(±1e3) and the normalizer's range; {parity['n_boundary']} boundary ones: zeros, ±1e2..±1e4, "
+            f"per-dimension extremes, tanh-saturating); {parity['n_saturated']} drove an action to a bound",
+            f"- differences in {parity['units']}, onnxruntime batched and batch-1 against torch",
+            f"- max difference on the {parity['n_in_range']} observations within {parity['input_scale_ref']:g} "
+            f"(normalized) units: {float(parity['max_abs_diff']):.3g} (tolerance {float(parity['tolerance']):.3g})",
+            "- beyond that the allowance grows linearly with the input magnitude, as float32 rounding does: "
+            f"max difference {float(parity['max_abs_diff_all']):.3g}, "
+            f"{100 * float(parity['max_fraction_of_allowed']):.0f}% of its allowance",
+            f"- max difference in physical units: {float(parity['max_abs_diff_physical']):.3g}",
+            f"- onnxruntime {parity.get('onnxruntime_version', '?')}, torch {parity.get('torch_version', '?')}",
+        ]
+    else:
+        lines += [f"- {key}: {parity[key]}" for key in sorted(parity)]
     lines += [
         "",
         "## Use",

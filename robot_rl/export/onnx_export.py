@@ -80,11 +80,7 @@ def _normalizer_stats(
     """Mean, std `[obs_dim]` and clip of an enabled ObsNormalizer-like `policy.normalizer`, if any."""
     norm = getattr(policy, "normalizer", None)
     mean, var = getattr(norm, "mean", None), getattr(norm, "var", None)
-    if (
-        not getattr(norm, "enabled", False)
-        or not isinstance(mean, torch.Tensor)
-        or not isinstance(var, torch.Tensor)
-    ):
+    if not getattr(norm, "enabled", False) or not isinstance(mean, torch.Tensor) or not isinstance(var, torch.Tensor):
         return None
     eps = float(getattr(norm, "eps", 0.0))
     clip = float(getattr(norm, "clip", np.inf))
@@ -128,9 +124,7 @@ def _saturating_observations(
     return np.concatenate(rows) if rows else np.zeros((0, base.shape[1]))
 
 
-def parity_observations(
-    policy: nn.Module, spec: PolicySpec, n_random: int, seed: int = 0
-) -> tuple[FloatArray, int]:
+def parity_observations(policy: nn.Module, spec: PolicySpec, n_random: int, seed: int = 0) -> tuple[FloatArray, int]:
     """Observations for the export parity check: boundary rows first, then `n_random` random rows.
 
     Boundary rows: zeros, constant ±1e2/±1e3/±1e4 vectors, per-dimension extremes, random-sign
@@ -179,10 +173,12 @@ def _check_policy(policy: nn.Module) -> PolicySpec:
     spec = getattr(policy, "spec", None)
     if not isinstance(spec, PolicySpec):
         raise TypeError(f"policy must have a .spec PolicySpec attribute, got {type(spec).__name__}")
+    try:
+        json.dumps(spec.to_json(), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"policy spec must be JSON-serializable (spec.extra?): {exc}") from exc
     if spec.chunk_size != 1:
-        raise ExportError(
-            f"chunk_size {spec.chunk_size} policies are not supported by this exporter (only 1)"
-        )
+        raise ExportError(f"chunk_size {spec.chunk_size} policies are not supported by this exporter (only 1)")
     with torch.no_grad():
         for name, tensor in itertools.chain(policy.named_parameters(), policy.named_buffers()):
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
@@ -202,9 +198,7 @@ def _check_destination(out_dir: Path, overwrite: bool) -> None:
         raise NotADirectoryError(f"bundle path {out_dir} exists and is not a directory")
     existing = [name for name in (MANIFEST_FILE, ONNX_FILE) if (out_dir / name).exists()]
     if existing and not overwrite:
-        raise FileExistsError(
-            f"{out_dir} already holds a bundle ({existing}); pass overwrite=True to replace it"
-        )
+        raise FileExistsError(f"{out_dir} already holds a bundle ({existing}); pass overwrite=True to replace it")
 
 
 def _export_onnx(model: nn.Module, spec: PolicySpec, work: Path, opset: int) -> tuple[bytes, int]:
@@ -257,22 +251,28 @@ def _export_onnx(model: nn.Module, spec: PolicySpec, work: Path, opset: int) -> 
 
 def _run_onnx_batch(session: ort.InferenceSession, obs: FloatArray) -> FloatArray:
     """onnxruntime outputs for `obs [N, obs_dim]`, run in batches."""
-    outs = [
-        session.run([OUTPUT_NAME], {INPUT_NAME: obs[i : i + _CHUNK]})[0] for i in range(0, len(obs), _CHUNK)
-    ]
+    outs = [session.run([OUTPUT_NAME], {INPUT_NAME: obs[i : i + _CHUNK]})[0] for i in range(0, len(obs), _CHUNK)]
     return np.concatenate(outs).astype(np.float32, copy=False)
 
 
 def _run_onnx_single(session: ort.InferenceSession, obs: FloatArray) -> FloatArray:
     """onnxruntime outputs for `obs [N, obs_dim]`, one row at a time (the robot's batch-1 kernels)."""
-    return np.concatenate(
-        [session.run([OUTPUT_NAME], {INPUT_NAME: obs[i : i + 1]})[0] for i in range(len(obs))]
-    )
+    return np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: obs[i : i + 1]})[0] for i in range(len(obs))])
 
 
 def _out_of_bounds(spec: PolicySpec, actions: FloatArray) -> npt.NDArray[np.bool_]:
     slack = action_bound_slack(spec)
     return (actions < spec.action.low_array - slack) | (actions > spec.action.high_array + slack)
+
+
+def _check_bounds(spec: PolicySpec, label: str, actions: FloatArray) -> None:
+    outside = _out_of_bounds(spec, actions)
+    if outside.any():
+        i = int(np.flatnonzero(outside.any(axis=1))[0])
+        raise ExportError(
+            f"{label} actions leave the bounds low={list(spec.action.low)} high={list(spec.action.high)} "
+            f"for {int(outside.any(axis=1).sum())} observations (first: {actions[i].tolist()})"
+        )
 
 
 def _verify_parity(
@@ -294,9 +294,7 @@ def _verify_parity(
         expected = model(torch.from_numpy(obs)).detach().cpu().numpy().astype(np.float32, copy=False)
     want_shape = (len(obs), spec.action.dim)
     if expected.shape != want_shape:
-        raise ExportError(
-            f"torch policy returned shape {expected.shape} for {obs.shape} input, expected {want_shape}"
-        )
+        raise ExportError(f"torch policy returned shape {expected.shape} for {obs.shape} input, expected {want_shape}")
     bad = ~np.isfinite(expected).all(axis=1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -304,6 +302,7 @@ def _verify_parity(
             f"torch policy returns non-finite actions for {int(bad.sum())} of {len(obs)} parity observations "
             f"(first: index {i}, obs {obs[i].tolist()}, action {expected[i].tolist()})"
         )
+    _check_bounds(spec, "torch", expected)  # an unsafe policy is refused whatever onnx does
     session = create_session(model_bytes)
     problem = signature_problem(
         session, INPUT_NAME, (BATCH_DIM, spec.observation.dim), OUTPUT_NAME, (BATCH_DIM, spec.action.dim)
@@ -315,8 +314,7 @@ def _verify_parity(
     for label, got in (("batched", got_batch), ("batch-1", got_single)):
         if got.shape != want_shape or not np.isfinite(got).all():
             raise ExportError(
-                f"onnxruntime ({label}) returned shape {got.shape} or non-finite actions for finite "
-                "observations"
+                f"onnxruntime ({label}) returned shape {got.shape} or non-finite actions for finite observations"
             )
     half_range = (spec.action.high_array.astype(np.float64) - spec.action.low_array) / 2.0
     diff_batch = np.abs(got_batch.astype(np.float64) - expected) / half_range
@@ -339,18 +337,8 @@ def _verify_parity(
             f"{expected[worst].tolist()} vs onnxruntime "
             f"{got_batch[worst].tolist()}; bundle not written"
         )
-    for label, actions in (
-        ("torch", expected),
-        ("onnxruntime", got_batch),
-        ("onnxruntime batch-1", got_single),
-    ):
-        outside = _out_of_bounds(spec, actions)
-        if outside.any():
-            i = int(np.flatnonzero(outside.any(axis=1))[0])
-            raise ExportError(
-                f"{label} actions leave the bounds low={list(spec.action.low)} high={list(spec.action.high)} "
-                f"for {int(outside.any(axis=1).sum())} observations (first: {actions[i].tolist()})"
-            )
+    _check_bounds(spec, "onnxruntime", got_batch)
+    _check_bounds(spec, "onnxruntime batch-1", got_single)
     slack = action_bound_slack(spec)
     at_bound = (np.abs(expected - spec.action.low_array) <= slack) | (
         np.abs(expected - spec.action.high_array) <= slack
@@ -423,9 +411,7 @@ def _read_back(
     )
     if not diff <= tolerance:
         _remove_bundle(out_dir)
-        raise ExportError(
-            f"written bundle's actions differ from the verified ones by {diff:.3g} > {tolerance:.3g}"
-        )
+        raise ExportError(f"written bundle's actions differ from the verified ones by {diff:.3g} > {tolerance:.3g}")
 
 
 def export_policy(
@@ -485,9 +471,7 @@ def export_policy(
     try:
         model_bytes, opset_used = _export_onnx(model, spec, work, opset)
         obs, n_boundary = parity_observations(model, spec, n_parity, seed)
-        parity, verified_batch, verified_first = _verify_parity(
-            model, model_bytes, spec, obs, n_boundary, tolerance
-        )
+        parity, verified_batch, verified_first = _verify_parity(model, model_bytes, spec, obs, n_boundary, tolerance)
         atomic_write_bytes(work / ONNX_FILE, model_bytes)
         manifest = Manifest(
             policy_spec=spec,

@@ -65,7 +65,8 @@ class GaussianMean(nn.Module):
         self.act_dim = actor.act_dim
 
     def forward(self, obs_norm: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(obs_norm))[..., : self.act_dim]
+        out: torch.Tensor = self.head(self.body(obs_norm))[..., : self.act_dim]
+        return out
 
 
 class DeterministicActor(nn.Module):
@@ -76,4 +77,5 @@ class DeterministicActor(nn.Module):
         self.net = mlp(obs_dim, hidden, act_dim, act)
 
     def forward(self, obs_norm: torch.Tensor) -> torch.Tensor:
-        return self.net(obs_norm)
+        out: torch.Tensor = self.net(obs_norm)
+        return out

@@ -102,4 +102,5 @@ class CriticEnsemble(nn.Module):
     def forward(self, obs_norm: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs_norm, action], dim=-1)
         x = x.unsqueeze(0).expand(self.ensemble_size, -1, -1)  # [E, B, O + A]
-        return self.net(x).squeeze(-1)
+        q: torch.Tensor = self.net(x).squeeze(-1)
+        return q

@@ -73,7 +73,7 @@ def list_continuous_envs() -> list[tuple[str, int, int]]:
             continue
         try:
             env = make_env(env_id)
-        except Exception:  # noqa: BLE001 - anything that does not build is simply not listed
+        except Exception:  # anything that does not build is simply not listed
             continue
         obs_shape = env.observation_space.shape or (0,)
         act_shape = env.action_space.shape or (0,)

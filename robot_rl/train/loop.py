@@ -63,7 +63,9 @@ def _prepare_run_dir(run_dir: Path, resume: bool) -> None:
     except OSError as exc:
         raise PermissionError(f"output directory {run_dir} is not writable: {exc}") from None
     if not resume and (run_dir / "config.json").exists():
-        raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-name")
+        raise FileExistsError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --run-name"
+        )
 
 
 def _torch_batches(buffer: ReplayBuffer, batch_size: int, rng: np.random.Generator) -> Iterator[Batch[torch.Tensor]]:
@@ -158,9 +160,7 @@ def train(
     def save(at_step: int) -> None:
         data = {f"buffer/{k}": torch.from_numpy(v) for k, v in buffer.state_arrays().items()}
         data["rng/torch"] = torch.get_rng_state()
-        data["episode_actions"] = torch.from_numpy(
-            np.asarray(ep_actions, np.float32).reshape(-1, spec.action.dim)
-        )
+        data["episode_actions"] = torch.from_numpy(np.asarray(ep_actions, np.float32).reshape(-1, spec.action.dim))
         data["obs"] = torch.from_numpy(np.asarray(obs, np.float32))
         state = {
             "episode": episode,
@@ -179,7 +179,8 @@ def train(
 
         @torch.inference_mode()
         def act(o: np.ndarray) -> np.ndarray:
-            return policy(torch.from_numpy(o).unsqueeze(0))[0].numpy()
+            out: np.ndarray = policy(torch.from_numpy(o).unsqueeze(0))[0].numpy()
+            return out
 
         res = evaluate(act, cfg.env, cfg.eval_episodes, cfg.seed)
         logger.log_eval(step, train_wall_s, res.mean_return, res.std_return, res.success_rate, len(res.returns))
@@ -220,7 +221,7 @@ def train(
                 obs = next_obs
 
             if terminated or truncated:  # truncation is not termination: handled by the buffer flags
-                recent_returns = (recent_returns + [ep_return])[-10:]
+                recent_returns = [*recent_returns, ep_return][-10:]
                 logger.log(step, train_wall_s, {"train/episode_return": ep_return, "train/episode_length": ep_len})
                 episode += 1
                 ep_return, ep_len, ep_actions = 0.0, 0, []

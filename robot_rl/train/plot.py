@@ -8,9 +8,7 @@ from pathlib import Path
 from robot_rl.train.metrics import read_eval_csv
 
 
-def plot_learning_curves(
-    curves: Sequence[tuple[str, Path]], out_png: Path, title: str = "", x: str = "step"
-) -> Path:
+def plot_learning_curves(curves: Sequence[tuple[str, Path]], out_png: Path, title: str = "", x: str = "step") -> Path:
     """Plot mean evaluation return (± std band) of each `(label, eval.csv)` against `x` ("step" or "wall_s")."""
     import matplotlib
 

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
+from torch import nn
 
-# Make `robot_rl` importable when the package is not installed into the venv.
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from robot_rl.core.specs import ActionSpec, ObservationSpec, PolicySpec  # noqa: E402
-from robot_rl.nets.normalizer import ObsNormalizer  # noqa: E402
-from robot_rl.nets.policy import TanhPolicy  # noqa: E402
+from robot_rl.core.specs import ActionSpec, ObservationSpec, PolicySpec
+from robot_rl.nets.normalizer import ObsNormalizer
+from robot_rl.nets.policy import TanhPolicy
 
 PolicyFactory = Callable[..., TanhPolicy]
 
@@ -28,9 +22,7 @@ def spec() -> PolicySpec:
     """Three named observation entries (dim 8) and asymmetric, named action bounds."""
     return PolicySpec(
         observation=ObservationSpec(keys=("joint_pos", "joint_vel", "goal"), shapes=((3,), (3,), (2,))),
-        action=ActionSpec(
-            low=(-1.0, -0.5, -2.0), high=(1.0, 1.5, 0.5), names=("hip", "knee", "ankle"), units="rad"
-        ),
+        action=ActionSpec(low=(-1.0, -0.5, -2.0), high=(1.0, 1.5, 0.5), names=("hip", "knee", "ankle"), units="rad"),
         control_hz=50.0,
         extra={"env_id": "Toy-v0"},
     )
@@ -66,8 +58,9 @@ def _build_policy(
 def make_policy(spec: PolicySpec) -> PolicyFactory:
     """Factory: `make_policy(spec=..., hidden=..., normalize=..., seed=..., out_gain=...)`."""
 
-    def factory(spec_: PolicySpec | None = None, **kwargs: object) -> TanhPolicy:
-        return _build_policy(spec_ or spec, **kwargs)  # type: ignore[arg-type]
+    def factory(**kwargs: Any) -> TanhPolicy:
+        kwargs.setdefault("spec", spec)
+        return _build_policy(**kwargs)
 
     return factory
 

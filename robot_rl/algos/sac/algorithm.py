@@ -59,7 +59,7 @@ class SAC:
             a = self.actor.deterministic(x)
         else:
             a, _ = self.actor.sample(x if x.dim() == 2 else x.unsqueeze(0))
-            a = a.reshape(x.shape[:-1] + (a.shape[-1],))
+            a = a.reshape(*x.shape[:-1], a.shape[-1])
         return a.numpy()
 
     def observe(self, obs: npt.NDArray[np.float32]) -> None:
@@ -130,8 +130,9 @@ class SAC:
             if self.critic_target is not None:
                 self.critic_target.update(cfg.tau)
 
-        values = common.mean_stats({k: v for k, v in sums.items() if k.startswith(("loss/critic", "q/"))},
-                                   cfg.utd_ratio)
+        values = common.mean_stats(
+            {k: v for k, v in sums.items() if k.startswith(("loss/critic", "q/"))}, cfg.utd_ratio
+        )
         values.update(common.mean_stats({k: v for k, v in sums.items() if k not in values}, actor_steps))
         values["alpha"] = float(self.log_alpha.detach().exp())
         return TrainingStats(values=values, num_updates=cfg.utd_ratio)

@@ -98,7 +98,10 @@ class TD3:
     def state_meta(self) -> dict[str, Any]:
         return {
             "num_updates": self.num_updates,
-            "optimizers": {"actor": common.optimizer_meta(self.actor_opt), "critic": common.optimizer_meta(self.critic_opt)},
+            "optimizers": {
+                "actor": common.optimizer_meta(self.actor_opt),
+                "critic": common.optimizer_meta(self.critic_opt),
+            },
         }
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
