@@ -30,8 +30,16 @@ SCRATCH = Path(os.environ.get("BENCH_SCRATCH", "/tmp/robot_rl_bench"))
 # ----------------------------------------------------------------------------- single runs (subprocess)
 
 
-def run_sb3(env_id: str, seed: int, steps: int, learning_starts: int, eval_every: int, eval_episodes: int,
-            threads: int, out_csv: Path) -> dict[str, float]:
+def run_sb3(
+    env_id: str,
+    seed: int,
+    steps: int,
+    learning_starts: int,
+    eval_every: int,
+    eval_episodes: int,
+    threads: int,
+    out_csv: Path,
+) -> dict[str, float]:
     import numpy as np
     import torch
     from stable_baselines3 import SAC
@@ -40,9 +48,23 @@ def run_sb3(env_id: str, seed: int, steps: int, learning_starts: int, eval_every
     from robot_rl.train.evaluate import evaluate
 
     torch.set_num_threads(threads)
-    model = SAC("MlpPolicy", env_id, learning_rate=3e-4, buffer_size=1_000_000, learning_starts=learning_starts,
-                batch_size=256, tau=0.005, gamma=0.99, train_freq=1, gradient_steps=1, ent_coef="auto",
-                policy_kwargs={"net_arch": [256, 256]}, seed=seed, device="cpu", verbose=0)
+    model = SAC(
+        "MlpPolicy",
+        env_id,
+        learning_rate=3e-4,
+        buffer_size=1_000_000,
+        learning_starts=learning_starts,
+        batch_size=256,
+        tau=0.005,
+        gamma=0.99,
+        train_freq=1,
+        gradient_steps=1,
+        ent_coef="auto",
+        policy_kwargs={"net_arch": [256, 256]},
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
     rows: list[tuple[int, float, float, float]] = []
     marks: dict[str, float] = {}
 
@@ -61,8 +83,9 @@ def run_sb3(env_id: str, seed: int, steps: int, learning_starts: int, eval_every
                 marks["update_start_wall"] = self.wall()
             if eval_every and n % eval_every == 0:
                 t = time.perf_counter()
-                res = evaluate(lambda o: model.predict(o, deterministic=True)[0].astype(np.float32), env_id,
-                               eval_episodes, seed)
+                res = evaluate(
+                    lambda o: model.predict(o, deterministic=True)[0].astype(np.float32), env_id, eval_episodes, seed
+                )
                 rows.append((n, self.wall(), res.mean_return, res.std_return))
                 self.excluded += time.perf_counter() - t
             return True
@@ -75,8 +98,18 @@ def run_sb3(env_id: str, seed: int, steps: int, learning_starts: int, eval_every
     return {"steps_per_s_updates": window / (end - marks.get("update_start_wall", 0.0)), "wall_s": end}
 
 
-def run_ours(env_id: str, seed: int, steps: int, learning_starts: int, eval_every: int, eval_episodes: int,
-             threads: int, out_csv: Path, recipe: str, overlap: bool) -> dict[str, float]:
+def run_ours(
+    env_id: str,
+    seed: int,
+    steps: int,
+    learning_starts: int,
+    eval_every: int,
+    eval_episodes: int,
+    threads: int,
+    out_csv: Path,
+    recipe: str,
+    overlap: bool,
+) -> dict[str, float]:
     import shutil
 
     from robot_rl.algos.sac.config import SACConfig
@@ -84,10 +117,22 @@ def run_ours(env_id: str, seed: int, steps: int, learning_starts: int, eval_ever
     from robot_rl.train.loop import train
 
     name = f"ours-{recipe}-{env_id}-s{seed}-t{threads}-{int(time.time() * 1e3)}"
-    cfg = TrainConfig(env=env_id, total_steps=steps, seed=seed, learning_starts=learning_starts,
-                      eval_every=eval_every, eval_episodes=eval_episodes, checkpoint_every=0, out_dir=SCRATCH,
-                      run_name=name, torch_threads=threads, overlap_env=overlap, log_every=500, progress=False,
-                      tensorboard=False)
+    cfg = TrainConfig(
+        env=env_id,
+        total_steps=steps,
+        seed=seed,
+        learning_starts=learning_starts,
+        eval_every=eval_every,
+        eval_episodes=eval_episodes,
+        checkpoint_every=0,
+        out_dir=SCRATCH,
+        run_name=name,
+        torch_threads=threads,
+        overlap_env=overlap,
+        log_every=500,
+        progress=False,
+        tensorboard=False,
+    )
     result = train(cfg, "sac", SACConfig.preset(recipe))
     run_dir = result.run_dir
     rows = []
@@ -103,8 +148,10 @@ def run_ours(env_id: str, seed: int, steps: int, learning_starts: int, eval_ever
     _write_csv(out_csv, rows)
     shutil.rmtree(run_dir, ignore_errors=True)
     window = steps - marks.get("update_start_step", 0)
-    return {"steps_per_s_updates": window / (result.train_wall_s - marks.get("update_start_wall", 0.0)),
-            "wall_s": result.train_wall_s}
+    return {
+        "steps_per_s_updates": window / (result.train_wall_s - marks.get("update_start_wall", 0.0)),
+        "wall_s": result.train_wall_s,
+    }
 
 
 def _write_csv(path: Path | str, rows: list[tuple[int, float, float, float]]) -> None:
@@ -127,8 +174,9 @@ def _single(argv: list[str]) -> None:
 def spawn(job: dict[str, object]) -> dict[str, float]:
     env = {**os.environ, "OMP_NUM_THREADS": str(job["threads"]), "MKL_NUM_THREADS": str(job["threads"])}
     job = {**job, "out_csv": str(job["out_csv"])}
-    proc = subprocess.run([sys.executable, __file__, "_single", json.dumps(job)], capture_output=True, text=True,
-                          env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, __file__, "_single", json.dumps(job)], capture_output=True, text=True, env=env, cwd=ROOT
+    )
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -139,20 +187,35 @@ def spawn(job: dict[str, object]) -> dict[str, float]:
 
 
 def throughput(args: argparse.Namespace) -> None:
-    out: dict[str, object] = {"command": " ".join(sys.argv), "window_update_steps": args.window,
-                              "learning_starts": args.learning_starts, "runs": []}
+    out: dict[str, object] = {
+        "command": " ".join(sys.argv),
+        "window_update_steps": args.window,
+        "learning_starts": args.learning_starts,
+        "runs": [],
+    }
     for env_id in args.envs:
         for threads in (1, 2):
             for kind, recipe in (("sb3", ""), ("ours", "classic")):
-                job: dict[str, object] = dict(kind=kind, env_id=env_id, seed=0,
-                                              steps=args.learning_starts + args.window,
-                                              learning_starts=args.learning_starts, eval_every=0, eval_episodes=1,
-                                              threads=threads, out_csv=SCRATCH / "tp.csv")
+                job: dict[str, object] = dict(
+                    kind=kind,
+                    env_id=env_id,
+                    seed=0,
+                    steps=args.learning_starts + args.window,
+                    learning_starts=args.learning_starts,
+                    eval_every=0,
+                    eval_episodes=1,
+                    threads=threads,
+                    out_csv=SCRATCH / "tp.csv",
+                )
                 if kind == "ours":
                     job.update(recipe=recipe, overlap=True)
                 res = spawn(job)
-                row = {"env": env_id, "impl": "sb3" if kind == "sb3" else "robot_rl", "torch_threads": threads,
-                       "steps_per_s": round(res["steps_per_s_updates"], 2)}
+                row = {
+                    "env": env_id,
+                    "impl": "sb3" if kind == "sb3" else "robot_rl",
+                    "torch_threads": threads,
+                    "steps_per_s": round(res["steps_per_s_updates"], 2),
+                }
                 print(row, flush=True)
                 out["runs"].append(row)  # type: ignore[union-attr]
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -163,10 +226,17 @@ def returns(args: argparse.Namespace) -> None:
     jobs = []
     for seed in args.seeds:
         for kind, recipe in (("sb3", "sb3"), ("ours", "classic"), ("ours", "crossq")):
-            job: dict[str, object] = dict(kind=kind, env_id=args.env, seed=seed, steps=args.steps,
-                                          learning_starts=args.learning_starts, eval_every=args.eval_every,
-                                          eval_episodes=args.eval_episodes, threads=1,
-                                          out_csv=RUNS_LOG / f"{recipe}-{args.env}-s{seed}.csv")
+            job: dict[str, object] = dict(
+                kind=kind,
+                env_id=args.env,
+                seed=seed,
+                steps=args.steps,
+                learning_starts=args.learning_starts,
+                eval_every=args.eval_every,
+                eval_episodes=args.eval_episodes,
+                threads=1,
+                out_csv=RUNS_LOG / f"{recipe}-{args.env}-s{seed}.csv",
+            )
             if kind == "ours":
                 job.update(recipe=recipe, overlap=False)
             jobs.append(job)
@@ -190,8 +260,15 @@ def _mean_curve(paths: list[Path]) -> list[dict[str, float]]:
     for i in range(n):
         pts = [c[i] for c in curves]
         rets = [p["mean_return"] for p in pts]
-        out.append({"step": pts[0]["step"], "wall_s": sum(p["wall_s"] for p in pts) / len(pts),
-                    "mean_return": sum(rets) / len(rets), "min_return": min(rets), "max_return": max(rets)})
+        out.append(
+            {
+                "step": pts[0]["step"],
+                "wall_s": sum(p["wall_s"] for p in pts) / len(pts),
+                "mean_return": sum(rets) / len(rets),
+                "min_return": min(rets),
+                "max_return": max(rets),
+            }
+        )
     return out
 
 
@@ -213,27 +290,40 @@ def report(args: argparse.Namespace) -> None:
     tp_file = RESULTS / "sac_vs_sb3_throughput_raw.json"
     if tp_file.exists():
         tp = json.loads(tp_file.read_text())
-        md += ["## Throughput (env steps/s during the update phase, UTD 1)", "",
-               f"Command: `{tp['command']}` — {tp['window_update_steps']} update steps after "
-               f"{tp['learning_starts']} random steps, seed 0, each run in its own process.", "",
-               "| env | torch threads | SB3 | robot_rl | ratio |", "|---|---|---|---|---|"]
+        md += [
+            "## Throughput (env steps/s during the update phase, UTD 1)",
+            "",
+            f"Command: `{tp['command']}` — {tp['window_update_steps']} update steps after "
+            f"{tp['learning_starts']} random steps, seed 0, each run in its own process.",
+            "",
+            "| env | torch threads | SB3 | robot_rl | ratio |",
+            "|---|---|---|---|---|",
+        ]
         per_env: dict[str, dict[str, float]] = {}
         for env_id in sorted({r["env"] for r in tp["runs"]}):
             best = {"sb3": 0.0, "robot_rl": 0.0}
             for th in (1, 2):
                 v = {r["impl"]: r["steps_per_s"] for r in tp["runs"] if r["env"] == env_id and r["torch_threads"] == th}
                 if len(v) == 2:
-                    md.append(f"| {env_id} | {th} | {v['sb3']:.1f} | {v['robot_rl']:.1f} | "
-                              f"{v['robot_rl'] / v['sb3']:.2f}x |")
+                    md.append(
+                        f"| {env_id} | {th} | {v['sb3']:.1f} | {v['robot_rl']:.1f} | {v['robot_rl'] / v['sb3']:.2f}x |"
+                    )
                     for k in best:
                         best[k] = max(best[k], v[k])
-            per_env[env_id] = {"sb3_steps_per_s": best["sb3"], "ours_steps_per_s": best["robot_rl"],
-                               "ratio": best["robot_rl"] / best["sb3"] if best["sb3"] else float("nan")}
+            per_env[env_id] = {
+                "sb3_steps_per_s": best["sb3"],
+                "ours_steps_per_s": best["robot_rl"],
+                "ratio": best["robot_rl"] / best["sb3"] if best["sb3"] else float("nan"),
+            }
         ratios = [v["ratio"] for v in per_env.values()]
         summary["throughput"] = per_env
         summary["throughput_ratio"] = min(ratios) if ratios else None
-        md += ["", "Headline ratio = each implementation at its best thread count on the whole machine "
-               f"(min over envs): **{summary['throughput_ratio']:.2f}x** (target 1.8x).", ""]
+        md += [
+            "",
+            "Headline ratio = each implementation at its best thread count on the whole machine "
+            f"(min over envs): **{summary['throughput_ratio']:.2f}x** (target 1.8x).",
+            "",
+        ]
     logs = sorted(RUNS_LOG.glob("*.csv"))
     if logs:
         groups: dict[str, list[Path]] = {}
@@ -242,18 +332,33 @@ def report(args: argparse.Namespace) -> None:
         curves = {k: _mean_curve(v) for k, v in groups.items()}
         seeds = {k: len(v) for k, v in groups.items()}
         final = {k: c[-1] for k, c in curves.items()}
-        summary["returns"] = {"Hopper-v5": {k: {"final_step": f["step"], "mean_return": round(f["mean_return"], 1),
-                                                "min_return": round(f["min_return"], 1),
-                                                "max_return": round(f["max_return"], 1), "seeds": seeds[k],
-                                                "train_wall_s": round(f["wall_s"], 1)} for k, f in final.items()}}
-        md += ["## Returns on Hopper-v5 at equal env steps", "",
-               "Command: `python bench/sac_vs_sb3.py returns` (1 torch thread per run, 2 runs in parallel), "
-               "deterministic evaluation every few thousand steps (same seeded episodes for all).", "",
-               "| implementation | seeds | steps | mean return (min–max over seeds) | training wall-clock [s] |",
-               "|---|---|---|---|---|"]
+        summary["returns"] = {
+            "Hopper-v5": {
+                k: {
+                    "final_step": f["step"],
+                    "mean_return": round(f["mean_return"], 1),
+                    "min_return": round(f["min_return"], 1),
+                    "max_return": round(f["max_return"], 1),
+                    "seeds": seeds[k],
+                    "train_wall_s": round(f["wall_s"], 1),
+                }
+                for k, f in final.items()
+            }
+        }
+        md += [
+            "## Returns on Hopper-v5 at equal env steps",
+            "",
+            "Command: `python bench/sac_vs_sb3.py returns` (1 torch thread per run, 2 runs in parallel), "
+            "deterministic evaluation every few thousand steps (same seeded episodes for all).",
+            "",
+            "| implementation | seeds | steps | mean return (min–max over seeds) | training wall-clock [s] |",
+            "|---|---|---|---|---|",
+        ]
         for k, f in final.items():
-            md.append(f"| {k} | {seeds[k]} | {int(f['step'])} | {f['mean_return']:.0f} ({f['min_return']:.0f}–"
-                      f"{f['max_return']:.0f}) | {f['wall_s']:.0f} |")
+            md.append(
+                f"| {k} | {seeds[k]} | {int(f['step'])} | {f['mean_return']:.0f} ({f['min_return']:.0f}–"
+                f"{f['max_return']:.0f}) | {f['wall_s']:.0f} |"
+            )
         if "sb3" in curves:
             threshold = final["sb3"]["mean_return"]
             t_sb3 = _time_to(curves["sb3"], threshold)
@@ -266,9 +371,13 @@ def report(args: argparse.Namespace) -> None:
             summary["sb3_final_return"] = threshold
             summary["wallclock_speedup_to_sb3_return"] = speed.get("crossq")
             summary["wallclock_speedup_by_recipe"] = speed
-            md += ["", f"Wall-clock to reach SB3's final mean return ({threshold:.0f}), seed-mean curves: "
-                   + ", ".join(f"{k}: {'%.2fx' % v if v else 'not reached'}" for k, v in speed.items())
-                   + " faster than SB3 (target 3x for the sample-efficient recipe).", ""]
+            md += [
+                "",
+                f"Wall-clock to reach SB3's final mean return ({threshold:.0f}), seed-mean curves: "
+                + ", ".join(f"{k}: {f'{v:.2f}x' if v else 'not reached'}" for k, v in speed.items())
+                + " faster than SB3 (target 3x for the sample-efficient recipe).",
+                "",
+            ]
         for x, fname in (("step", "sac_vs_sb3_steps.png"), ("wall_s", "sac_vs_sb3_wallclock.png")):
             fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
             for k, c in curves.items():

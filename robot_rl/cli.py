@@ -93,12 +93,17 @@ def _train(algo: str, argv: list[str]) -> int:
 
     if algo == "sac":
         recipe = "classic"
-        if "--recipe" in argv:
-            i = argv.index("--recipe")
-            if i + 1 >= len(argv):
-                return _fail("--recipe needs a value: classic or crossq")
-            recipe = argv[i + 1]
-            del argv[i : i + 2]
+        for i, arg in enumerate(argv):
+            if arg.startswith("--recipe="):
+                recipe = arg.split("=", 1)[1]
+                del argv[i]
+                break
+            if arg == "--recipe":
+                if i + 1 >= len(argv):
+                    return _fail("--recipe needs a value: classic or crossq")
+                recipe = argv[i + 1]
+                del argv[i : i + 2]
+                break
         default_sac = TrainSAC(TrainConfig(), SACConfig.preset(recipe))
         args_sac = tyro.cli(TrainSAC, args=argv, default=default_sac, prog="robot-rl train sac", config=_FLAT)
         train_cfg, resume = args_sac.train, args_sac.resume
@@ -110,7 +115,8 @@ def _train(algo: str, argv: list[str]) -> int:
         algo_cfg = args_td3.td3
     else:
         return _fail(f"unknown algorithm {algo!r}; choose sac or td3")
-    extend = train_cfg.total_steps if resume and "--total-steps" in argv else None
+    steps_given = any(a == "--total-steps" or a.startswith("--total-steps=") for a in argv)
+    extend = train_cfg.total_steps if resume and steps_given else None
     result = train(train_cfg, algo, algo_cfg, resume=resume, extend_to_steps=extend)
     ev = result.final_eval
     print(
@@ -206,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd, rest = args[0], args[1:]
     try:
         if cmd == "train":
+            if rest and rest[0] in ("-h", "--help"):
+                print("usage: robot-rl train sac|td3 [options]   (robot-rl train sac --help for the options)")
+                return 0
             if not rest or rest[0].startswith("-"):
                 return _fail("train needs an algorithm: robot-rl train sac|td3 [options]")
             return _train(rest[0], rest[1:])

@@ -101,10 +101,15 @@ def save_checkpoint(
         **state,
     }
     atomic_write_text(tmp / "state.json", json.dumps(full_state, indent=1))
-    if final.exists():
-        shutil.rmtree(final)
+    old = ckpt_dir / f".old-{name}"
+    if final.exists():  # re-saving a step (e.g. a finished run resumed without extension)
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)  # aside, not deleted, until the new one is in place
     os.replace(tmp, final)
     fsync_dir(ckpt_dir)
+    if old.exists():
+        shutil.rmtree(old)
     atomic_write_text(ckpt_dir / "latest", name + "\n")
     return final
 

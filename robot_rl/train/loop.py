@@ -82,13 +82,12 @@ def train(
     On resume the saved configs are used (`extend_to_steps` may raise `total_steps`).
     """
     run_dir = run_dir_for(cfg, algo_name)
+    if resume and not (run_dir / "config.json").exists():
+        raise FileNotFoundError(f"--resume: {run_dir} holds no run (no config.json)")
     _prepare_run_dir(run_dir, resume)
     saved: ckpt.Checkpoint | None = None
     if resume:
-        config_file = run_dir / "config.json"
-        if not config_file.exists():
-            raise FileNotFoundError(f"--resume: {run_dir} holds no run (no config.json)")
-        saved_cfg = json.loads(config_file.read_text())
+        saved_cfg = json.loads((run_dir / "config.json").read_text())
         algo_name = saved_cfg["algo"]
         algo_cfg = algo_config_from_json(algo_name, saved_cfg["algo_config"])
         cfg = config_from_json(TrainConfig, saved_cfg["train"])
@@ -121,7 +120,7 @@ def train(
     ep_actions: list[np.ndarray] = []
     train_wall_s = 0.0
     if saved is None:
-        obs, _ = env.reset(seed=episode_seed(cfg.seed, 0))
+        obs = _reset(env, episode_seed(cfg.seed, 0))
     else:
         st = saved.state
         algo.load_state_tensors(saved.model, st["algo_meta"])
@@ -135,7 +134,7 @@ def train(
         step, episode, ep_return, ep_len = st["step"], st["episode"], st["ep_return"], st["ep_len"]
         train_wall_s = float(st["train_wall_s"])
         # Re-create the mid-episode env state by replaying this episode's actions from its seeded reset.
-        obs, _ = env.reset(seed=episode_seed(cfg.seed, episode))
+        obs = _reset(env, episode_seed(cfg.seed, episode))
         for a in saved.data["episode_actions"].numpy():
             obs = env.step(a)[0]
             ep_actions.append(a)
@@ -225,7 +224,7 @@ def train(
                 logger.log(step, train_wall_s, {"train/episode_return": ep_return, "train/episode_length": ep_len})
                 episode += 1
                 ep_return, ep_len, ep_actions = 0.0, 0, []
-                obs, _ = env.reset(seed=episode_seed(cfg.seed, episode))
+                obs = _reset(env, episode_seed(cfg.seed, episode))
                 if cfg.checkpoint_every and step >= next_ckpt:
                     save(step)
                     next_ckpt = _next_multiple(step, cfg.checkpoint_every)
@@ -263,6 +262,14 @@ def train(
     }
     ckpt.atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=1))
     return RunResult(run_dir=run_dir, steps=step, train_wall_s=train_wall_s, final_eval=last_eval)
+
+
+def _reset(env: Any, seed: int) -> np.ndarray:
+    """Seeded reset; a non-finite initial observation stops the run (it would poison the buffer)."""
+    obs, _ = env.reset(seed=seed)
+    if not np.all(np.isfinite(obs)):
+        raise RuntimeError(f"the environment returned a non-finite observation on reset (seed {seed}): {obs}")
+    return np.asarray(obs)
 
 
 def _next_multiple(step: int, every: int) -> int:

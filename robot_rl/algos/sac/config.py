@@ -76,6 +76,10 @@ class SACConfig:
             problems.append(f"adam_beta1 must be in [0, 1), got {self.adam_beta1}")
         if self.critic_norm != "batch_renorm" and not self.use_target_network:
             problems.append("use_target_network=False is only stable with critic_norm='batch_renorm' (CrossQ)")
+        if self.critic_norm not in ("none", "layer", "batch_renorm"):
+            problems.append(f"critic_norm must be none, layer or batch_renorm, got {self.critic_norm!r}")
+        if self.recipe not in ("classic", "crossq"):
+            problems.append(f"recipe must be classic or crossq, got {self.recipe!r}")
         if self.log_std_min >= self.log_std_max:
             problems.append("log_std_min must be below log_std_max")
         if problems:
