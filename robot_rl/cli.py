@@ -65,7 +65,7 @@ class DemoArgs:
 
     env: str = "Pendulum-v1"
     """Gymnasium env id to train on."""
-    steps: int = 8_000
+    steps: int = 10_000
     """Training budget in env steps."""
     seed: int = 0
     """Run seed."""

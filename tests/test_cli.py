@@ -197,3 +197,16 @@ def test_resume_extends_with_total_steps_equals_form(tmp_path: Path) -> None:
     args = [a for a in tiny_args(tmp_path, "r") if a not in ("--total-steps", "300")]
     assert main(["train", "td3", *args, "--total-steps=250", "--resume"]) == 0
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["steps"] == 250
+
+
+def test_demo_trains_exports_and_evaluates_the_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["demo", "--steps", "300", "--eval-episodes", "2", "--no-progress"]
+    assert main([*args, "--out-dir", str(tmp_path / "runs"), "--models-dir", str(tmp_path / "models")]) == 0
+    out = capsys.readouterr().out
+    bundle = tmp_path / "models" / "demo-Pendulum-v1"
+    assert (bundle / "policy.onnx").exists() and (bundle / "manifest.json").exists()
+    assert (bundle / "learning_curve.png").stat().st_size > 1000
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run_dir / "demo_summary.json").read_text())
+    assert summary["steps"] == 300 and summary["parity_max_abs_diff"] <= 1e-5
+    assert "onnx_eval_return" in out and str(bundle) in out

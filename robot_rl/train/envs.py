@@ -54,10 +54,27 @@ def policy_spec_for(env: gym.Env[Any, Any], env_id: str) -> PolicySpec:
         action=ActionSpec(
             low=tuple(float(x) for x in act_space.low.reshape(-1)),
             high=tuple(float(x) for x in act_space.high.reshape(-1)),
+            names=_actuator_names(env, int(np.prod(act_space.shape))),
         ),
         control_hz=control_hz,
         extra={"env_id": env_id},
     )
+
+
+def _actuator_names(env: gym.Env[Any, Any], act_dim: int) -> tuple[str, ...]:
+    """MuJoCo actuator (or driven joint) names in action order where the env exposes its model, else ()."""
+    model = getattr(env.unwrapped, "model", None)
+    nu = getattr(model, "nu", None)
+    if model is None or nu != act_dim:
+        return ()
+    names = []
+    for i in range(nu):
+        actuator = model.actuator(i)
+        name = str(actuator.name)
+        if not name and int(actuator.trntype[0]) == 0:  # mjTRN_JOINT: name it after the joint it drives
+            name = str(model.joint(int(actuator.trnid[0])).name)
+        names.append(name)
+    return tuple(names) if all(names) and len(set(names)) == len(names) else ()
 
 
 def episode_seed(seed: int, episode: int, stream: int = 0) -> int:
