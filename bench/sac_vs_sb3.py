@@ -172,7 +172,13 @@ def _single(argv: list[str]) -> None:
 
 
 def spawn(job: dict[str, object]) -> dict[str, float]:
-    env = {**os.environ, "OMP_NUM_THREADS": str(job["threads"]), "MKL_NUM_THREADS": str(job["threads"])}
+    # Same OpenMP settings for both peers (robot_rl sets a passive wait policy on import; SB3 would not).
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(job["threads"]),
+        "MKL_NUM_THREADS": str(job["threads"]),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+    }
     job = {**job, "out_csv": str(job["out_csv"])}
     proc = subprocess.run(
         [sys.executable, __file__, "_single", json.dumps(job)], capture_output=True, text=True, env=env, cwd=ROOT
@@ -195,7 +201,7 @@ def throughput(args: argparse.Namespace) -> None:
     }
     for env_id in args.envs:
         for threads in (1, 2):
-            for kind, recipe in (("sb3", ""), ("ours", "classic")):
+            for kind, recipe in (("sb3", ""), ("ours", "classic"), ("ours", "crossq")):
                 job: dict[str, object] = dict(
                     kind=kind,
                     env_id=env_id,
@@ -212,7 +218,7 @@ def throughput(args: argparse.Namespace) -> None:
                 res = spawn(job)
                 row = {
                     "env": env_id,
-                    "impl": "sb3" if kind == "sb3" else "robot_rl",
+                    "impl": {"": "sb3", "classic": "robot_rl", "crossq": "robot_rl_crossq"}[recipe],
                     "torch_threads": threads,
                     "steps_per_s": round(res["steps_per_s_updates"], 2),
                 }
@@ -272,6 +278,13 @@ def _mean_curve(paths: list[Path]) -> list[dict[str, float]]:
     return out
 
 
+def _step_to(curve: list[dict[str, float]], threshold: float) -> int | None:
+    for p in curve:
+        if p["mean_return"] >= threshold:
+            return int(p["step"])
+    return None
+
+
 def _time_to(curve: list[dict[str, float]], threshold: float) -> float | None:
     for p in curve:
         if p["mean_return"] >= threshold:
@@ -296,23 +309,28 @@ def report(args: argparse.Namespace) -> None:
             f"Command: `{tp['command']}` — {tp['window_update_steps']} update steps after "
             f"{tp['learning_starts']} random steps, seed 0, each run in its own process.",
             "",
-            "| env | torch threads | SB3 | robot_rl | ratio |",
-            "|---|---|---|---|---|",
+            "| env | torch threads | SB3 | robot_rl (classic) | ratio | robot_rl (CrossQ) |",
+            "|---|---|---|---|---|---|",
         ]
         per_env: dict[str, dict[str, float]] = {}
         for env_id in sorted({r["env"] for r in tp["runs"]}):
             best = {"sb3": 0.0, "robot_rl": 0.0}
+            crossq_best = 0.0
             for th in (1, 2):
                 v = {r["impl"]: r["steps_per_s"] for r in tp["runs"] if r["env"] == env_id and r["torch_threads"] == th}
-                if len(v) == 2:
+                if "sb3" in v and "robot_rl" in v:
+                    cq = v.get("robot_rl_crossq")
                     md.append(
-                        f"| {env_id} | {th} | {v['sb3']:.1f} | {v['robot_rl']:.1f} | {v['robot_rl'] / v['sb3']:.2f}x |"
+                        f"| {env_id} | {th} | {v['sb3']:.1f} | {v['robot_rl']:.1f} | {v['robot_rl'] / v['sb3']:.2f}x | "
+                        + (f"{cq:.1f} |" if cq else "– |")
                     )
                     for k in best:
                         best[k] = max(best[k], v[k])
+                    crossq_best = max(crossq_best, cq or 0.0)
             per_env[env_id] = {
                 "sb3_steps_per_s": best["sb3"],
                 "ours_steps_per_s": best["robot_rl"],
+                "ours_crossq_steps_per_s": crossq_best,
                 "ratio": best["robot_rl"] / best["sb3"] if best["sb3"] else float("nan"),
             }
         ratios = [v["ratio"] for v in per_env.values()]
@@ -371,9 +389,33 @@ def report(args: argparse.Namespace) -> None:
             summary["sb3_final_return"] = threshold
             summary["wallclock_speedup_to_sb3_return"] = speed.get("crossq")
             summary["wallclock_speedup_by_recipe"] = speed
+            # The returns runs share the machine (2 in parallel, other work around them), so their raw
+            # wall-clock is noisy. Also derive it from steps-to-threshold x the quiet-machine step rate.
+            tp_env = (
+                summary.get("throughput", {}).get(args.env) if isinstance(summary.get("throughput"), dict) else None
+            )
+            derived: dict[str, float | None] = {}
+            s_sb3 = _step_to(curves["sb3"], threshold)
+            if tp_env and s_sb3:
+                rate = {"classic": tp_env["ours_steps_per_s"], "crossq": tp_env.get("ours_crossq_steps_per_s")}
+                for k in speed:
+                    s_k = _step_to(curves[k], threshold)
+                    derived[k] = (
+                        (s_sb3 / tp_env["sb3_steps_per_s"]) / (s_k / rate[k]) if (s_k and rate.get(k)) else None
+                    )
+            summary["wallclock_speedup_derived_by_recipe"] = derived
+            summary["steps_to_sb3_return"] = {k: _step_to(c, threshold) for k, c in curves.items()}
             md += [
                 "",
-                f"Wall-clock to reach SB3's final mean return ({threshold:.0f}), seed-mean curves: "
+                f"Steps to reach SB3's final mean return ({threshold:.0f}): "
+                + ", ".join(f"{k}: {v if v else 'not reached'}" for k, v in summary["steps_to_sb3_return"].items())
+                + ".",
+                "",
+                "Derived wall-clock speedup (steps-to-threshold x each one's best quiet-machine step rate from the "
+                "throughput table): "
+                + ", ".join(f"{k}: {f'{v:.2f}x' if v else 'not reached'}" for k, v in derived.items()),
+                "",
+                f"Raw wall-clock to reach SB3's final mean return ({threshold:.0f}), seed-mean curves: "
                 + ", ".join(f"{k}: {f'{v:.2f}x' if v else 'not reached'}" for k, v in speed.items())
                 + " faster than SB3 (target 3x for the sample-efficient recipe).",
                 "",
@@ -416,7 +458,8 @@ def main() -> None:
     r.add_argument("--eval-episodes", type=int, default=5)
     r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     r.add_argument("--jobs", type=int, default=2, help="runs in parallel (each uses 1 torch thread)")
-    sub.add_parser("report")
+    rep = sub.add_parser("report")
+    rep.add_argument("--env", default="Hopper-v5")
     args = p.parse_args()
     {"throughput": throughput, "returns": returns, "report": report}[args.cmd](args)
 
