@@ -172,12 +172,12 @@ def _single(argv: list[str]) -> None:
 
 
 def spawn(job: dict[str, object]) -> dict[str, float]:
-    # Same OpenMP settings for both peers (robot_rl sets a passive wait policy on import; SB3 would not).
+    # Same OpenMP settings for both peers (robot_rl sets a short spin count on import; SB3 would not).
     env = {
         **os.environ,
         "OMP_NUM_THREADS": str(job["threads"]),
         "MKL_NUM_THREADS": str(job["threads"]),
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+        "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT", "2000"),
     }
     job = {**job, "out_csv": str(job["out_csv"])}
     proc = subprocess.run(
@@ -214,7 +214,7 @@ def throughput(args: argparse.Namespace) -> None:
                     out_csv=SCRATCH / "tp.csv",
                 )
                 if kind == "ours":
-                    job.update(recipe=recipe, overlap=True)
+                    job.update(recipe=recipe, overlap=False)
                 res = spawn(job)
                 row = {
                     "env": env_id,
@@ -387,8 +387,7 @@ def report(args: argparse.Namespace) -> None:
                 t = _time_to(curves[k], threshold)
                 speed[k] = (t_sb3 / t) if (t and t_sb3) else None
             summary["sb3_final_return"] = threshold
-            summary["wallclock_speedup_to_sb3_return"] = speed.get("crossq")
-            summary["wallclock_speedup_by_recipe"] = speed
+            summary["wallclock_speedup_raw_by_recipe"] = speed
             # The returns runs share the machine (2 in parallel, other work around them), so their raw
             # wall-clock is noisy. Also derive it from steps-to-threshold x the quiet-machine step rate.
             tp_env = (
@@ -404,6 +403,9 @@ def report(args: argparse.Namespace) -> None:
                         (s_sb3 / tp_env["sb3_steps_per_s"]) / (s_k / rate[k]) if (s_k and rate.get(k)) else None
                     )
             summary["wallclock_speedup_derived_by_recipe"] = derived
+            # Headline: the conservative derived figure when the quiet-machine rates exist (the raw one
+            # rewards whichever run happened to share the machine less), else the raw one.
+            summary["wallclock_speedup_to_sb3_return"] = derived.get("crossq") if derived else speed.get("crossq")
             summary["steps_to_sb3_return"] = {k: _step_to(c, threshold) for k, c in curves.items()}
             md += [
                 "",
@@ -435,6 +437,26 @@ def report(args: argparse.Namespace) -> None:
             fig.savefig(RESULTS / fname)
             plt.close(fig)
         md += ["![returns vs steps](sac_vs_sb3_steps.png) ![returns vs wall-clock](sac_vs_sb3_wallclock.png)", ""]
+    md += [
+        "## What limits these numbers (read before quoting them)",
+        "",
+        "* **Throughput target (1.8x SB3) is missed.** An update of this size is ~0.6 GFLOP and compute-bound: on",
+        "  one core ours runs ~1.17x SB3 (less Python around the same matmuls: batched twin critics, fused Adam,",
+        "  no critic weight-grads in the actor step, foreach polyak). The second core gives ours +45% (2 intra-op",
+        "  threads with a short OpenMP spin, `GOMP_SPINCOUNT=2000`) but gives SB3 +20% too, so the ratio at each",
+        "  one's best setting is ~1.4x. Against SB3's single-thread figure (PERFORMANCE.md's ~60 steps/s) it is ~1.7x.",
+        "  Overlapping env stepping with the update was implemented (`--overlap-env`, bit-identical) and measured:",
+        "  no gain, because a MuJoCo env step is ~2% of a training step here.",
+        "* **Returns** at equal steps are not worse than SB3's: classic SAC is above SB3 on all 3 seeds at 50k steps",
+        "  (the 100k-step runs did not fit this session: SB3 alone needs ~28 min per 100k steps per seed).",
+        "* **Wall-clock to SB3's final return** (target 3x for the sample-efficient recipe): CrossQ needs ~40% fewer",
+        "  steps but each costs ~25% more than a classic step (the joint current/next critic batch), so the",
+        "  conservative *derived* figure is ~1.8x. The *raw* figure (~3.5x) comes from runs that shared the machine",
+        "  unevenly (SB3 seed 0 ran during other work at ~25 steps/s), so it overstates the gain. Wider CrossQ critics",
+        "  (the paper's 2048) would raise sample efficiency but cost ~16x FLOPs on this CPU.",
+        "* 3 seeds, 50k steps, 5 evaluation episodes: a quick check, not a headline (PERFORMANCE.md asks >= 5 seeds).",
+        "",
+    ]
     (RESULTS / "sac_vs_sb3.md").write_text("\n".join(md) + "\n")
     (RESULTS / "sac_vs_sb3.json").write_text(json.dumps(summary, indent=1) + "\n")
     print("\n".join(md))
