@@ -7,19 +7,23 @@ a crash mid-export leaves at most a bundle without a manifest, which every loade
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import re
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# Re-exported: the bundle's file helpers live in core so checkpoints and recorders share them.
+from robot_rl.core.fileio import atomic_write_bytes as atomic_write_bytes
+from robot_rl.core.fileio import atomic_write_text as atomic_write_text
+from robot_rl.core.fileio import fsync_dir as fsync_dir
+from robot_rl.core.fileio import sha256_bytes as sha256_bytes
+from robot_rl.core.fileio import sha256_file as sha256_file
 from robot_rl.core.specs import PolicySpec
 from robot_rl.export.errors import BundleError
 
@@ -236,20 +240,6 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def sha256_bytes(data: bytes) -> str:
-    """Lower-case hex sha256 of `data`."""
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Lower-case hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def source_revision(repo_dir: str | os.PathLike[str] | None = None) -> str:
     """`git rev-parse HEAD` of `repo_dir` (default: this checkout) plus "-dirty" if it has changes.
 
@@ -268,44 +258,6 @@ def source_revision(repo_dir: str | os.PathLike[str] | None = None) -> str:
     if not head:
         return "unknown"
     return head + ("-dirty" if status.strip() else "")
-
-
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """fsync a directory so a rename inside it survives power loss (no-op where unsupported)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to `path` atomically: temp file in the same dir → fsync → rename → fsync dir.
-
-    Readers see either the old file or the complete new one, never a torn write.
-    """
-    target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    fsync_dir(target.parent)
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Atomically write UTF-8 text (see `atomic_write_bytes`)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_manifest(bundle_dir: str | os.PathLike[str], manifest: Manifest) -> Path:

@@ -8,7 +8,6 @@ is never loaded. Non-finite weights are refused at save time (RELIABILITY.md N1)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,6 +17,17 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from robot_rl.core.fileio import atomic_write_text, fsync_dir, sha256_file
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "atomic_write_text",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 FORMAT_VERSION = 1
 
@@ -37,33 +47,6 @@ class Checkpoint:
     """Replay buffer arrays and other run-state tensors."""
     state: dict[str, Any]
     """JSON state: step counters, RNG states, configs, algorithm meta."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """temp file → fsync → rename → fsync dir, so readers see the old or the new file, never half."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 def _fsync_file(path: Path) -> None:
