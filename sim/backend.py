@@ -109,6 +109,10 @@ class PhysicsBackend(abc.ABC):
         """Scale masses, frictions, damping and servo gains relative to the nominal model."""
 
     @abc.abstractmethod
+    def reset_world(self) -> None:
+        """Back to the freshly built state (clears velocities, contacts and solver warm starts between episodes)."""
+
+    @abc.abstractmethod
     def save_state(self) -> Any:
         """An opaque snapshot of the full physics state (restorable while this backend lives)."""
 

@@ -126,6 +126,7 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
             sample_episode(self.randomization, self._dr_rng, **self._counts)
             if self.randomization.enabled else EpisodeRandomization.nominal(**self._counts)
         )
+        self.backend.reset_world()
         self.backend.apply_randomization(self._episode)
         self.task.reset(self.backend, self._task_rng)
         q, _ = self.backend.robot_state()

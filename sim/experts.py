@@ -21,8 +21,10 @@ class _IKExpert:
     """Cartesian waypoint following with a damped least-squares IK step that also holds the start orientation."""
 
     max_speed_m_s = 0.5
-    pos_gain = 0.8  # fraction of the position error closed per control step (before the speed cap)
-    rot_gain = 0.5
+    # Fraction of the pose error closed per control step (before the speed cap). The servo lags its target by
+    # about 1.5 control periods, so larger gains make this (integrating) loop ring.
+    pos_gain = 0.3
+    rot_gain = 0.3
 
     def __init__(self, env: RobotTaskEnv) -> None:
         self.env = env
@@ -59,40 +61,56 @@ class ReachExpert(_IKExpert):
 
 
 class PushExpert(_IKExpert):
-    """Lift, go behind the puck along the goal direction, descend, push through; re-approach if it slips away."""
+    """Hover behind the puck (on the goal line), descend, push, and lift to re-approach if the puck slips away.
+
+    A small phase machine with hysteresis: approach → descend → push, and push → retreat → approach when the
+    pusher is no longer behind the puck. While pushing it aims just inside the puck's back face on the current
+    puck→goal line, which steers out lateral drift.
+    """
 
     hover_z_m = 0.12
-    push_z_m = 0.025
+    push_z_m = 0.018
     max_speed_m_s = 0.4
+    push_speed_m_s = 0.1
+    half_m = 0.025
+
+    def reset(self) -> None:
+        super().reset()
+        self.phase = "approach"
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         env = self.env
-        task = env.task
         puck, _ = env.backend.object_pose("puck")
-        goal = task.goal  # type: ignore[attr-defined]
+        goal = env.task.goal  # type: ignore[attr-defined]
         ee, _ = env.backend.link_pose(env.robot.ee_link)
         to_goal = (goal - puck)[:2]
         dist = float(np.linalg.norm(to_goal))
-        if dist < 0.01:
-            return self._move_to(np.array([ee[0], ee[1], max(ee[2], self.push_z_m)]))
-        u = to_goal / dist
-        half = 0.025
-        behind = puck[:2] - u * (half + 0.035)  # where the fingertips start pushing
+        u = to_goal / max(dist, 1e-9)
+        behind = puck[:2] - u * (self.half_m + 0.035)
         rel = ee[:2] - puck[:2]
-        along = float(rel @ u)  # negative = behind the puck
-        lateral = float(abs(rel @ np.array([-u[1], u[0]])))
-        low = ee[2] < self.push_z_m + 0.008
-        aligned = along < -half and lateral < 0.015
-        if low and aligned:
-            # Push: drive the fingertips through the point where they would be with the puck at the goal.
-            tip_goal = goal[:2] - u * (half + 0.005)
-            return self._move_to(np.array([*tip_goal, self.push_z_m]), max_speed=0.15)
-        if low and not aligned and float(np.linalg.norm(ee[:2] - behind)) > 0.02:
-            # Low but in the wrong place: go up first so the approach never knocks the puck.
+        along, lateral = float(rel @ u), float(abs(rel @ np.array([-u[1], u[0]])))
+        if not hasattr(self, "phase"):
+            self.phase = "approach"
+        if self.phase == "push" and (dist < 0.01 or lateral > 0.025 or along > -self.half_m + 0.005):
+            self.phase = "hold" if dist < 0.01 else "retreat"
+        if self.phase == "hold":
+            if dist > 0.03:
+                self.phase = "retreat"
+            return self._move_to(np.array([ee[0], ee[1], self.push_z_m]))
+        if self.phase == "retreat":
+            if ee[2] > self.hover_z_m - 0.02:
+                self.phase = "approach"
             return self._move_to(np.array([ee[0], ee[1], self.hover_z_m]))
-        if float(np.linalg.norm(ee[:2] - behind)) > 0.01:
+        if self.phase == "approach":
+            if float(np.linalg.norm(ee[:2] - behind)) < 0.01 and abs(ee[2] - self.hover_z_m) < 0.03:
+                self.phase = "descend"
             return self._move_to(np.array([*behind, self.hover_z_m]))
-        return self._move_to(np.array([*behind, self.push_z_m]), max_speed=0.25)
+        if self.phase == "descend":
+            if ee[2] < self.push_z_m + 0.008:
+                self.phase = "push"
+            return self._move_to(np.array([*behind, self.push_z_m]), max_speed=0.25)
+        aim = puck[:2] - u * (self.half_m - 0.01)
+        return self._move_to(np.array([*aim, self.push_z_m]), max_speed=self.push_speed_m_s)
 
 
 class CartPoleExpert:

@@ -193,6 +193,10 @@ class MujocoBackend(PhysicsBackend):
         m.actuator_biasprm[:, 2] *= sample.actuator_gain_scale
         mujoco.mj_setConst(m, self.data)
 
+    def reset_world(self) -> None:
+        mujoco.mj_resetData(self.model, self.data)
+        mujoco.mj_forward(self.model, self.data)
+
     def save_state(self) -> Any:
         mujoco.mj_getState(self.model, self.data, self._state, _STATE)
         return self._state.copy()

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pybullet as pb
 
-from sim.backend import PhysicsBackend, Scene
+from sim.backend import BoxObject, PhysicsBackend, Scene
 from sim.errors import SimError
 from sim.randomization import EpisodeRandomization
 from sim.robots.description import RobotDescription
@@ -76,12 +76,7 @@ class PybulletBackend(PhysicsBackend):
             plane = pb.createCollisionShape(pb.GEOM_PLANE, physicsClientId=c)
             self.floor = pb.createMultiBody(0.0, plane, physicsClientId=c)
         for obj in scene.objects:
-            shape = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=list(obj.half_extents_m), physicsClientId=c)
-            uid = pb.createMultiBody(obj.mass_kg, shape, basePosition=[0.0, 0.0, obj.half_extents_m[2]],
-                                     physicsClientId=c)
-            pb.changeDynamics(uid, -1, lateralFriction=obj.friction, linearDamping=0.0, angularDamping=0.0,
-                              physicsClientId=c)
-            self.objects[obj.name] = uid
+            self._create_object(obj)
         self._targets = np.array([robot.home[robot.joints.index(n)] for n in robot.actuated])
         self._efforts = np.zeros(len(robot.actuated))
         self._gain_scale = np.ones(len(robot.actuated))
@@ -100,6 +95,16 @@ class PybulletBackend(PhysicsBackend):
             for b, link in self._all_links()
         }
         self._pending_force: tuple[int, int, np.ndarray] | None = None
+
+    def _create_object(self, obj: BoxObject) -> int:
+        c = self.cid
+        shape = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=list(obj.half_extents_m), physicsClientId=c)
+        uid = pb.createMultiBody(obj.mass_kg, shape, basePosition=[0.0, 0.0, obj.half_extents_m[2]],
+                                 physicsClientId=c)
+        pb.changeDynamics(uid, -1, lateralFriction=obj.friction, linearDamping=0.0, angularDamping=0.0,
+                          physicsClientId=c)
+        self.objects[obj.name] = int(uid)
+        return int(uid)
 
     def _all_links(self) -> list[tuple[int, int]]:
         c = self.cid
@@ -228,6 +233,19 @@ class PybulletBackend(PhysicsBackend):
         self._gain_scale = np.asarray(sample.actuator_gain_scale, dtype=np.float64).copy()
         if self.servo:
             self.set_position_targets(self._targets)
+
+    def reset_world(self) -> None:
+        # Bullet keeps persistent contact manifolds (with warm-start impulses) per body pair, and neither
+        # teleporting nor restoreState clears them; rebuilding the movable objects does, which is what makes
+        # `reset(seed)` reproducible. The robot is teleported by the task.
+        c = self.cid
+        for obj in self.scene.objects:
+            old = self.objects[obj.name]
+            pb.removeBody(old, physicsClientId=c)
+            uid = self._create_object(obj)
+            for key in (self._nominal_mass, self._nominal_inertia, self._nominal_friction):
+                key[(uid, -1)] = key.pop((old, -1))
+        self._pending_force = None
 
     def save_state(self) -> Any:
         return (pb.saveState(physicsClientId=self.cid), self._targets.copy(), self._efforts.copy(),
