@@ -57,6 +57,9 @@ class EvalArgs:
     """Seeded evaluation episodes."""
     seed: int = 0
     """Evaluation seed (episode i is seeded identically on every call)."""
+    backend: str = ""
+    """Physics backend for robot_rl/* envs ("mujoco" or "pybullet"). Naming the one the policy was *not* trained
+    in runs the sim-to-sim check: both backends are evaluated on the same seeds and the gap is reported."""
 
 
 @dataclass(frozen=True)
@@ -153,8 +156,8 @@ def _export(argv: list[str]) -> int:
     return 0
 
 
-def eval_bundle(bundle: Path, env: str, episodes: int, seed: int) -> tuple[EvalResult, str]:
-    """Evaluate an ONNX bundle in sim; returns (EvalResult, env id used)."""
+def eval_bundle(bundle: Path, env: str, episodes: int, seed: int, backend: str = "") -> tuple[EvalResult, str]:
+    """Evaluate an ONNX bundle in sim (optionally in a given physics backend); returns (EvalResult, env id)."""
     from robot_rl.export.runtime import OnnxPolicy
     from robot_rl.train.envs import make_env, policy_spec_for
     from robot_rl.train.evaluate import evaluate
@@ -163,7 +166,7 @@ def eval_bundle(bundle: Path, env: str, episodes: int, seed: int) -> tuple[EvalR
     env_id = env or str(policy.spec.extra.get("env_id", ""))
     if not env_id:
         raise ValueError(f"{bundle}: the manifest records no env; pass --env")
-    probe = make_env(env_id)
+    probe = make_env(env_id, backend=backend)
     env_spec = policy_spec_for(probe, env_id)
     probe.close()
     if env_spec.observation.dim != policy.spec.observation.dim or env_spec.action.dim != policy.spec.action.dim:
@@ -171,26 +174,57 @@ def eval_bundle(bundle: Path, env: str, episodes: int, seed: int) -> tuple[EvalR
             f"{bundle} expects observations of size {policy.spec.observation.dim} and produces "
             f"{policy.spec.action.dim} actions, but {env_id} has {env_spec.observation.dim} and {env_spec.action.dim}"
         )
-    return evaluate(policy.act, env_id, episodes, seed), env_id
+    if env_spec.action.names and policy.spec.action.names and env_spec.action.names != policy.spec.action.names:
+        raise ValueError(
+            f"{bundle} commands joints {policy.spec.action.names}, but {env_id} has {env_spec.action.names}"
+        )
+    return evaluate(policy.act, env_id, episodes, seed, backend=backend), env_id
+
+
+def trained_backend(bundle: Path) -> str:
+    """The physics backend a bundle's policy was trained in ("" when the manifest records none)."""
+    from robot_rl.export.manifest import read_manifest
+
+    return str(read_manifest(bundle).policy_spec.extra.get("backend", ""))
+
+
+def _describe(res: EvalResult) -> str:
+    dist = f", final distance {res.mean_final_distance_m * 100:.1f} cm" if res.final_distances_m else ""
+    return f"return {res.mean_return:.1f} ± {res.std_return:.1f}, success {res.success_rate:.2f}{dist}"
 
 
 def _eval(argv: list[str]) -> int:
     args = tyro.cli(EvalArgs, args=argv, prog="robot-rl eval")
     if args.episodes < 1:
         return _fail(f"--episodes must be >= 1, got {args.episodes}")
-    res, env_id = eval_bundle(args.policy, args.env, args.episodes, args.seed)
-    print(
-        f"{args.policy} on {env_id}: return {res.mean_return:.1f} ± {res.std_return:.1f} "
-        f"over {args.episodes} episodes, success rate {res.success_rate:.2f}"
-    )
+    res, env_id = eval_bundle(args.policy, args.env, args.episodes, args.seed, args.backend)
+    where = f"{env_id} [{args.backend}]" if args.backend else env_id
+    print(f"{args.policy} on {where}: {_describe(res)} over {args.episodes} episodes")
+    home = trained_backend(args.policy)
+    if args.backend and home and args.backend != home:
+        ref, _ = eval_bundle(args.policy, env_id, args.episodes, args.seed, home)
+        print(f"{args.policy} on {env_id} [{home}] (trained here): {_describe(ref)}")
+        gap = res.success_rate - ref.success_rate
+        d_return = res.mean_return - ref.mean_return
+        print(
+            f"sim-to-sim gap {home} → {args.backend}: success {gap:+.2f}, return {d_return:+.1f}"
+            + (f", final distance {100 * (res.mean_final_distance_m - ref.mean_final_distance_m):+.1f} cm"
+               if res.final_distances_m else "")
+            + "   (docs/sim2sim.md explains how to read it)"
+        )
     return 0
 
 
 def _envs(argv: list[str]) -> int:
     from robot_rl.train.envs import list_continuous_envs
 
-    for env_id, obs_dim, act_dim in list_continuous_envs():
-        print(f"{env_id:32s} obs {obs_dim:4d}  act {act_dim:3d}")
+    if argv and argv[0] in ("-h", "--help"):
+        print("usage: robot-rl envs   (lists every continuous-control env: backends, observation and action spec)")
+        return 0
+    for row in list_continuous_envs():
+        print(f"{row.env_id}  [{', '.join(row.backends)}]  obs {row.obs_dim}  act {row.act_dim}")
+        print(f"    observation: {row.observation}")
+        print(f"    action:      {row.action}")
     return 0
 
 

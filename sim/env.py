@@ -84,7 +84,7 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self.backend = make_backend(backend, self.robot, self.task.scene(), servo=servo,
                                     physics_dt_s=self.control_dt_s / self.n_substeps)
         self.dt = self.control_dt_s  # Gymnasium MuJoCo convention: `dt` is the control period
-        self.metadata = {"render_modes": [], "render_fps": int(round(self.task.control_hz))}
+        self.metadata = {"render_modes": [], "render_fps": round(self.task.control_hz)}
         self.max_steps = int(max_steps or self.task.max_steps)
         self._limits = self.robot.limits()
         self._act_idx = np.array([self.robot.joints.index(j) for j in self.robot.actuated])

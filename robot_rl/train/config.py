@@ -12,6 +12,8 @@ class TrainConfig:
 
     env: str = "Pendulum-v1"
     """Gymnasium environment id with continuous (Box) observations and actions."""
+    backend: str = ""
+    """Physics backend for the robot_rl/* simulation suite ("mujoco" or "pybullet"); empty = the env's default."""
     total_steps: int = 20_000
     """Environment steps to collect in total (including random warm-up steps)."""
     seed: int = 0

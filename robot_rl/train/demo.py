@@ -16,7 +16,9 @@ def run_demo(args: Any) -> int:
     """Run the demo described by `robot_rl.cli.DemoArgs`; prints a summary, returns an exit code."""
     from robot_rl.cli import eval_bundle, export_run
 
+    sim_suite = args.env.startswith("robot_rl/") and "MetaWorld" not in args.env
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    safe_env = args.env.replace("/", "_")
     cfg = TrainConfig(
         env=args.env,
         total_steps=args.steps,
@@ -26,23 +28,39 @@ def run_demo(args: Any) -> int:
         eval_episodes=5,
         checkpoint_every=0,
         out_dir=args.out_dir,
-        run_name=f"demo-{args.env}-{stamp}",
+        run_name=f"demo-{safe_env}-{stamp}",
         progress=args.progress,
     )
-    # The sample-efficient recipe: it solves Pendulum in about half the steps of the classic one.
+    # The sample-efficient recipe: it solves Pendulum and Panda reach in about half the steps of the classic one.
     algo_cfg = SACConfig.preset("crossq")
-    print(f"[1/4] training SAC ({algo_cfg.recipe} recipe) on {args.env} for {args.steps} steps …", flush=True)
+    n_stages = 5 if sim_suite else 4
+    print(f"[1/{n_stages}] training SAC ({algo_cfg.recipe} recipe) on {args.env} for {args.steps} steps …", flush=True)
     result = train(cfg, "sac", algo_cfg)
 
-    bundle = args.models_dir / f"demo-{args.env}"
-    print(f"[2/4] exporting {bundle} and verifying ONNX parity …", flush=True)
+    bundle = args.models_dir / f"demo-{safe_env}"
+    print(f"[2/{n_stages}] exporting {bundle} and verifying ONNX parity …", flush=True)
     manifest: Any = export_run(result.run_dir, bundle, overwrite=True)
 
-    print(f"[3/4] evaluating the exported ONNX bundle in simulation ({args.eval_episodes} episodes) …", flush=True)
+    print(f"[3/{n_stages}] evaluating the exported ONNX bundle ({args.eval_episodes} episodes) …", flush=True)
     onnx_eval: Any
     onnx_eval, _ = eval_bundle(bundle, args.env, args.eval_episodes, args.seed)
 
-    print("[4/4] plotting the learning curve …", flush=True)
+    sim2sim: dict[str, Any] = {}
+    if sim_suite:
+        other = "pybullet"
+        print(f"[4/{n_stages}] sim-to-sim check: the same bundle in the {other} twin ({args.eval_episodes} episodes) …",
+              flush=True)
+        twin: Any
+        twin, _ = eval_bundle(bundle, args.env, args.eval_episodes, args.seed, other)
+        sim2sim = {
+            "mujoco_success_rate": round(onnx_eval.success_rate, 2),
+            "mujoco_final_distance_m": round(onnx_eval.mean_final_distance_m, 4),
+            "pybullet_success_rate": round(twin.success_rate, 2),
+            "pybullet_final_distance_m": round(twin.mean_final_distance_m, 4),
+            "pybullet_eval_return": round(twin.mean_return, 1),
+        }
+
+    print(f"[{n_stages}/{n_stages}] plotting the learning curve …", flush=True)
     png = plot_learning_curves(
         [(f"SAC ({algo_cfg.recipe})", result.run_dir / "eval.csv")],
         result.run_dir / "learning_curve.png",
@@ -58,6 +76,7 @@ def run_demo(args: Any) -> int:
         "torch_eval_return": round(result.final_eval.mean_return, 1),
         "onnx_eval_return": round(onnx_eval.mean_return, 1),
         "onnx_eval_return_std": round(onnx_eval.std_return, 1),
+        **sim2sim,
         "parity_max_abs_diff": manifest.parity.get("max_abs_diff"),
         "bundle": str(bundle),
         "onnx_sha256": manifest.onnx_sha256,

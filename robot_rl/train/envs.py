@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -15,8 +17,17 @@ class EnvError(ValueError):
     """The requested environment does not exist or is not usable for continuous control."""
 
 
-def make_env(env_id: str, **kwargs: Any) -> gym.Env[Any, Any]:
-    """`gym.make` with a helpful message for unknown ids and unsupported spaces."""
+def make_env(env_id: str, backend: str = "", **kwargs: Any) -> gym.Env[Any, Any]:
+    """`gym.make` with a helpful message for unknown ids and unsupported spaces.
+
+    `backend` ("mujoco" or "pybullet") applies to the robot_rl/* simulation suite; empty = the env's default.
+    """
+    import sim  # noqa: F401 - registers the robot_rl/* ids
+
+    if backend:
+        if not env_id.startswith("robot_rl/") or "MetaWorld" in env_id:
+            raise EnvError(f"{env_id!r} has a single physics backend; --backend applies to robot_rl/* suite envs")
+        kwargs["backend"] = backend
     try:
         env = gym.make(env_id, **kwargs)
     except gym.error.Error as exc:  # NameNotFound, VersionNotFound, DeprecatedEnv, ...
@@ -25,6 +36,8 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env[Any, Any]:
         raise EnvError(f"unknown environment id {env_id!r} ({exc}){hint}") from None
     except ImportError as exc:
         raise EnvError(f"environment {env_id!r} needs a package that is not installed: {exc}") from None
+    except ValueError as exc:  # e.g. sim.errors.SimError for an unknown backend
+        raise EnvError(f"cannot make {env_id!r}: {exc}") from None
     _check_spaces(env_id, env)
     return env
 
@@ -57,12 +70,21 @@ def policy_spec_for(env: gym.Env[Any, Any], env_id: str) -> PolicySpec:
             names=_actuator_names(env, int(np.prod(act_space.shape))),
         ),
         control_hz=control_hz,
-        extra={"env_id": env_id},
+        extra={"env_id": env_id, **_sim_extra(env)},
     )
+
+
+def _sim_extra(env: gym.Env[Any, Any]) -> dict[str, Any]:
+    """Observation layout, joint names and the action's physical meaning, for robot_rl/* suite envs."""
+    extra = getattr(env.unwrapped, "policy_spec_extra", None)
+    return dict(extra()) if callable(extra) else {}
 
 
 def _actuator_names(env: gym.Env[Any, Any], act_dim: int) -> tuple[str, ...]:
     """MuJoCo actuator (or driven joint) names in action order where the env exposes its model, else ()."""
+    sim_extra = getattr(env.unwrapped, "policy_spec_extra", None)
+    if callable(sim_extra):  # robot_rl/* suite: the actuated joints by URDF name
+        return tuple(sim_extra()["action_interface"]["joints"])
     model = getattr(env.unwrapped, "model", None)
     nu = getattr(model, "nu", None)
     if model is None or nu != act_dim:
@@ -82,18 +104,54 @@ def episode_seed(seed: int, episode: int, stream: int = 0) -> int:
     return int(np.random.SeedSequence([seed, stream, episode]).generate_state(1)[0])
 
 
-def list_continuous_envs() -> list[tuple[str, int, int]]:
-    """(id, obs_dim, act_dim) of every registered env that makes with Box observations and actions."""
+@dataclass(frozen=True)
+class EnvListing:
+    """One row of `robot-rl envs`."""
+
+    env_id: str
+    """Gymnasium id."""
+    backends: tuple[str, ...]
+    """Physics engines it runs in."""
+    obs_dim: int
+    """Flat observation size."""
+    act_dim: int
+    """Action size."""
+    observation: str
+    """Named observation layout where the env declares one (robot_rl/* suite), else the Box shape."""
+    action: str
+    """Action meaning: interface, units and joints (suite), else the Box bounds."""
+
+
+def list_continuous_envs() -> list[EnvListing]:
+    """Every registered env that makes with Box observations and actions, with its backends and specs."""
+    import sim  # noqa: F401 - registers the robot_rl/* ids
+
     out = []
     for env_id in sorted(gym.registry.keys()):
         if env_id.startswith(("GymV2", "phys2d", "tabular")):
             continue
         try:
-            env = make_env(env_id)
+            with warnings.catch_warnings():  # deprecation chatter of old versions is not what the user asked for
+                warnings.simplefilter("ignore")
+                env = make_env(env_id)
         except Exception:  # anything that does not build is simply not listed
             continue
-        obs_shape = env.observation_space.shape or (0,)
-        act_shape = env.action_space.shape or (0,)
-        out.append((env_id, int(np.prod(obs_shape)), int(np.prod(act_shape))))
+        obs_dim = int(np.prod(env.observation_space.shape or (0,)))
+        act_dim = int(np.prod(env.action_space.shape or (0,)))
+        extra = _sim_extra(env)
+        if extra:
+            backends: tuple[str, ...] = ("mujoco", "pybullet")
+            observation = " ".join(f"{k}{v}" for k, v in extra["observation_layout"].items())
+            iface = extra["action_interface"]
+            action = f"{iface['type']} [{iface['units']}] normalized to [-1, 1]: {', '.join(iface['joints'])}"
+        else:
+            module = str(getattr(env.unwrapped, "__module__", ""))
+            uses_mujoco = "mujoco" in module or getattr(env.unwrapped, "backend", "") == "mujoco"
+            backends = ("mujoco",) if uses_mujoco else ("-",)
+            observation = f"Box{tuple(env.observation_space.shape or ())}"
+            assert isinstance(env.action_space, gym.spaces.Box)
+            lo, hi = env.action_space.low.min(), env.action_space.high.max()
+            action = f"Box{tuple(env.action_space.shape or ())} in [{lo:g}, {hi:g}]"
+        out.append(EnvListing(env_id, backends, obs_dim, act_dim, observation, action))
         env.close()
     return out

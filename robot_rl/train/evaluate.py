@@ -23,6 +23,8 @@ class EvalResult:
     """Steps of each episode."""
     successes: tuple[bool, ...]
     """`info["is_success"]` at the end of each episode (False where the env does not report it)."""
+    final_distances_m: tuple[float, ...] = ()
+    """`info["distance_m"]` at the end of each episode, where the env reports it (robot_rl/* tasks)."""
 
     @property
     def mean_return(self) -> float:
@@ -36,11 +38,19 @@ class EvalResult:
     def success_rate(self) -> float:
         return float(np.mean(self.successes))
 
+    @property
+    def mean_final_distance_m(self) -> float:
+        """Mean final task distance (NaN where the env reports none)."""
+        return float(np.mean(self.final_distances_m)) if self.final_distances_m else float("nan")
 
-def evaluate(act: ActFn, env_id: str, episodes: int, seed: int) -> EvalResult:
-    """Run `episodes` episodes with `act(obs) -> physical action`; episode i is seeded the same every call."""
-    env = make_env(env_id)
-    returns, lengths, successes = [], [], []
+
+def evaluate(act: ActFn, env_id: str, episodes: int, seed: int, backend: str = "") -> EvalResult:
+    """Run `episodes` episodes with `act(obs) -> physical action`; episode i is seeded the same every call.
+
+    `backend` picks the physics engine of a robot_rl/* env (the sim-to-sim check evaluates in the other one).
+    """
+    env = make_env(env_id, backend=backend)
+    returns, lengths, successes, distances = [], [], [], []
     try:
         for i in range(episodes):
             obs, info = env.reset(seed=episode_seed(seed, i, stream=1))
@@ -52,6 +62,8 @@ def evaluate(act: ActFn, env_id: str, episodes: int, seed: int) -> EvalResult:
             returns.append(total)
             lengths.append(steps)
             successes.append(bool(info.get("is_success", False)))
+            if "distance_m" in info:
+                distances.append(float(info["distance_m"]))
     finally:
         env.close()
-    return EvalResult(tuple(returns), tuple(lengths), tuple(successes))
+    return EvalResult(tuple(returns), tuple(lengths), tuple(successes), tuple(distances))

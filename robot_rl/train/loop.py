@@ -98,7 +98,7 @@ def train(
     if extend_to_steps is not None:
         cfg = config_from_json(TrainConfig, {**config_to_json(cfg), "total_steps": extend_to_steps})
 
-    env = make_env(cfg.env)
+    env = make_env(cfg.env, backend=cfg.backend)
     spec = policy_spec_for(env, cfg.env)
     torch.manual_seed(cfg.seed)
     if cfg.torch_threads:
@@ -181,7 +181,7 @@ def train(
             out: np.ndarray = policy(torch.from_numpy(o).unsqueeze(0))[0].numpy()
             return out
 
-        res = evaluate(act, cfg.env, cfg.eval_episodes, cfg.seed)
+        res = evaluate(act, cfg.env, cfg.eval_episodes, cfg.seed, backend=cfg.backend)
         logger.log_eval(step, train_wall_s, res.mean_return, res.std_return, res.success_rate, len(res.returns))
         bar.set_postfix(eval_return=f"{res.mean_return:.1f}")
         return res

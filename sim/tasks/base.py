@@ -58,7 +58,7 @@ class Task(abc.ABC):
         """Internal task state (goals), for env save/restore."""
         return {}
 
-    def set_state(self, state: dict[str, Any]) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - stateless tasks need no override
         """Restore what `get_state` returned."""
 
     def supports_robot(self, robot: str) -> bool:
