@@ -66,9 +66,9 @@ class EvalArgs:
 class DemoArgs:
     """Train SAC on a built-in task, export, verify, evaluate the ONNX bundle, plot the learning curve."""
 
-    env: str = "Pendulum-v1"
-    """Gymnasium env id to train on."""
-    steps: int = 10_000
+    env: str = "robot_rl/PandaReach-v0"
+    """Gymnasium env id to train on (robot_rl/* suite envs also get the sim-to-sim check)."""
+    steps: int = 18_000
     """Training budget in env steps."""
     seed: int = 0
     """Run seed."""

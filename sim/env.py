@@ -85,6 +85,8 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
                                     physics_dt_s=self.control_dt_s / self.n_substeps)
         self.dt = self.control_dt_s  # Gymnasium MuJoCo convention: `dt` is the control period
         self.metadata = {"render_modes": [], "render_fps": round(self.task.control_hz)}
+        if max_steps is not None and max_steps < 1:
+            raise SimError(f"max_steps must be >= 1, got {max_steps}")
         self.max_steps = int(max_steps or self.task.max_steps)
         self._limits = self.robot.limits()
         self._act_idx = np.array([self.robot.joints.index(j) for j in self.robot.actuated])

@@ -203,10 +203,16 @@ def test_demo_trains_exports_and_evaluates_the_bundle(tmp_path: Path, capsys: py
     args = ["demo", "--steps", "300", "--eval-episodes", "2", "--no-progress"]
     assert main([*args, "--out-dir", str(tmp_path / "runs"), "--models-dir", str(tmp_path / "models")]) == 0
     out = capsys.readouterr().out
-    bundle = tmp_path / "models" / "demo-Pendulum-v1"
+    bundle = tmp_path / "models" / "demo-robot_rl_PandaReach-v0"
     assert (bundle / "policy.onnx").exists() and (bundle / "manifest.json").exists()
     assert (bundle / "learning_curve.png").stat().st_size > 1000
     (run_dir,) = (tmp_path / "runs").iterdir()
     summary = json.loads((run_dir / "demo_summary.json").read_text())
     assert summary["steps"] == 300 and summary["parity_max_abs_diff"] <= 1e-5
     assert "onnx_eval_return" in out and str(bundle) in out
+    # The robot task adds the sim-to-sim check: the same bundle evaluated in the PyBullet twin.
+    assert 0.0 <= summary["pybullet_success_rate"] <= 1.0 and summary["pybullet_final_distance_m"] > 0.0
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    extra = manifest["policy_spec"]["extra"]
+    assert extra["backend"] == "mujoco" and extra["action_interface"]["type"] == "joint_velocity"
+    assert manifest["policy_spec"]["action"]["names"] == [f"panda_joint{i}" for i in range(1, 8)]

@@ -62,6 +62,8 @@ _N_SATURATION_STARTS = 16
 
 INPUT_SCALE_REF = 50.0
 """Input magnitude (normalizer std, or raw units) up to which parity must hold within the bare tolerance."""
+OUT_OF_RANGE_MIN_ALLOWED = 1e-4
+"""Allowed |Δ| (normalized action units, i.e. 0.01% of the action range) beyond `INPUT_SCALE_REF`."""
 
 
 def action_bound_slack(spec: PolicySpec) -> FloatArray:
@@ -288,7 +290,9 @@ def _verify_parity(
     below float32 resolution there. Observations up to `INPUT_SCALE_REF` (in normalizer std, or raw
     units without a normalizer) must match within `tolerance`; beyond it the allowed difference grows
     linearly with the input magnitude, because float32 rounding in the first layers does (at ±1e3-1e4
-    inputs torch itself differs from a float64 evaluation by ~1e-5, as much as onnxruntime does).
+    inputs torch itself differs from a float64 evaluation by ~1e-5, as much as onnxruntime does), with a
+    floor of `OUT_OF_RANGE_MIN_ALLOWED`: deeper networks on 27-dim robot observations amplify that rounding
+    (a 7-DoF reach policy differs by 3e-5 at 100 std while matching within 6e-6 in range).
     """
     with torch.inference_mode():
         expected = model(torch.from_numpy(obs)).detach().cpu().numpy().astype(np.float32, copy=False)
@@ -322,8 +326,10 @@ def _verify_parity(
     diff_phys = np.maximum(np.abs(got_batch - expected), np.abs(got_single - expected)).max(axis=1)
     diff = np.maximum(diff_batch, diff_single).max(axis=1)  # [N], normalized action units
     magnitude = input_magnitude(model, obs)
-    allowed = tolerance * np.maximum(1.0, magnitude / INPUT_SCALE_REF)
     in_range = magnitude <= INPUT_SCALE_REF
+    allowed = np.where(
+        in_range, tolerance, np.maximum(tolerance * magnitude / INPUT_SCALE_REF, OUT_OF_RANGE_MIN_ALLOWED)
+    )
     max_in_range = float(diff[in_range].max()) if in_range.any() else 0.0
     failing = ~(diff <= allowed)  # also catches NaN
     if failing.any():

@@ -95,6 +95,7 @@ class PybulletBackend(PhysicsBackend):
             for b, link in self._all_links()
         }
         self._pending_force: tuple[int, int, np.ndarray] | None = None
+        self._poisoned = False
 
     def _create_object(self, obj: BoxObject) -> int:
         c = self.cid
@@ -171,10 +172,8 @@ class PybulletBackend(PhysicsBackend):
         states = pb.getJointStates(self.body, self._movable, physicsClientId=self.cid)
         q = [s[0] for s in states]
         zeros = [0.0] * len(q)
-        # calculateJacobian wants the point in the link's *COM* frame: the link frame origin is -COM offset.
-        com_in_link = pb.getLinkState(self.body, self._link_index[link], physicsClientId=self.cid)[2]
-        inv_pos, _ = pb.invertTransform(com_in_link, [0.0, 0.0, 0.0, 1.0])
-        jp, jr = pb.calculateJacobian(self.body, self._link_index[link], list(inv_pos), q, zeros, zeros,
+        # localPosition is relative to the URDF link frame, so the frame origin is [0, 0, 0].
+        jp, jr = pb.calculateJacobian(self.body, self._link_index[link], [0.0, 0.0, 0.0], q, zeros, zeros,
                                       physicsClientId=self.cid)
         cols = [self._movable.index(j) for j in self._aidx]
         return np.asarray(jp)[:, cols], np.asarray(jr)[:, cols]
@@ -217,6 +216,7 @@ class PybulletBackend(PhysicsBackend):
         for name in self.objects:
             pos, quat = self.object_pose(name)
             bad += int(not (np.all(np.isfinite(pos)) and np.all(np.isfinite(quat))))
+        self._poisoned = self._poisoned or bad > 0
         return bad
 
     def apply_randomization(self, sample: EpisodeRandomization) -> None:
@@ -235,6 +235,11 @@ class PybulletBackend(PhysicsBackend):
             self.set_position_targets(self._targets)
 
     def reset_world(self) -> None:
+        if self._poisoned:
+            # NaN reached Bullet's internal state (even the fixed base pose): only a fresh world is trustworthy.
+            self.close()
+            self.__init__(self.robot, self.scene, servo=self.servo, physics_dt_s=self.physics_dt_s)  # type: ignore[misc]
+            return
         # Bullet keeps persistent contact manifolds (with warm-start impulses) per body pair, and neither
         # teleporting nor restoreState clears them; rebuilding the movable objects does, which is what makes
         # `reset(seed)` reproducible. The robot is teleported by the task.
