@@ -38,6 +38,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/onnx_latency.py
+	$(PY) bench/sim_speed.py
 	$(PY) bench/sac_vs_sb3.py throughput
 	$(PY) bench/sac_vs_sb3.py returns
 	$(PY) bench/sac_vs_sb3.py report
