@@ -607,8 +607,8 @@ def reading(report: dict[str, Any]) -> list[str]:
             f"{s['outside_backend_step']:.0f} µs"
             + (
                 f"; replaying the env's own controls costs {replay:.0f} µs bare, so "
-                f"{replay - us['bare']:.0f} µs of the gap is physics (a moving arm, not the wrapper) and "
-                f"{s['backend_step'] - replay:.0f} µs is `MujocoBackend.step`'s own Python."
+                f"{replay - us['bare']:.0f} µs of the gap is the physics of the env's own trajectory (not the wrapper) "
+                f"and {s['backend_step'] - replay:.0f} µs is spent in `MujocoBackend.step` beyond the physics."
                 if replay is not None
                 else "."
             )
@@ -629,28 +629,33 @@ def reading(report: dict[str, Any]) -> list[str]:
     return out
 
 
-# Why (from the profile and the split of the first full run; see the tables for this run's numbers).
+# Why: what the split, the profile and reading the code show (this run's numbers are in the tables above).
 ANALYSIS = [
-    "* The wrapper cost is roughly a fixed ~100–200 µs of Python per control step plus a few µs per substep, so the",
-    "  relative overhead is set by how much physics one control step holds: the arms (25 substeps of a 7-DoF model)",
-    "  spend ~120–250 µs in MuJoCo per step, the cart-pole (10 substeps of a 2-DoF model) ~15 µs, which turns",
-    "  the same Python into a several-fold overhead there. No Python env can bring the cart-pole to ≤ 25%",
-    "  (it would have ~4 µs per step for all of its Python); batching several envs per call would be the way.",
-    "* `MujocoBackend.step` calls `mj_step` once per substep from Python and does a `getattr` (pending impulse)",
-    "  per substep, instead of one `mj_step(m, d, nstep=n)` (one call when no impulse is pending; `mj_step` once",
-    "  then `nstep=n - 1` when one is); it reads `d.warning[w].number` six times through the struct bindings",
-    "  (`d.warning.number[idx].sum()` is one read) and calls `np.all(np.isfinite(...))` twice through numpy's",
-    "  Python dispatch (MuJoCo already flags bad qpos/qvel/qacc in those warnings).",
-    "* Outside `backend.step`: `robot_state()` copies q/qd twice per step (command and observation), `link_pose`",
-    "  resolves the end-effector body by name (`data.body(link)`) up to three times per step (observation, task",
-    "  observation, reward), `np.clip`/`np.all` go through numpy's Python wrappers several times, observation",
-    "  noise allocates and adds a zero array (and a zero bias) with randomization off, `ActionDelay.push`",
-    "  re-validates and copies an action `_validate` already checked, and each step builds an `Outcome`, a",
-    "  reward-term dict and an info dict with f-string keys. `reset()` (every 50–250 steps) adds `mj_setConst`",
-    "  and two `mj_forward`s, amortized to a few µs per step.",
+    "* The wrapper costs roughly a fixed 100–200 µs of Python per control step (a few µs of it per substep), so",
+    "  the relative overhead is set by how much physics one control step holds: the arms (25 substeps of a 7-DoF",
+    "  model) spend ~120–260 µs in MuJoCo per step and land at roughly 1–1.5x overhead, the cart-pole (10",
+    "  substeps of a 2-DoF model) ~15 µs, where the same Python is a several-fold overhead. For the cart-pole",
+    "  ≤ 25% would leave ~4 µs per step for all of the Python, less than Gymnasium's own leanest wrapper",
+    "  (reference table); only batching many envs per Python call could get there.",
+    "* `MujocoBackend.step` calls `mj_step` once per substep from Python, with a `getattr` (pending impulse) per",
+    "  substep, instead of one `mj_step(m, d, nstep=n)` (one `mj_step` then `nstep=n - 1` when an impulse is",
+    "  pending); it reads `d.warning[w].number` six times through the struct bindings (two generator",
+    "  expressions; `d.warning.number[idx].sum()` is one read each) and calls `np.all(np.isfinite(...))` twice",
+    "  through numpy's Python dispatch, although MuJoCo's BADQPOS/BADQVEL warnings already flag non-finite",
+    "  states. The split table shows this as `backend.step` minus the replayed bare physics.",
+    "* Outside `backend.step`: `robot_state()` copies q/qd twice per step (velocity command and observation),",
+    "  `link_pose` resolves the end-effector body by name (`data.body(link)`) and copies it three times per reach",
+    "  step (observation, task observation, reward), `np.clip`/`np.all` go through numpy's Python wrappers",
+    "  several times (`_validate`, `_command`, `ActionDelay.push` re-validating and copying the action twice),",
+    "  `StepNuisance.obs_noise` allocates a zero array that is added together with a zero bias with randomization",
+    "  off, and each step builds an `Outcome`, a reward-term dict and an info dict with f-string keys.",
+    "* `reset()` costs ~0.3–0.5 ms (column above): new RNG streams (`SeedSequence.spawn`, three `default_rng`,",
+    "  `StepNuisance`'s `spawn(3)`), a freshly validated nominal `EpisodeRandomization`, `apply_randomization`",
+    "  with `mj_setConst` even when nothing is randomized, and 2–3 `mj_forward`s; amortized over 50–250-step",
+    "  episodes that is 2–9 µs per step.",
     "* PyBullet has no multi-step call, so its bare peer is a Python loop of `stepSimulation` as well; it is not",
-    "  held to the MuJoCo target. Its backend additionally reads the joint and object states back after every",
-    "  `step` (a NaN check) and again for the observation.",
+    "  held to the MuJoCo target. Its backend also reads the joint and object states back after every `step`",
+    "  (a NaN check) and again for the observation.",
 ]
 
 
