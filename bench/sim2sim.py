@@ -38,8 +38,16 @@ def run(env_id: str, steps: int, episodes: int, seed: int, work: Path, init_alph
     training: dict[str, dict[str, float]] = {}
     for train_backend in BACKENDS:
         cfg = TrainConfig(
-            env=env_id, backend=train_backend, total_steps=steps, seed=seed, learning_starts=1_000,
-            eval_every=0, eval_episodes=10, checkpoint_every=0, out_dir=work, run_name=f"sim2sim-{train_backend}",
+            env=env_id,
+            backend=train_backend,
+            total_steps=steps,
+            seed=seed,
+            learning_starts=1_000,
+            eval_every=0,
+            eval_episodes=10,
+            checkpoint_every=0,
+            out_dir=work,
+            run_name=f"sim2sim-{train_backend}",
             progress=False,
         )
         algo = SACConfig.preset("crossq")
@@ -57,10 +65,19 @@ def run(env_id: str, steps: int, episodes: int, seed: int, work: Path, init_alph
                 "mean_return": round(res.mean_return, 2),
                 "episodes": episodes,
             }
-            print(f"{train_backend:>8} → {eval_backend:<8} success {res.success_rate:.2f}  "
-                  f"final distance {100 * res.mean_final_distance_m:.1f} cm", flush=True)
-    return {"env_id": env_id, "train_steps": steps, "seed": seed, "init_alpha": init_alpha, "pairs": pairs,
-            "training": training}
+            print(
+                f"{train_backend:>8} → {eval_backend:<8} success {res.success_rate:.2f}  "
+                f"final distance {100 * res.mean_final_distance_m:.1f} cm",
+                flush=True,
+            )
+    return {
+        "env_id": env_id,
+        "train_steps": steps,
+        "seed": seed,
+        "init_alpha": init_alpha,
+        "pairs": pairs,
+        "training": training,
+    }
 
 
 def write_report(data: dict[str, object], out_dir: Path, command: str) -> None:

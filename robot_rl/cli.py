@@ -26,6 +26,7 @@ commands:
   eval            evaluate an exported bundle in simulation
   demo            the main job: train SAC, export, verify, evaluate the ONNX, plot
   envs            list continuous-control environments that can be trained on
+  deploy FILE     run a ROS 2 launch file's nodes (sim or robot) without ros2 launch (robot-rl deploy --help)
 """
 
 _FLAT = (tyro.conf.OmitArgPrefixes,)
@@ -235,7 +236,19 @@ def _demo(argv: list[str]) -> int:
     return run_demo(args)
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"export": _export, "eval": _eval, "envs": _envs, "demo": _demo}
+def _deploy(argv: list[str]) -> int:
+    from ros_nodes.bringup import main as deploy_main  # ROS pieces load only here (robot_rl never imports rclpy)
+
+    return deploy_main(argv)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "export": _export,
+    "eval": _eval,
+    "envs": _envs,
+    "demo": _demo,
+    "deploy": _deploy,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,7 +7,7 @@ forward position / velocity / effort controller expects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,9 +29,15 @@ class ActionInterface:
     servo: bool
     """True when the backend's position servo executes the command (position, velocity)."""
 
+    _span: np.ndarray = field(init=False, repr=False, compare=False)
+    """physical_high - physical_low, computed once (`to_physical` runs every control step)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_span", self.physical_high - self.physical_low)
+
     def to_physical(self, action: np.ndarray) -> np.ndarray:
         """Normalized action → physical command (position rad/m, velocity rad/s or m/s, effort N·m or N)."""
-        return self.physical_low + (action + 1.0) * 0.5 * (self.physical_high - self.physical_low)
+        return self.physical_low + (action + 1.0) * 0.5 * self._span
 
     def to_normalized(self, command: np.ndarray) -> np.ndarray:
         """Physical command → normalized action (clipped to [-1, 1])."""

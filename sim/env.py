@@ -8,6 +8,8 @@ Observation order (recorded by `policy_spec()` and hence in the export manifest)
 from __future__ import annotations
 
 import copy
+import importlib
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -22,6 +24,20 @@ from sim.robots.urdf import read_joints
 from sim.tasks import make_task
 
 BACKENDS = ("mujoco", "pybullet")
+
+
+def _clip_ufunc() -> Any:
+    """numpy's clip ufunc itself: `np.clip` ends in exactly this call, after several layers of Python dispatch."""
+    for module in ("numpy._core.umath", "numpy.core.umath"):  # numpy >= 2, numpy 1.x
+        try:
+            return importlib.import_module(module).clip
+        except (ImportError, AttributeError):
+            continue
+    return np.clip
+
+
+_clip = _clip_ufunc()
+_add_reduce = np.add.reduce
 
 
 # Each engine's customary step; the env shortens it just enough to divide the control period exactly.
@@ -103,7 +119,9 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(n_act,), dtype=np.float32)
 
         self._counts = {**self.backend.counts(), "obs_dim": obs_dim}
-        self._episode = EpisodeRandomization.nominal(**self._counts)
+        # One immutable no-op sample for every unrandomized episode (the backend then skips re-applying it).
+        self._nominal_episode = EpisodeRandomization.nominal(**self._counts)
+        self._episode = self._nominal_episode
         self._delay = ActionDelay()
         self._nuisance = StepNuisance(self.randomization, np.random.default_rng(0))
         self._dr_rng = np.random.default_rng(0)
@@ -114,6 +132,11 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self.diverged_count = 0
         self.impulse_count = 0
         self._needs_reset = True
+        # Step-invariant pieces of the hot path (computed exactly as the per-step expressions they replace).
+        self._obs_keys = tuple(shapes)
+        self._lead = 2.0 * np.abs(self.interface.physical_high) * self.control_dt_s
+        self._reward_keys: dict[str, str] = {}
+        self._plain_obs = True  # no observation bias or noise this episode (see `_sync_episode`)
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
@@ -122,12 +145,13 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         # nuisances. Turning randomization on therefore never changes which targets an episode gets.
         task_seq, dr_seq, step_seq = np.random.SeedSequence(int(self.np_random.integers(2**63))).spawn(3)
         self._task_rng = np.random.default_rng(task_seq)
-        self._dr_rng = np.random.default_rng(dr_seq)
         self._nuisance = StepNuisance(self.randomization, np.random.default_rng(step_seq))
-        self._episode = (
-            sample_episode(self.randomization, self._dr_rng, **self._counts)
-            if self.randomization.enabled else EpisodeRandomization.nominal(**self._counts)
-        )
+        if self.randomization.enabled:
+            self._dr_rng = np.random.default_rng(dr_seq)
+            self._episode = sample_episode(self.randomization, self._dr_rng, **self._counts)
+        else:  # nothing would be drawn from the episode stream
+            self._episode = self._nominal_episode
+        self._sync_episode()
         self.backend.reset_world()
         self.backend.apply_randomization(self._episode)
         self.task.reset(self.backend, self._task_rng)
@@ -144,15 +168,21 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         if self._needs_reset:
             raise SimError("step() called before reset() or after the episode ended; call reset()")
         a = self._validate(action)
-        applied = self._delay.push(a)
+        # Without latency the queue would hand back this very action (already validated, and a fresh array).
+        applied = self._delay.push(a) if self._episode.action_latency_steps else a
         self._command(applied)
-        force = self._nuisance.impulse()
-        if force is not None:
-            self.impulse_count += 1
-            target = self.task.scene().objects[0].name if self.task.scene().objects else self.robot.ee_link
-            if target:
-                self.backend.apply_force(target, force)
-        bad = self.backend.step(self._nuisance.substeps(self.n_substeps))
+        nuisance = self._nuisance
+        if nuisance.active:
+            force = nuisance.impulse()
+            if force is not None:
+                self.impulse_count += 1
+                target = self.task.scene().objects[0].name if self.task.scene().objects else self.robot.ee_link
+                if target:
+                    self.backend.apply_force(target, force)
+            n_substeps = nuisance.substeps(self.n_substeps)
+        else:  # no jitter, noise or impulses: nothing to draw
+            n_substeps = self.n_substeps
+        bad = self.backend.step(n_substeps)
         self._steps += 1
         info: dict[str, Any] = {"applied_action": applied}
         if bad:
@@ -165,10 +195,18 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
             return self._last_obs.copy(), 0.0, False, True, info
         obs = self._observe()
         outcome = self.task.evaluate(self.backend)
-        reward = float(sum(outcome.reward_terms.values()))
-        info.update({f"reward/{k}": v for k, v in outcome.reward_terms.items()})
+        terms = outcome.reward_terms
+        reward = float(sum(terms.values()))
+        keys = self._reward_keys
+        for k, v in terms.items():
+            key = keys.get(k)
+            if key is None:
+                key = keys[k] = f"reward/{k}"
+            info[key] = v
         info.update(outcome.extra)
-        info.update({"is_success": bool(outcome.success), "diverged": False, "diverged_count": self.diverged_count})
+        info["is_success"] = bool(outcome.success)
+        info["diverged"] = False
+        info["diverged_count"] = self.diverged_count
         terminated = bool(outcome.terminated)
         truncated = (not terminated) and self._steps >= self.max_steps
         self._needs_reset = terminated or truncated
@@ -182,24 +220,25 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         a = np.asarray(action, dtype=np.float64)
         if a.shape != self.action_space.shape:
             raise SimError(f"action must have shape {self.action_space.shape}, got {a.shape}")
-        if not np.all(np.isfinite(a)):
+        # A finite sum proves every entry finite; a non-finite one may also be an overflow of finite entries.
+        if not math.isfinite(_add_reduce(a, axis=None)) and not np.isfinite(a).all():
             raise SimError(f"action contains NaN or Inf: {a}; refusing to step (it would never be clipped)")
-        return np.clip(a, -1.0, 1.0)
+        return _clip(a, -1.0, 1.0)  # a new array, never the caller's
 
     def _command(self, action: np.ndarray) -> None:
         phys = self.interface.to_physical(action)
         lo, hi = self._limits["lower"], self._limits["upper"]
         if self.interface.name == "joint_position":
-            self._target = np.clip(phys, lo, hi)
+            self._target = _clip(phys, lo, hi)
             self.backend.set_position_targets(self._target)
         elif self.interface.name == "joint_velocity":
             q, _ = self.backend.robot_state()
             q_act = q[self._act_idx]
             # Integrate the velocity command into a position target (what a velocity-commanded joint servo does);
-            # the target may lead the measured position by at most two periods of travel, so a blocked arm does
-            # not wind up a large error that snaps free later.
-            lead = 2.0 * np.abs(self.interface.physical_high) * self.control_dt_s
-            self._target = np.clip(np.clip(self._target + phys * self.control_dt_s, q_act - lead, q_act + lead), lo, hi)
+            # the target may lead the measured position by at most two periods of travel (`_lead`), so a blocked
+            # arm does not wind up a large error that snaps free later.
+            lead = self._lead
+            self._target = _clip(_clip(self._target + phys * self.control_dt_s, q_act - lead, q_act + lead), lo, hi)
             self.backend.set_position_targets(self._target)
         else:
             self.backend.set_efforts(phys)
@@ -221,10 +260,19 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def _observe(self) -> np.ndarray:
         named = self.observation_dict()
-        obs = np.concatenate([np.asarray(named[k], dtype=np.float64).reshape(-1) for k in self.observation_shapes])
-        obs = obs + self._episode.obs_bias + self._nuisance.obs_noise(obs.shape)
+        # axis=None flattens each entry (C order) before joining, as reshape(-1) did.
+        obs = np.concatenate([named[k] for k in self._obs_keys], axis=None, dtype=np.float64)
+        if self._plain_obs:
+            # A zero bias and zero noise: obs + 0 + 0 is obs + 0 exactly (it only turns -0.0 into +0.0).
+            obs += 0.0
+        else:
+            obs = obs + self._episode.obs_bias + self._nuisance.obs_noise(obs.shape)
         self._last_obs = obs
         return obs.copy()
+
+    def _sync_episode(self) -> None:
+        """Refresh what the hot path derives from the current episode sample and step nuisances."""
+        self._plain_obs = not self._nuisance.noise_active and not self._episode.obs_bias.any()
 
     # ------------------------------------------------------------------ specs, state, experts
     def policy_spec_extra(self) -> dict[str, Any]:
@@ -236,6 +284,8 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
             "joint_names": list(self.robot.joints),
             "observation_layout": {k: list(v) for k, v in self.observation_shapes.items()},
             "action_interface": {**self.interface.to_json(), "joints": list(self.robot.actuated)},
+            # The deployed safety chain's default limits (a real robot's parameter YAML may tighten them).
+            "joint_limits": {k: v.tolist() for k, v in self.robot.limits().items()},
         }
 
     def get_state(self) -> dict[str, Any]:
@@ -264,6 +314,7 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self._nuisance = copy.deepcopy(state["nuisance"])
         self._last_obs = state["last_obs"].copy()
         self._needs_reset = state["needs_reset"]
+        self._sync_episode()
 
     @property
     def commanded_target(self) -> np.ndarray:

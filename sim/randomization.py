@@ -248,7 +248,33 @@ class StepNuisance:
 
     def __init__(self, dr: DomainRandomization, rng: np.random.Generator) -> None:
         self._dr = dr
-        self._jitter_rng, self._noise_rng, self._impulse_rng = rng.spawn(3)
+        self.noise_active = dr.obs_noise_std > 0.0
+        """True when `obs_noise` draws (otherwise it returns exact zeros)."""
+        self.active = dr.control_jitter_frac > 0.0 or self.noise_active or dr.impulses_enabled
+        """True when any nuisance draws; otherwise `substeps` returns the nominal count, `obs_noise` zeros and
+        `impulse` None, without drawing."""
+        # The three streams are spawned on first use: spawning depends only on the generator's seed sequence (not
+        # on its state), so the streams are the same whenever that happens, and a quiet env never pays for them.
+        self._rng: np.random.Generator | None = rng
+        self._streams: tuple[np.random.Generator, ...] = ()
+
+    def _stream(self, i: int) -> np.random.Generator:
+        if self._rng is not None:
+            self._streams = tuple(self._rng.spawn(3))
+            self._rng = None
+        return self._streams[i]
+
+    @property
+    def _jitter_rng(self) -> np.random.Generator:
+        return self._stream(0)
+
+    @property
+    def _noise_rng(self) -> np.random.Generator:
+        return self._stream(1)
+
+    @property
+    def _impulse_rng(self) -> np.random.Generator:
+        return self._stream(2)
 
     def substeps(self, nominal: int) -> int:
         """Physics substeps for this control period: round(nominal · (1 + U(-f, f))), within ±round(f · nominal), >= 1.

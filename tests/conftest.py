@@ -97,3 +97,48 @@ def make_batch() -> Callable[..., Batch[torch.Tensor]]:
         return Batch(*(torch.as_tensor(np.asarray(x, np.float32)) for x in arrays))
 
     return make
+
+
+def _export_env_bundle(out: Path, env_id: str, trunk_weight: Any = None, seed: int = 0) -> Path:
+    """Export a real bundle for a robot_rl/* env: a linear trunk (given weight) or a small random MLP."""
+    import gymnasium as gym
+
+    import sim  # noqa: F401  (registers the robot_rl/* ids)
+    from robot_rl.export.onnx_export import export_policy
+    from robot_rl.nets.normalizer import ObsNormalizer
+    from robot_rl.nets.policy import TanhPolicy
+    from robot_rl.train.envs import policy_spec_for
+
+    env = gym.make(env_id)
+    spec = policy_spec_for(env, env_id)
+    env.close()
+    torch.manual_seed(seed)
+    dim, act = spec.observation.dim, spec.action.dim
+    if trunk_weight is not None:
+        trunk: torch.nn.Module = torch.nn.Linear(dim, act)
+        with torch.no_grad():
+            trunk.weight.copy_(torch.as_tensor(np.asarray(trunk_weight, np.float32).reshape(act, dim)))
+            trunk.bias.zero_()
+    else:
+        trunk = torch.nn.Sequential(torch.nn.Linear(dim, 32), torch.nn.ReLU(), torch.nn.Linear(32, act))
+    policy = TanhPolicy(spec, ObsNormalizer(dim, enabled=False), trunk).eval()
+    export_policy(policy, out, training_config={"algo": "test"}, extra={"source": "tests/conftest.py"})
+    return out
+
+
+@pytest.fixture(scope="session")
+def cartpole_lqr_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cart-pole LQR expert as a real ONNX bundle: tanh(K x / 60 N) * 60 N ≈ K x near upright.
+
+    A learned-policy stand-in that provably balances, so deployment tests can assert task success.
+    """
+    from sim.experts import CartPoleExpert
+
+    return _export_env_bundle(tmp_path_factory.mktemp("bundles") / "cartpole_lqr", "robot_rl/CartPoleBalance-v0",
+                              trunk_weight=CartPoleExpert.gains / 60.0)
+
+
+@pytest.fixture(scope="session")
+def reach_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained (random, small) Panda reach bundle: exercises the full observation/command path."""
+    return _export_env_bundle(tmp_path_factory.mktemp("bundles") / "panda_reach", "robot_rl/PandaReach-v0")

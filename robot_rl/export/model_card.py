@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from robot_rl.export.manifest import Manifest
 
 
 def _fmt(x: float) -> str:
     return f"{x:.6g}"
+
+
+def _float64_lines(parity: Mapping[str, Any]) -> list[str]:
+    """Model card lines for the float64-reference part of the parity record (none for older bundles)."""
+    if parity.get("criterion") != "float64-reference" or "max_err_onnx_vs_float64" not in parity:
+        problem = parity.get("float64_reference_problem")
+        return [f"- no float64 reference ({problem}): judged against torch alone"] if problem else []
+    lines = [
+        f"- against a float64 evaluation of the same weights: onnxruntime max error "
+        f"{float(parity['max_err_onnx_vs_float64']):.3g}, torch float32 max error "
+        f"{float(parity['max_err_torch_vs_float64']):.3g} (in range: "
+        f"{float(parity['max_err_onnx_vs_float64_in_range']):.3g} vs "
+        f"{float(parity['max_err_torch_vs_float64_in_range']):.3g})",
+    ]
+    if int(parity["n_beyond_tolerance"]) > 0:
+        lines.append(
+            f"- {parity['n_beyond_tolerance']} observations differ from torch beyond the allowance, all from "
+            f"float32 rounding: onnxruntime is within the allowance of float64 there, or (on "
+            f"{parity['n_accepted_by_factor']} of them) at most "
+            f"{float(parity['max_err_ratio_accepted_by_factor']):.2g}x as far from it as torch's own float32 "
+            f"error (accepted up to {float(parity['float64_factor']):g}x, hard ceiling "
+            f"{float(parity['hard_ceiling']):.3g})"
+        )
+    return lines
 
 
 def render_model_card(manifest: Manifest) -> str:
@@ -62,11 +88,13 @@ def render_model_card(manifest: Manifest) -> str:
             f"per-dimension extremes, tanh-saturating); {parity['n_saturated']} drove an action to a bound",
             f"- differences in {parity['units']}, onnxruntime batched and batch-1 against torch",
             f"- max difference on the {parity['n_in_range']} observations within {parity['input_scale_ref']:g} "
-            f"(normalized) units: {float(parity['max_abs_diff']):.3g} (tolerance {float(parity['tolerance']):.3g})",
+            f"(normalized) units: {float(parity['max_abs_diff']):.3g} (tolerance {float(parity['tolerance']):.3g}"
+            f"{'; beyond it: float64 check below' if parity['max_abs_diff'] > parity['tolerance'] else ''})",
             "- beyond that the allowance grows linearly with the input magnitude, as float32 rounding does: "
             f"max difference {float(parity['max_abs_diff_all']):.3g}, "
             f"{100 * float(parity['max_fraction_of_allowed']):.0f}% of its allowance",
             f"- max difference in physical units: {float(parity['max_abs_diff_physical']):.3g}",
+            *_float64_lines(parity),
             f"- onnxruntime {parity.get('onnxruntime_version', '?')}, torch {parity.get('torch_version', '?')}",
         ]
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -20,6 +21,16 @@ _BAD_STATE_WARNINGS = (
     mujoco.mjtWarning.mjWARN_BADQPOS,
 )
 _STATE = mujoco.mjtState.mjSTATE_INTEGRATION
+_WARN_A, _WARN_B, _WARN_C = (int(w) for w in _BAD_STATE_WARNINGS)
+_mj_step = mujoco.mj_step
+_add_reduce = np.add.reduce
+
+
+def _index(adr: np.ndarray) -> slice | np.ndarray:
+    """A slice when the addresses are consecutive (a cheaper copy than fancy indexing, same values)."""
+    if len(adr) and np.array_equal(adr, np.arange(adr[0], adr[0] + len(adr))):
+        return slice(int(adr[0]), int(adr[0]) + len(adr))
+    return adr
 
 
 class MujocoBackend(PhysicsBackend):
@@ -97,7 +108,22 @@ class MujocoBackend(PhysicsBackend):
         self._jacp = np.zeros((3, m.nv))
         self._jacr = np.zeros((3, m.nv))
         self._state = np.zeros(mujoco.mj_stateSize(m, _STATE))
+        # Hot-path caches: views into mjData (its buffers never move while it lives), body ids by name, and
+        # slices for the joint addresses where they are consecutive.
+        d = self.data
+        self._qpos, self._qvel, self._xpos, self._xquat = d.qpos, d.qvel, d.xpos, d.xquat
+        self._warnings = d.warning.number
+        self._qsel, self._dsel = _index(self._qadr), _index(self._dadr)
+        self._body_ids: dict[str, int] = {}
+        self._force_pending = False
+        self._applied: EpisodeRandomization | None = None  # the sample the model holds (None: not applied yet)
         mujoco.mj_forward(m, self.data)
+
+    def _body_id(self, name: str) -> int:
+        bid = self._body_ids.get(name)
+        if bid is None:
+            bid = self._body_ids[name] = int(self.model.body(name).id)
+        return bid
 
     def joint_limits(self) -> dict[str, np.ndarray]:
         m = self.model
@@ -129,7 +155,9 @@ class MujocoBackend(PhysicsBackend):
         mujoco.mj_forward(self.model, self.data)
 
     def robot_state(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.data.qpos[self._qadr].copy(), self.data.qvel[self._dadr].copy()
+        q, qd = self._qpos[self._qsel], self._qvel[self._dsel]
+        # A slice is a view (copy it); fancy indexing already returned a copy.
+        return (q.copy() if q.base is not None else q), (qd.copy() if qd.base is not None else qd)
 
     def set_object_pose(self, name: str, pos: np.ndarray, quat_wxyz: np.ndarray) -> None:
         adr, dadr = self._obj(name)
@@ -148,11 +176,11 @@ class MujocoBackend(PhysicsBackend):
         return int(self._obj_qadr[name]), int(self._obj_dadr[name])
 
     def link_pose(self, link: str) -> tuple[np.ndarray, np.ndarray]:
-        body = self.data.body(link)
-        return body.xpos.copy(), body.xquat.copy()
+        bid = self._body_id(link)
+        return self._xpos[bid].copy(), self._xquat[bid].copy()
 
     def jacobian(self, link: str) -> tuple[np.ndarray, np.ndarray]:
-        mujoco.mj_jacBody(self.model, self.data, self._jacp, self._jacr, self.model.body(link).id)
+        mujoco.mj_jacBody(self.model, self.data, self._jacp, self._jacr, self._body_id(link))
         return self._jacp[:, self._act_dadr].copy(), self._jacr[:, self._act_dadr].copy()
 
     def set_position_targets(self, q_target: np.ndarray) -> None:
@@ -162,23 +190,35 @@ class MujocoBackend(PhysicsBackend):
         self.data.ctrl[:] = effort
 
     def apply_force(self, target: str, force_n: np.ndarray) -> None:
-        self.data.xfrc_applied[self.model.body(target).id, :3] = force_n
+        self.data.xfrc_applied[self._body_id(target), :3] = force_n
         self._force_pending = True
 
     def step(self, n: int) -> int:
-        m, d = self.model, self.data
-        before = sum(int(d.warning[w].number) for w in _BAD_STATE_WARNINGS)
-        for _ in range(n):
-            mujoco.mj_step(m, d)
-            if getattr(self, "_force_pending", False):
-                d.xfrc_applied[:] = 0.0  # an impulse lasts one physics step
-                self._force_pending = False
-        bad = sum(int(d.warning[w].number) for w in _BAD_STATE_WARNINGS) - before
-        if not (np.all(np.isfinite(d.qpos)) and np.all(np.isfinite(d.qvel))):
+        m, d, w = self.model, self.data, self._warnings
+        before = int(w[_WARN_A]) + int(w[_WARN_B]) + int(w[_WARN_C])
+        if n > 0 and self._force_pending:
+            _mj_step(m, d)
+            d.xfrc_applied[:] = 0.0  # an impulse lasts one physics step
+            self._force_pending = False
+            n -= 1
+        if n > 0:
+            _mj_step(m, d, n)  # exactly n single steps, in one call
+        bad = int(w[_WARN_A]) + int(w[_WARN_B]) + int(w[_WARN_C]) - before
+        # MuJoCo's BADQPOS/BADQVEL warnings catch a non-finite state at the start of the next physics step; the
+        # state after the last one is checked here. A finite sum proves every entry finite (cheap); only a
+        # non-finite sum (which finite entries can also give, by overflow) needs the entry-wise check.
+        qpos, qvel = self._qpos, self._qvel
+        if not math.isfinite(_add_reduce(qpos) + _add_reduce(qvel)) and not (
+            np.isfinite(qpos).all() and np.isfinite(qvel).all()
+        ):
             bad += 1
         return bad
 
     def apply_randomization(self, sample: EpisodeRandomization) -> None:
+        if sample is self._applied:
+            # The model already holds exactly these values (samples are immutable), and mj_setConst already ran
+            # on them: writing them again and recomputing the derived constants would change nothing.
+            return
         m, nom = self.model, self._nominal
         m.body_mass[:] = nom["body_mass"] * sample.mass_scale
         m.body_inertia[:] = nom["body_inertia"] * sample.mass_scale[:, None]
@@ -192,6 +232,7 @@ class MujocoBackend(PhysicsBackend):
         m.actuator_biasprm[:, 1] *= sample.actuator_gain_scale
         m.actuator_biasprm[:, 2] *= sample.actuator_gain_scale
         mujoco.mj_setConst(m, self.data)
+        self._applied = sample
 
     def reset_world(self) -> None:
         mujoco.mj_resetData(self.model, self.data)

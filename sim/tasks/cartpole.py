@@ -48,15 +48,18 @@ class CartPoleBalanceTask(Task):
     def state_error(self, backend: PhysicsBackend) -> np.ndarray:
         """(x, wrapped θ, ẋ, θ̇): the deviation from the upright equilibrium the cost is defined on."""
         q, qd = backend.robot_state()
-        return np.array([q[0], wrap_angle(q[1]), qd[0], qd[1]])
+        x, theta = q.tolist()  # Python floats: the same arithmetic as on numpy scalars, without their overhead
+        xdot, thetadot = qd.tolist()
+        return np.array([x, wrap_angle(theta), xdot, thetadot])
 
     def evaluate(self, backend: PhysicsBackend) -> Outcome:
         e = self.state_error(backend)
         cost = float(e @ COST_Q @ e)
-        fell = abs(e[1]) > self.fall_angle_rad or abs(e[0]) > self.track_half_length_m
+        x, theta = e[0].item(), e[1].item()
+        fell = abs(theta) > self.fall_angle_rad or abs(x) > self.track_half_length_m
         return Outcome(
             {"alive": 0.0 if fell else 1.0, "cost": -cost},
-            success=(not fell) and abs(e[1]) < 0.1,
+            success=(not fell) and abs(theta) < 0.1,
             terminated=fell,
             extra={"cost": cost},
         )

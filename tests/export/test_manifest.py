@@ -88,6 +88,42 @@ def test_invalid_fields_refused(spec: PolicySpec, key: str, value: Any, message:
         Manifest.from_json(data)
 
 
+FLOAT64_PARITY = {
+    "n_samples": 11_033,
+    "max_abs_diff": 1.92e-5,
+    "tolerance": 1e-5,
+    "criterion": "float64-reference",
+    "hard_ceiling": 1e-3,
+    "max_fraction_of_allowed": 0.6,
+}
+
+
+def test_float64_criterion_accepts_diff_beyond_tolerance(spec: PolicySpec) -> None:
+    """A bundle accepted because onnxruntime is as accurate as torch against float64 is valid."""
+    manifest = _manifest(spec, parity=FLOAT64_PARITY)
+    assert Manifest.from_json(json.loads(manifest.dumps())) == manifest
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"criterion": "torch-float32"},
+        {"criterion": None},
+        {"max_fraction_of_allowed": 1.2},
+        {"max_fraction_of_allowed": float("nan")},
+        {"max_fraction_of_allowed": None},
+        {"hard_ceiling": 1e-5},
+        {"hard_ceiling": True},
+        {"max_abs_diff": 2e-3},
+    ],
+)
+def test_float64_criterion_must_record_a_pass(spec: PolicySpec, change: dict[str, Any]) -> None:
+    parity = {**FLOAT64_PARITY, **change}
+    parity = {k: v for k, v in parity.items() if v is not None}
+    with pytest.raises(ValueError, match="failed check"):
+        _manifest(spec, parity=parity)
+
+
 def test_non_json_values_refused(spec: PolicySpec) -> None:
     with pytest.raises(ValueError, match="training_config"):
         _manifest(spec, training_config={"lr": float("nan")})

@@ -1,0 +1,282 @@
+"""Safety limits of one deployment: a frozen, validated config read from ROS 2 parameter YAML or a dict."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+COMMAND_INTERFACES = ("position", "velocity", "effort")
+"""Command interfaces the chain knows: rad targets, rad/s, N·m (or N for prismatic joints)."""
+
+_PER_JOINT_FIELDS = (
+    "position_lower_rad",
+    "position_upper_rad",
+    "velocity_limit_rad_s",
+    "acceleration_limit_rad_s2",
+    "effort_limit",
+)
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Per-joint limits, timeouts and the optional workspace box the safety chain enforces (all SI units)."""
+
+    joint_names: tuple[str, ...]
+    """Joints in command order; every per-joint tuple below follows this order."""
+    command_interface: str
+    """"position" (rad targets), "velocity" (rad/s) or "effort" (N·m, or N for prismatic joints)."""
+    control_period_s: float
+    """Nominal control period; rate limits never allow more than one period's worth of motion per step."""
+    position_lower_rad: tuple[float, ...]
+    """Lower joint position limits, rad."""
+    position_upper_rad: tuple[float, ...]
+    """Upper joint position limits, rad (each strictly above its lower limit, margin included)."""
+    velocity_limit_rad_s: tuple[float, ...]
+    """Maximum |joint velocity|, rad/s (> 0)."""
+    acceleration_limit_rad_s2: tuple[float, ...]
+    """Maximum |joint acceleration|, rad/s² (> 0); also sets the braking distance before position limits."""
+    effort_limit: tuple[float, ...] = ()
+    """Maximum |effort|, N·m or N (> 0); required for the effort interface, () otherwise allowed."""
+    position_margin_rad: float = 0.0
+    """Position limits are shrunk by this much on both sides (>= 0)."""
+    workspace_lower_m: tuple[float, float, float] | None = None
+    """Lower corner of the allowed end-effector box (x, y, z), m; needs forward kinematics in the chain."""
+    workspace_upper_m: tuple[float, float, float] | None = None
+    """Upper corner of the allowed end-effector box (x, y, z), m."""
+    stale_observation_periods: float = 3.0
+    """An observation older than this many control periods makes the chain hold."""
+    command_timeout_s: float = 0.5
+    """A command older than this makes the chain hold (no command lives forever)."""
+
+    def __post_init__(self) -> None:
+        # Normalize first (lists → tuples, ints → floats) so equal configs hash equally, then validate everything
+        # and report all problems at once: a deployment engineer fixes the YAML in one pass.
+        problems: list[str] = []
+        object.__setattr__(self, "joint_names", _names(self.joint_names, problems))
+        for name in _PER_JOINT_FIELDS:
+            object.__setattr__(self, name, _floats(name, getattr(self, name), problems))
+        for name in ("control_period_s", "position_margin_rad", "stale_observation_periods", "command_timeout_s"):
+            object.__setattr__(self, name, _float(name, getattr(self, name), problems))
+        for name in ("workspace_lower_m", "workspace_upper_m"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _floats(name, value, problems))
+        if problems:
+            raise ValueError("invalid SafetyConfig: " + "; ".join(problems))
+        self._validate(problems)
+        if problems:
+            raise ValueError("invalid SafetyConfig: " + "; ".join(problems))
+
+    def _validate(self, problems: list[str]) -> None:
+        n = len(self.joint_names)
+        if n == 0:
+            problems.append("joint_names must not be empty")
+        if len(set(self.joint_names)) != n:
+            dupes = sorted({j for j in self.joint_names if self.joint_names.count(j) > 1})
+            problems.append(f"joint_names must be unique, duplicated: {dupes}")
+        if self.command_interface not in COMMAND_INTERFACES:
+            problems.append(
+                f"command_interface must be one of {list(COMMAND_INTERFACES)}, got {self.command_interface!r}"
+            )
+        for name in ("control_period_s", "stale_observation_periods", "command_timeout_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                problems.append(f"{name} must be finite and > 0, got {value}")
+        if not (math.isfinite(self.position_margin_rad) and self.position_margin_rad >= 0):
+            problems.append(f"position_margin_rad must be finite and >= 0, got {self.position_margin_rad}")
+        for name in _PER_JOINT_FIELDS:
+            values = getattr(self, name)
+            if name == "effort_limit" and not values and self.command_interface != "effort":
+                continue
+            if len(values) != n:
+                problems.append(f"{name} needs {n} values (one per joint), got {len(values)}: {list(values)}")
+            bad = [v for v in values if not math.isfinite(v)]
+            if bad:
+                problems.append(f"{name} must be finite, got {list(values)}")
+            elif name in ("velocity_limit_rad_s", "acceleration_limit_rad_s2", "effort_limit"):
+                if any(v <= 0 for v in values):
+                    problems.append(f"{name} must be > 0, got {list(values)}")
+        lo, hi, m = self.position_lower_rad, self.position_upper_rad, self.position_margin_rad
+        if len(lo) == len(hi) == n and all(map(math.isfinite, lo + hi)) and math.isfinite(m):
+            bad_joints = [
+                f"{j}: {a} + {m} >= {b} - {m}"
+                for j, a, b in zip(self.joint_names, lo, hi, strict=True)
+                if a + m >= b - m
+            ]
+            if bad_joints:
+                problems.append(f"position_lower_rad + margin must be < position_upper_rad - margin ({bad_joints})")
+        self._validate_workspace(problems)
+
+    def _validate_workspace(self, problems: list[str]) -> None:
+        wlo, whi = self.workspace_lower_m, self.workspace_upper_m
+        if (wlo is None) != (whi is None):
+            problems.append(f"workspace_lower_m and workspace_upper_m must be given together, got {wlo} and {whi}")
+            return
+        if wlo is None or whi is None:
+            return
+        if len(wlo) != 3 or len(whi) != 3:
+            problems.append(f"workspace corners need 3 values (x, y, z), got {list(wlo)} and {list(whi)}")
+        elif not all(map(math.isfinite, wlo + whi)):
+            problems.append(f"workspace corners must be finite, got {list(wlo)} and {list(whi)}")
+        elif any(a >= b for a, b in zip(wlo, whi, strict=True)):
+            problems.append(
+                f"workspace_lower_m must be < workspace_upper_m on every axis, got {list(wlo)} / {list(whi)}"
+            )
+        if self.command_interface == "effort":
+            # An effort command does not determine where the arm will be next period, so the box cannot be
+            # enforced; refusing is better than a limit that silently does nothing.
+            problems.append("a workspace box is not supported with command_interface 'effort'")
+
+    @property
+    def n_joints(self) -> int:
+        """Number of commanded joints."""
+        return len(self.joint_names)
+
+    @property
+    def has_workspace(self) -> bool:
+        """True when a Cartesian end-effector box is configured."""
+        return self.workspace_lower_m is not None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SafetyConfig:
+        """Build from plain data (JSON, YAML); unknown keys are an error, lists become tuples."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"safety config must be a mapping, got {type(data).__name__}: {data!r}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(str(k) for k in data if k not in names)
+        if unknown:
+            raise ValueError(f"unknown safety config keys {unknown}; known keys: {sorted(names)}")
+        missing = sorted(f.name for f in dataclasses.fields(cls) if _required(f) and f.name not in data)
+        if missing:
+            raise ValueError(f"missing safety config keys {missing}")
+        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**kwargs)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, node_name: str = "policy_node") -> SafetyConfig:
+        """Read the `safety` mapping from a ROS 2 parameter file.
+
+        Looks under the first of `/**/<node_name>`, `/<node_name>`, `<node_name>`, `/**` that exists, then
+        `ros__parameters`, then `safety` (a nested mapping, or flat `safety.<field>` keys).
+
+        Raises:
+            FileNotFoundError: the file does not exist.
+            ValueError: the file has no such section, or the limits are invalid (message names the file).
+        """
+        import yaml  # deploy extra; imported here so the chain itself needs numpy only
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"safety parameter file {str(path)!r} does not exist")
+        try:
+            doc = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(doc, Mapping):
+            raise ValueError(f"{path}: expected a mapping of node names at the top level, got {type(doc).__name__}")
+        candidates = (f"/**/{node_name}", f"/{node_name}", node_name, "/**")
+        node_key = next((k for k in candidates if k in doc), None)
+        if node_key is None:
+            raise ValueError(f"{path}: none of the keys {list(candidates)} found; top-level keys: {list(doc)}")
+        params = doc[node_key].get("ros__parameters") if isinstance(doc[node_key], Mapping) else None
+        if not isinstance(params, Mapping):
+            raise ValueError(f"{path}: '{node_key}' has no 'ros__parameters' mapping")
+        section = _safety_section(params)
+        if section is None:
+            raise ValueError(f"{path}: '{node_key}: ros__parameters' has no 'safety' mapping")
+        try:
+            return cls.from_dict(section)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready data (tuples → lists); `from_dict(to_json())` round-trips."""
+        return {f.name: _to_plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def sha256(self) -> str:
+        """Hash of the canonical JSON (sorted keys, no spaces): identifies the limits in episode metadata."""
+        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @classmethod
+    def for_joints(
+        cls,
+        joint_names: Sequence[str],
+        command_interface: str,
+        control_period_s: float,
+        lower: Sequence[float],
+        upper: Sequence[float],
+        velocity: Sequence[float],
+        acceleration: Sequence[float] | None = None,
+        effort: Sequence[float] | None = None,
+        **kw: Any,
+    ) -> SafetyConfig:
+        """Convenience constructor; acceleration defaults to 10 × velocity per second (v_max reached in 0.1 s)."""
+        accel = tuple(acceleration) if acceleration is not None else tuple(10.0 * float(v) for v in velocity)
+        return cls(
+            joint_names=tuple(joint_names),
+            command_interface=command_interface,
+            control_period_s=control_period_s,
+            position_lower_rad=tuple(lower),
+            position_upper_rad=tuple(upper),
+            velocity_limit_rad_s=tuple(velocity),
+            acceleration_limit_rad_s2=accel,
+            effort_limit=tuple(effort) if effort is not None else (),
+            **kw,
+        )
+
+
+def _required(f: dataclasses.Field[Any]) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def _safety_section(params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    nested = params.get("safety")
+    if isinstance(nested, Mapping):
+        return nested
+    # rclpy flattens nested parameters to `safety.<field>`; accept a file written that way too.
+    flat = {k[len("safety.") :]: v for k, v in params.items() if isinstance(k, str) and k.startswith("safety.")}
+    return flat or None
+
+
+def _names(value: Any, problems: list[str]) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        problems.append(f"joint_names must be a sequence of strings, got {value!r}")
+        return ()
+    if not all(isinstance(v, str) and v for v in value):
+        problems.append(f"joint_names must be non-empty strings, got {list(value)}")
+        return ()
+    return tuple(value)
+
+
+def _is_real(v: Any) -> bool:
+    # bool is an int subclass: `True` as a limit is a YAML typo, not 1.0. numbers.Real admits numpy scalars.
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _float(name: str, value: Any, problems: list[str]) -> float:
+    if not _is_real(value):
+        problems.append(f"{name} must be a number, got {value!r}")
+        return math.nan
+    return float(value)
+
+
+def _floats(name: str, value: Any, problems: list[str]) -> tuple[float, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        problems.append(f"{name} must be a sequence of numbers, got {value!r}")
+        return ()
+    if not all(_is_real(v) for v in value):
+        problems.append(f"{name} must contain only numbers, got {list(value)}")
+        return ()
+    return tuple(float(v) for v in value)
+
+
+def _to_plain(value: Any) -> Any:
+    return [_to_plain(v) for v in value] if isinstance(value, tuple) else value

@@ -1,0 +1,237 @@
+"""The interface limit links as vectorized numpy functions (one call per step, no per-joint Python loops).
+
+Each function appends `(link, reason)` for every link that changed the command and returns the filtered
+command. They assume finite input of the right shape: the chain's earlier links guarantee it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from robot_rl.safety.config import SafetyConfig
+from robot_rl.safety.inputs import F64
+
+ForwardKinematics = Callable[[F64], F64]
+"""Joint positions [n] (config order, rad) → end-effector position [3] (m)."""
+
+_FAR_RAD = 1e6
+
+Changes = list[tuple[str, str]]
+"""(link name, human-readable reason) in the order the links acted."""
+
+
+@dataclass(frozen=True)
+class JointLimits:
+    """The config's limits as float64 arrays, built once so the control step does no conversions."""
+
+    names: tuple[str, ...]
+    """Joint names in command order."""
+    lower_rad: F64
+    """Lower position limits with the margin applied, rad."""
+    upper_rad: F64
+    """Upper position limits with the margin applied, rad."""
+    mid_rad: F64
+    """Midpoint of the (margined) position limits, rad."""
+    velocity_rad_s: F64
+    """Velocity limits, rad/s."""
+    accel_rad_s2: F64
+    """Acceleration limits, rad/s²."""
+    inv_2accel: F64
+    """1 / (2·a_max), s²/rad: turns v·|v| into the signed braking distance."""
+    accel_period: F64
+    """a_max · control period, rad/s: the velocity change allowed in one nominal step."""
+    effort: F64
+    """Effort limits (N·m or N); empty unless configured."""
+    period_s: float
+    """Nominal control period, s."""
+    workspace_lower_m: F64 | None
+    """Lower corner of the end-effector box, m (None: no box)."""
+    workspace_upper_m: F64 | None
+    """Upper corner of the end-effector box, m."""
+    workspace_box: tuple[float, float, float, float, float, float] | None
+    """(x_lo, x_hi, y_lo, y_hi, z_lo, z_hi), m, as Python floats: three scalar tests beat numpy calls."""
+
+    @classmethod
+    def from_config(cls, cfg: SafetyConfig) -> JointLimits:
+        """Arrays from a validated config."""
+        m = cfg.position_margin_rad
+        lower = np.asarray(cfg.position_lower_rad, dtype=np.float64) + m
+        upper = np.asarray(cfg.position_upper_rad, dtype=np.float64) - m
+        ws_lo = None if cfg.workspace_lower_m is None else np.asarray(cfg.workspace_lower_m, dtype=np.float64)
+        ws_hi = None if cfg.workspace_upper_m is None else np.asarray(cfg.workspace_upper_m, dtype=np.float64)
+        return cls(
+            names=cfg.joint_names,
+            lower_rad=lower,
+            upper_rad=upper,
+            mid_rad=0.5 * (lower + upper),
+            velocity_rad_s=np.asarray(cfg.velocity_limit_rad_s, dtype=np.float64),
+            accel_rad_s2=np.asarray(cfg.acceleration_limit_rad_s2, dtype=np.float64),
+            inv_2accel=0.5 / np.asarray(cfg.acceleration_limit_rad_s2, dtype=np.float64),
+            accel_period=np.asarray(cfg.acceleration_limit_rad_s2, dtype=np.float64) * cfg.control_period_s,
+            effort=np.asarray(cfg.effort_limit, dtype=np.float64),
+            period_s=cfg.control_period_s,
+            workspace_lower_m=ws_lo,
+            workspace_upper_m=ws_hi,
+            workspace_box=None
+            if cfg.workspace_lower_m is None or cfg.workspace_upper_m is None
+            else tuple(v for pair in zip(cfg.workspace_lower_m, cfg.workspace_upper_m, strict=True) for v in pair),  # type: ignore[arg-type]
+        )
+
+
+def braking_speed(distance: F64, accel: F64, dt_s: float) -> F64:
+    """Largest speed toward a limit `distance` away such that, after moving one step of `dt_s` at that speed,
+    braking at `accel` still stops before the limit: v·dt + v²/(2a) ≤ d, solved for v ≥ 0.
+
+    Written as 2ad / (sqrt((a·dt)² + 2ad) + a·dt) to avoid cancellation when d is small. Zero at or beyond
+    the limit. The continuous-time stopping distance v²/(2a) bounds the discrete one, so a step that satisfies
+    this always leaves a feasible (accel-limited) braking step next time.
+    """
+    a_dt = accel * dt_s
+    # Capped so a wild measurement (1e308) cannot overflow to inf/inf = NaN; 1e6 rad is "no limit in sight".
+    two_ad = 2.0 * accel * np.clip(distance, 0.0, _FAR_RAD)
+    return two_ad / (np.sqrt(a_dt * a_dt + two_ad) + a_dt)
+
+
+def _differs(a: F64, b: F64) -> bool:
+    # count_nonzero(a != b) is exact and ~2x cheaper than np.array_equal on short vectors.
+    return bool(np.count_nonzero(a != b))
+
+
+def _describe(prefix: str, names: tuple[str, ...], before: F64, after: F64, unit: str) -> str:
+    # Built only when a link changed something: string formatting is the slowest thing in the chain.
+    b, a = before.tolist(), after.tolist()
+    parts = ", ".join(f"{names[i]} {b[i]:.6g} -> {a[i]:.6g}" for i in range(len(b)) if b[i] != a[i])
+    return f"{prefix}: {parts} {unit}".rstrip()
+
+
+def position_fast(u: F64, prev: F64, v_prev: F64, dt_s: float, lim: JointLimits) -> F64 | None:
+    """The implied velocity (rad/s) if target `u` satisfies every position-interface bound, else None.
+
+    One combined test (numpy calls, not arithmetic, dominate at 7 joints): |v| ≤ v_max, |v − v_prev| ≤ a_max·dt,
+    and the point where the joint would stop braking at a_max lies inside the limits; that point lies beyond u
+    in the direction of motion, so u is inside too. NaN and ±Inf fail it. Velocity comes from the clipped
+    target, so a ±1e308 command cannot overflow (a u beyond a limit still fails through the stop point).
+    """
+    v_t = (np.minimum(np.maximum(u, lim.lower_rad), lim.upper_rad) - prev) / dt_s
+    abs_v = np.abs(v_t)
+    stop = u + v_t * abs_v * lim.inv_2accel
+    a_dt = lim.accel_period if dt_s == lim.period_s else lim.accel_rad_s2 * dt_s
+    excess = np.maximum(abs_v - lim.velocity_rad_s, np.abs(v_t - v_prev) - a_dt)
+    excess = np.maximum(excess, np.maximum(stop - lim.upper_rad, lim.lower_rad - stop))
+    return v_t if excess.max() <= 0.0 else None
+
+
+def position_link(u: F64, prev: F64, v_prev: F64, dt_s: float, lim: JointLimits, changes: Changes) -> tuple[F64, F64]:
+    """Position targets: limits, then |Δq| ≤ v_max·dt, |Δq/dt − v_prev| ≤ a_max·dt, then braking before limits.
+
+    Returns (target rad, implied velocity rad/s). Joints no link touched keep the command's exact bits.
+    """
+    v_t = position_fast(u, prev, v_prev, dt_s, lim)
+    if v_t is not None:
+        return u, v_t
+    return position_exact(u, prev, v_prev, dt_s, lim, changes)
+
+
+def position_exact(u: F64, prev: F64, v_prev: F64, dt_s: float, lim: JointLimits, changes: Changes) -> tuple[F64, F64]:
+    """`position_link` without the fast path: each link clips in turn and reports what it changed."""
+    q = np.minimum(np.maximum(u, lim.lower_rad), lim.upper_rad)
+    if _differs(q, u):
+        changes.append(("position_limit", _describe("position_limit", lim.names, u, q, "rad")))
+    else:
+        q = u  # keep the command's exact bits (including the sign of zero)
+    v_t = (q - prev) / dt_s
+    vmax = lim.velocity_rad_s
+    v = np.minimum(np.maximum(v_t, -vmax), vmax)
+    # Rate reasons are in rad/s (implied velocity): no extra array work to report them.
+    if _differs(v, v_t):
+        changes.append(("velocity_limit", _describe("velocity_limit", lim.names, v_t, v, "rad/s")))
+    if np.count_nonzero(v):  # a command equal to the previous target is a stop: stopping wins over accel limits
+        a_dt = lim.accel_period if dt_s == lim.period_s else lim.accel_rad_s2 * dt_s
+        v_a = np.minimum(np.maximum(v, v_prev - a_dt), v_prev + a_dt)
+        if _differs(v_a, v):
+            changes.append(("acceleration_limit", _describe("acceleration_limit", lim.names, v, v_a, "rad/s")))
+        # Braking before the limits: without it the acceleration limit could make a limit unreachable to stop
+        # at. Exact braking speeds are computed only when the stop point of this step leaves the limits.
+        stop = prev + v_a * dt_s + v_a * np.abs(v_a) * lim.inv_2accel
+        if np.maximum(stop - lim.upper_rad, lim.lower_rad - stop).max() > 0.0:
+            up = braking_speed(lim.upper_rad - prev, lim.accel_rad_s2, dt_s)
+            down = braking_speed(prev - lim.lower_rad, lim.accel_rad_s2, dt_s)
+            v_b = np.minimum(np.maximum(v_a, -down), up)
+            if _differs(v_b, v_a):
+                changes.append(("position_limit", _describe("position_limit: braking", lim.names, v_a, v_b, "rad/s")))
+            v_a = v_b
+        v = v_a
+    if not _differs(v, v_t):
+        return q, v_t  # no rate link acted: the target is q itself (u's exact bits if nothing acted)
+    # Rounding in prev + v·dt must not leave the limits: clip once more (a no-op in exact arithmetic).
+    out = np.where(v == v_t, q, np.minimum(np.maximum(prev + v * dt_s, lim.lower_rad), lim.upper_rad))
+    return out, (out - prev) / dt_s
+
+
+def velocity_link(u: F64, q_meas: F64, v_prev: F64, dt_s: float, lim: JointLimits, changes: Changes) -> F64:
+    """Velocity commands: |v| ≤ v_max, |v − v_prev| ≤ a_max·dt, then position prediction with braking.
+
+    The prediction horizon is the nominal period: q_meas + v·T (+ braking distance) stays inside the limits;
+    beyond a limit only motion back inside is allowed. The position rule comes last and wins over the
+    acceleration rule when both cannot hold (the measured position drifted from the commanded path).
+    """
+    n_before = len(changes)
+    vmax = lim.velocity_rad_s
+    v = np.minimum(np.maximum(u, -vmax), vmax)
+    if _differs(v, u):
+        changes.append(("velocity_limit", _describe("velocity_limit", lim.names, u, v, "rad/s")))
+    if u.any():  # an all-zero command is a stop: stopping wins over the acceleration limit
+        a_dt = lim.accel_rad_s2 * dt_s
+        v_a = np.minimum(np.maximum(v, v_prev - a_dt), v_prev + a_dt)
+        if _differs(v_a, v):
+            changes.append(("acceleration_limit", _describe("acceleration_limit", lim.names, v, v_a, "rad/s")))
+        v = v_a
+    up = braking_speed(lim.upper_rad - q_meas, lim.accel_rad_s2, lim.period_s)
+    down = braking_speed(q_meas - lim.lower_rad, lim.accel_rad_s2, lim.period_s)
+    v_p = np.minimum(np.maximum(v, -down), up)
+    if _differs(v_p, v):
+        changes.append(("position_limit", _describe("position_limit", lim.names, v, v_p, "rad/s")))
+    return u if len(changes) == n_before else v_p
+
+
+def effort_link(u: F64, q_meas: F64, lim: JointLimits, changes: Changes) -> F64:
+    """Effort commands: |τ| ≤ limit; at or beyond a position limit, effort pushing further out becomes 0."""
+    n_before = len(changes)
+    emax = lim.effort
+    tau = np.minimum(np.maximum(u, -emax), emax)
+    if _differs(tau, u):
+        changes.append(("effort_limit", _describe("effort_limit", lim.names, u, tau, "")))
+    outward = ((q_meas >= lim.upper_rad) & (tau > 0.0)) | ((q_meas <= lim.lower_rad) & (tau < 0.0))
+    if outward.any():
+        guarded = np.where(outward, 0.0, tau)
+        changes.append(("position_limit", _describe("position_limit", lim.names, tau, guarded, "")))
+        tau = guarded
+    return u if len(changes) == n_before else tau
+
+
+def workspace_violation(fk: ForwardKinematics, q: F64, lim: JointLimits) -> str:
+    """Why FK(q) is outside the workspace box ("" if inside). Never raises: a failing FK cannot prove safety."""
+    box = lim.workspace_box
+    if box is None:
+        return ""
+    try:
+        p = np.asarray(fk(q.copy()), dtype=np.float64)  # a copy: FK must not be able to change the command
+    except Exception as exc:  # user code on the robot path: any failure means "cannot prove safe" → hold
+        return f"workspace: forward kinematics failed ({type(exc).__name__}: {exc})"
+    if p.shape != (3,):
+        return f"workspace: forward kinematics returned shape {p.shape}, expected (3,) (m)"
+    x, y, z = p.tolist()
+    # NaN fails every comparison, so it lands in the reporting branch below.
+    if box[0] <= x <= box[1] and box[2] <= y <= box[3] and box[4] <= z <= box[5]:
+        return ""
+    if not np.isfinite(p).all():
+        return f"workspace: forward kinematics returned {p.tolist()}, expected finite numbers (m)"
+    axes = [
+        f"{axis} {v:.4g} {'<' if v < lo else '>'} {lo if v < lo else hi:.4g}"
+        for axis, v, lo, hi in (("x", x, box[0], box[1]), ("y", y, box[2], box[3]), ("z", z, box[4], box[5]))
+        if not lo <= v <= hi
+    ]
+    return f"workspace: end effector ({x:.4g}, {y:.4g}, {z:.4g}) m outside the box ({', '.join(axes)})"

@@ -1,0 +1,491 @@
+"""`robot-rl deploy`: run a portable-subset launch file without ROS's launch package (pip-only installs).
+
+Parses the file with `ros_nodes.launch_subset`, starts each enabled node as a child process in one isolated ROS
+domain (loopback only), configures + activates the policy node through its lifecycle services, runs until
+`--duration-s` or Ctrl-C/SIGTERM, then deactivates it (the node publishes a hold), SIGINTs every child, SIGKILLs
+stragglers and removes dead Fast DDS shared-memory files. Each child's output is printed prefixed with its name.
+
+rclpy is imported only where the lifecycle is driven, so `--check` and `--dry-run` work without ROS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from ros_nodes.launch_subset import (
+    EXECUTABLES,
+    PACKAGE,
+    LaunchDescription,
+    LaunchSubsetError,
+    NodeSpec,
+    ParamFile,
+    parse,
+    parse_launch_args,
+    validate,
+)
+
+EXIT_OK, EXIT_USAGE, EXIT_LIFECYCLE, EXIT_CHILD = 0, 2, 3, 4
+"""Exit codes: success; bad arguments/launch file; configure/activate refused; a node died or exited non-zero."""
+
+
+# ---------------------------------------------------------------------------------------------- commands
+def node_command(spec: NodeSpec, param_dir: Path, bin_dir: Path | None = None) -> list[str]:
+    """The command line that runs `spec` the way ros2 launch would (inline params go to a YAML file in order).
+
+    The console script next to this interpreter is preferred (`<venv>/bin/robot-rl-policy-node`); without it,
+    `python -m <module>`.
+    """
+    exe = EXECUTABLES[spec.exec]
+    bin_dir = Path(sys.executable).parent if bin_dir is None else bin_dir
+    script = bin_dir / exe.console_script
+    cmd = [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", exe.module]
+    cmd += ["--ros-args", "-r", f"__node:={spec.name}"]
+    if spec.namespace.strip("/"):
+        cmd += ["-r", f"__ns:=/{spec.namespace.strip('/')}"]
+    for i, source in enumerate(spec.params):
+        if isinstance(source, ParamFile):
+            cmd += ["--params-file", str(source.path)]
+        else:
+            # Like launch_ros: inline values become a parameter file (exact YAML types, empty strings allowed).
+            path = param_dir / f"{spec.name}_{i}.yaml"
+            path.write_text(yaml.safe_dump({"/**": {"ros__parameters": dict(source)}}, default_flow_style=None))
+            cmd += ["--params-file", str(path)]
+    for src, dst in spec.remaps:
+        cmd += ["-r", f"{src}:={dst}"]
+    return cmd
+
+
+# ---------------------------------------------------------------------------------------------- children
+@dataclass
+class Child:
+    """One running node process and the thread that copies its output."""
+
+    spec: NodeSpec
+    proc: subprocess.Popen[bytes]
+    reader: threading.Thread
+    errors: list[str] = field(default_factory=list)
+    """The child's ERROR log messages so far (the node's own words for a refusal)."""
+    killed: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def _libc_prctl() -> Any:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl  # loaded in the parent: the child only calls it
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _libc_prctl()
+
+
+def _set_parent_death_signal() -> None:
+    """Children get SIGINT if bringup dies without cleaning up (Linux prctl PR_SET_PDEATHSIG = 1)."""
+    if _PRCTL is not None:
+        _PRCTL(1, int(signal.SIGINT))
+
+
+def _copy_output(name: str, stream: Any, out: TextIO, lock: threading.Lock, errors: list[str]) -> None:
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        if "[ERROR]" in line:
+            errors.append(line.split("]: ", 1)[-1])
+        with lock:
+            out.write(f"[{name}] {line}\n")
+            out.flush()
+    stream.close()
+
+
+def start_child(spec: NodeSpec, cmd: list[str], env: dict[str, str], out: TextIO, lock: threading.Lock) -> Child:
+    """Start one node in its own session (the terminal's Ctrl-C reaches bringup only, which stops nodes in order)."""
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_set_parent_death_signal,
+    )
+    errors: list[str] = []
+    reader = threading.Thread(
+        target=_copy_output, args=(spec.name, proc.stdout, out, lock, errors), daemon=True, name=f"output-{spec.name}"
+    )
+    reader.start()
+    return Child(spec, proc, reader, errors)
+
+
+def stop_children(children: Sequence[Child], grace_s: float = 10.0) -> None:
+    """SIGINT every child (the nodes' clean shutdown path), wait up to `grace_s`, then SIGKILL the rest."""
+    for c in reversed(children):
+        if c.proc.poll() is None:
+            try:
+                c.proc.send_signal(signal.SIGINT)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + grace_s
+    for c in children:
+        try:
+            c.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            c.killed = True
+            c.proc.kill()
+            c.proc.wait()
+    for c in children:
+        c.reader.join(timeout=2.0)
+
+
+# ---------------------------------------------------------------------------------------------- lifecycle
+class LifecycleClient:
+    """Calls `<node>/change_state` and `<node>/get_state` from a small helper node (SingleThreadedExecutor)."""
+
+    def __init__(self, node_fqn: str) -> None:
+        import rclpy
+        from lifecycle_msgs.srv import ChangeState, GetState
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.signals import SignalHandlerOptions
+
+        # No rclpy signal handlers: Ctrl-C must reach bringup's own shutdown (deactivate first), not kill the context.
+        self._context = rclpy.Context()
+        # args: not sys.argv, whose name:=value launch arguments rcl would read as remap rules.
+        rclpy.init(args=["robot_rl_bringup"], context=self._context, signal_handler_options=SignalHandlerOptions.NO)
+        self._node = rclpy.create_node("robot_rl_bringup", context=self._context, use_global_arguments=False)
+        self._executor = SingleThreadedExecutor(context=self._context)
+        self._executor.add_node(self._node)
+        self._ChangeState = ChangeState
+        self._GetState = GetState
+        self.fqn = node_fqn
+        self._change: Any = self._node.create_client(ChangeState, f"{node_fqn}/change_state")
+        self._get: Any = self._node.create_client(GetState, f"{node_fqn}/get_state")
+
+    def wait_for_service(self, timeout_s: float, alive: Callable[[], str | None]) -> None:
+        """Wait for the lifecycle services; `alive()` returns a reason to give up (a child died, a stop) or None."""
+        deadline = time.monotonic() + timeout_s
+        while not (self._change.service_is_ready() and self._get.service_is_ready()):
+            reason = alive()
+            if reason:
+                raise RuntimeError(reason)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.fqn}/change_state did not appear within {timeout_s:g} s")
+            self._executor.spin_once(timeout_sec=0.1)
+
+    def _call(self, client: Any, request: Any, timeout_s: float) -> Any:
+        future = client.call_async(request)
+        self._executor.spin_until_future_complete(future, timeout_sec=timeout_s)
+        if not future.done():
+            future.cancel()
+            raise RuntimeError(f"{client.srv_name}: no answer within {timeout_s:g} s")
+        return future.result()
+
+    def transition(self, transition_id: int, timeout_s: float = 30.0) -> bool:
+        """Request a transition (lifecycle_msgs/Transition id); True when the node accepted it."""
+        request = self._ChangeState.Request()
+        request.transition.id = transition_id
+        return bool(self._call(self._change, request, timeout_s).success)
+
+    def state(self, timeout_s: float = 5.0) -> str:
+        """The node's current lifecycle state label ("unconfigured", "inactive", "active", ...)."""
+        return str(self._call(self._get, self._GetState.Request(), timeout_s).current_state.label)
+
+    def close(self) -> None:
+        self._executor.shutdown()
+        self._node.destroy_node()
+        if self._context.ok():
+            self._context.shutdown()
+
+
+# ---------------------------------------------------------------------------------------------- the run
+@dataclass
+class BringupResult:
+    """What happened: per-node exit codes, the lifecycle outcome and the overall exit code."""
+
+    exit_codes: dict[str, int | None] = field(default_factory=dict)
+    killed: list[str] = field(default_factory=list)
+    reached_active: bool = False
+    lifecycle_error: str = ""
+    child_error: str = ""
+    code: int = EXIT_OK
+
+
+class _Stop(Exception):
+    pass
+
+
+def run(
+    desc: LaunchDescription,
+    *,
+    domain_id: int | None = None,
+    duration_s: float | None = None,
+    activate: bool = True,
+    startup_timeout_s: float = 60.0,
+    out: TextIO | None = None,
+) -> BringupResult:
+    """Start the enabled nodes of `desc`, drive the lifecycle, run, stop everything; never leaves a child behind."""
+    from lifecycle_msgs.msg import Transition
+
+    from ros_nodes.ros_env import apply_isolated_ros_env, cleanup_fastdds_shm, isolated_ros_env
+
+    out = sys.stdout if out is None else out
+    lock = threading.Lock()
+    result = BringupResult()
+    nodes = desc.enabled_nodes
+    if not nodes:
+        raise LaunchSubsetError(f"{desc.path}: no node is enabled")
+    domain = apply_isolated_ros_env(domain_id)  # this process's lifecycle client joins the same domain
+    env = isolated_ros_env(domain)
+    env.setdefault("PYTHONUNBUFFERED", "1")  # children's log lines arrive as they are written
+    env.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
+    lifecycle_nodes = [n for n in nodes if n.executable.lifecycle]
+    children: list[Child] = []
+    client: LifecycleClient | None = None
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop_requested.set()  # only a flag: raising here could interrupt a Popen and orphan its child
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    param_dir = Path(tempfile.mkdtemp(prefix="robot_rl_bringup_"))
+
+    def say(msg: str) -> None:
+        with lock:
+            out.write(f"[bringup] {msg}\n")
+            out.flush()
+
+    def dead_child() -> str | None:
+        if stop_requested.is_set():
+            raise _Stop
+        for c in children:
+            rc = c.proc.poll()
+            if rc is not None:
+                return f"node {c.name} exited with code {rc} (its output is above)"
+        return None
+
+    activated: list[LifecycleClient] = []
+    try:
+        say(f"ROS_DOMAIN_ID={domain} (loopback only); starting {', '.join(n.fqn for n in nodes)}")
+        for spec in nodes:
+            cmd = node_command(spec, param_dir)
+            children.append(start_child(spec, cmd, env, out, lock))
+            dead_child()
+        if activate and lifecycle_nodes:
+            for spec in lifecycle_nodes:
+                client = LifecycleClient(spec.fqn)
+                client.wait_for_service(startup_timeout_s, dead_child)
+                say(f"{spec.fqn}: configure")
+                if not client.transition(Transition.TRANSITION_CONFIGURE):
+                    time.sleep(0.2)  # let the node's log line of the reason arrive
+                    child = next(c for c in children if c.spec is spec)
+                    reason = child.errors[-1] if child.errors else "see its log above"
+                    result.lifecycle_error = f"{spec.fqn} refused to configure (state {client.state()}): {reason}"
+                    raise _Stop
+                dead_child()
+                say(f"{spec.fqn}: activate")
+                if not client.transition(Transition.TRANSITION_ACTIVATE):
+                    time.sleep(0.2)
+                    child = next(c for c in children if c.spec is spec)
+                    reason = child.errors[-1] if child.errors else "see its log above"
+                    result.lifecycle_error = f"{spec.fqn} refused to activate (state {client.state()}): {reason}"
+                    raise _Stop
+                activated.append(client)
+                result.reached_active = client.state() == "active"
+                say(f"{spec.fqn}: {'active' if result.reached_active else 'NOT active'}")
+        say("running " + (f"for {duration_s:g} s" if duration_s is not None else "until Ctrl-C"))
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        while deadline is None or time.monotonic() < deadline:
+            died = dead_child()
+            if died:
+                result.child_error = died
+                break
+            time.sleep(0.1)
+    except _Stop:
+        if stop_requested.is_set():
+            say("stop requested")
+    except RuntimeError as exc:
+        result.child_error = str(exc)
+    finally:
+        # Ctrl-C during shutdown must not skip it: ignore further signals until the children are gone.
+        for s in previous:
+            signal.signal(s, signal.SIG_IGN)
+        for lifecycle in activated:
+            try:
+                ok = lifecycle.transition(Transition.TRANSITION_DEACTIVATE, timeout_s=10.0)
+                say(f"{lifecycle.fqn}: deactivate {'ok' if ok else 'REFUSED'}")
+            except RuntimeError as exc:  # the node may already be gone
+                say(f"{lifecycle.fqn}: deactivate failed: {exc}")
+        say("stopping nodes (SIGINT)")
+        stop_children(children)
+        for lc in {id(x): x for x in [*activated, *([client] if client else [])]}.values():
+            lc.close()
+        shutil.rmtree(param_dir, ignore_errors=True)
+        cleanup_fastdds_shm()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    for c in children:
+        result.exit_codes[c.name] = c.proc.returncode
+        if c.killed:
+            result.killed.append(c.name)
+    if result.lifecycle_error:
+        result.code = EXIT_LIFECYCLE
+    elif result.child_error or result.killed or any(rc != 0 for rc in result.exit_codes.values()):
+        result.code = EXIT_CHILD
+    say(
+        "summary: "
+        + ", ".join(
+            f"{n} exit {rc}" + (" (SIGKILLed)" if n in result.killed else "") for n, rc in result.exit_codes.items()
+        )
+    )
+    if result.lifecycle_error:
+        say("error: " + result.lifecycle_error)
+    if result.child_error:
+        say("error: " + result.child_error)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- ROS package
+def link_ros_package(prefix: Path, source: Path | None = None) -> list[Path]:
+    """Make `prefix` hold the ROS 2 package robot_rl as links into a source checkout (for editable installs).
+
+    `pip install -e .` does not install data files (pypa/setuptools#3399), so ros2 launch and
+    `$(find-pkg-share robot_rl)` find nothing in the venv. This writes what a wheel would: the ament index
+    marker, `share/robot_rl/{package.xml,launch}` (symlinks: edits in the checkout are live) and the
+    `lib/robot_rl/<exec>` wrappers (copies). Returns the paths written.
+    """
+    source = Path(__file__).resolve().parents[1] if source is None else Path(source).resolve()
+    if not (source / "package.xml").is_file() or not (source / "launch" / "bin").is_dir():
+        raise FileNotFoundError(f"{source} is not a robot_rl checkout (package.xml and launch/bin/ expected)")
+    written: list[Path] = []
+    marker = prefix / "share" / "ament_index" / "resource_index" / "packages" / PACKAGE
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("")
+    written.append(marker)
+    share = prefix / "share" / PACKAGE
+    share.mkdir(parents=True, exist_ok=True)
+    for name in ("package.xml", "launch"):
+        link = share / name
+        if link.is_symlink() or link.is_file():
+            link.unlink()
+        elif link.is_dir():
+            shutil.rmtree(link)
+        link.symlink_to(source / name)
+        written.append(link)
+    lib = prefix / "lib" / PACKAGE
+    lib.mkdir(parents=True, exist_ok=True)
+    for exe in EXECUTABLES:
+        dst = lib / exe
+        shutil.copyfile(source / "launch" / "bin" / exe, dst)
+        dst.chmod(0o755)
+        written.append(dst)
+    return written
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+USAGE = """robot-rl deploy LAUNCH_FILE [name:=value ...] [options]
+
+Run a robot_rl launch file (portable subset, launch/README.md) without ROS's launch package: start its nodes in
+an isolated ROS domain, configure + activate the policy node, run, then deactivate and stop everything.
+
+  robot-rl deploy launch/sim_deploy.launch.xml bundle:=models/my_bundle scripted_takeover:=true --duration-s 20
+  robot-rl deploy --check launch/*.launch.xml
+  robot-rl deploy --link-ros-package            (after pip install -e .: make ros2 launch find robot_rl)
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="robot-rl deploy", usage=USAGE)
+    p.add_argument("items", nargs="*", help="launch file, then name:=value launch arguments")
+    p.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
+    p.add_argument("--no-activate", action="store_true", help="start the nodes but leave the policy node unconfigured")
+    p.add_argument(
+        "--domain-id",
+        type=int,
+        default=None,
+        help="ROS_DOMAIN_ID for every node (default: a free one; on a robot: the robot's domain)",
+    )
+    p.add_argument(
+        "--startup-timeout-s",
+        type=float,
+        default=60.0,
+        help="how long to wait for the policy node's lifecycle services",
+    )
+    p.add_argument("--check", action="store_true", help="only validate the launch file(s); print every problem")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved node command lines and exit")
+    p.add_argument(
+        "--link-ros-package",
+        nargs="?",
+        const=sys.prefix,
+        default=None,
+        metavar="PREFIX",
+        help=f"link this checkout into PREFIX (default {sys.prefix}) as the ROS package robot_rl",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`robot-rl deploy ...`; returns the exit code (see EXIT_*)."""
+    ns = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if ns.link_ros_package is not None:
+        for path in link_ros_package(Path(ns.link_ros_package)):
+            print(f"wrote {path}")
+        print(f"now: export AMENT_PREFIX_PATH={ns.link_ros_package}:$AMENT_PREFIX_PATH")
+        return EXIT_OK
+    files = [i for i in ns.items if ":=" not in i]
+    if ns.check:
+        if not files:
+            print("robot-rl deploy --check: name at least one launch file", file=sys.stderr)
+            return EXIT_USAGE
+        bad = 0
+        for f in files:
+            problems = validate(f, parse_launch_args([i for i in ns.items if ":=" in i]))
+            errors = [p for p in problems if not p.startswith("warning:")]
+            bad += bool(errors)
+            print(f"{f}: " + ("ok" if not problems else f"{len(errors)} problem(s)"))
+            for p in problems:
+                print(f"  - {p}")
+        return EXIT_USAGE if bad else EXIT_OK
+    if len(files) != 1 or ns.items[0] != files[0]:
+        print(USAGE, file=sys.stderr)
+        print("robot-rl deploy: give exactly one launch file first, then name:=value arguments", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        desc = parse(files[0], parse_launch_args(ns.items[1:]))
+    except LaunchSubsetError as exc:
+        print(f"robot-rl deploy: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if ns.dry_run:
+        tmp = Path(tempfile.mkdtemp(prefix="robot_rl_dry_run_"))
+        for spec in desc.nodes:
+            mark = "" if spec.enabled else f"   (disabled: {spec.condition})"
+            print(f"{spec.fqn}: {' '.join(node_command(spec, tmp))}{mark}")
+        print(f"(inline parameters written to {tmp})")
+        return EXIT_OK
+    result = run(
+        desc,
+        domain_id=ns.domain_id,
+        duration_s=ns.duration_s,
+        activate=not ns.no_activate,
+        startup_timeout_s=ns.startup_timeout_s,
+    )
+    return result.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

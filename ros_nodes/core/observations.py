@@ -1,0 +1,216 @@
+"""Assemble a policy's flat observation from the latest robot messages, joints matched by name, never by order.
+
+ROS-free: the node hands over plain Python/numpy data with the time it arrived; this class validates it,
+keeps the last good value of every source and reports how fresh the oldest one is (the safety chain's
+observation watchdog holds the robot when any source goes stale, so one frozen sensor is enough to stop).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+JOINT_KEYS = ("joint_pos", "joint_vel")
+"""Observation entries filled from `/joint_states` (positions and velocities, by joint name)."""
+
+
+@dataclass(frozen=True)
+class ObservationLayout:
+    """Where each entry of the flat observation comes from, read from a bundle's manifest."""
+
+    keys: tuple[str, ...]
+    """Entry names in flattening order, e.g. ("joint_pos", "joint_vel", "ee_pos", "target_pos")."""
+    sizes: tuple[int, ...]
+    """Number of values of each entry (same order as `keys`)."""
+    joint_names: tuple[str, ...]
+    """Joints whose positions/velocities fill `joint_pos`/`joint_vel`, in observation order."""
+
+    def __post_init__(self) -> None:
+        if len(self.keys) != len(self.sizes) or not self.keys:
+            raise ValueError(f"observation layout: {len(self.keys)} keys but {len(self.sizes)} sizes")
+        for key, size in zip(self.keys, self.sizes, strict=True):
+            if key in JOINT_KEYS and size != len(self.joint_names):
+                raise ValueError(
+                    f"observation layout: {key!r} has {size} values but the manifest names "
+                    f"{len(self.joint_names)} joints {list(self.joint_names)}"
+                )
+
+    @property
+    def dim(self) -> int:
+        """Length of the flat observation."""
+        return sum(self.sizes)
+
+    @property
+    def topic_keys(self) -> tuple[str, ...]:
+        """Entries that arrive on their own topic (`/observations/<key>`), i.e. everything but joint state."""
+        return tuple(k for k in self.keys if k not in JOINT_KEYS)
+
+    @classmethod
+    def from_policy_extra(cls, extra: Mapping[str, Any], obs_dim: int) -> ObservationLayout:
+        """The layout a `sim/` env recorded in the manifest (`observation_layout`, `joint_names`).
+
+        Raises:
+            ValueError: the manifest has no layout, or the layout does not add up to the model's input size.
+        """
+        layout = extra.get("observation_layout")
+        joints = extra.get("joint_names")
+        if not isinstance(layout, Mapping) or not isinstance(joints, Sequence) or not layout:
+            raise ValueError(
+                "the bundle's manifest has no observation_layout/joint_names (policy_spec.extra): it was not "
+                "exported from a robot_rl/* robot env, so the node cannot tell which topic fills which input"
+            )
+        keys = tuple(str(k) for k in layout)
+        sizes = tuple(int(np.prod(layout[k])) for k in keys)
+        out = cls(keys=keys, sizes=sizes, joint_names=tuple(str(j) for j in joints))
+        if out.dim != obs_dim:
+            raise ValueError(
+                f"observation layout {dict(zip(keys, sizes, strict=True))} sums to {out.dim}, "
+                f"but the model takes {obs_dim} inputs"
+            )
+        return out
+
+
+class ObservationAssembler:
+    """Keeps the latest valid value of each observation source and builds the flat float32 observation."""
+
+    def __init__(self, layout: ObservationLayout) -> None:
+        self.layout = layout
+        self._index = {name: i for i, name in enumerate(layout.joint_names)}
+        n = len(layout.joint_names)
+        self._pos = np.zeros(n)
+        self._vel = np.zeros(n)
+        self._values: dict[str, npt.NDArray[np.float64]] = {}
+        self._arrival_s: dict[str, float] = {}
+        self._header_stamp_s: dict[str, float] = {}
+        self._offsets: dict[str, slice] = {}
+        start = 0
+        for key, size in zip(layout.keys, layout.sizes, strict=True):
+            self._offsets[key] = slice(start, start + size)
+            start += size
+        self._flat = np.zeros(layout.dim, dtype=np.float32)
+        self.rejected: dict[str, int] = {}
+        """Rejected messages per reason kind (`joint_states/<why>`, `<key>/<why>`)."""
+        self.last_rejection = ""
+        """Human-readable reason of the most recent rejection."""
+
+    def _reject(self, kind: str, message: str) -> str:
+        self.rejected[kind] = self.rejected.get(kind, 0) + 1
+        self.last_rejection = message
+        return message
+
+    def _fresh(self, source: str, arrival_s: float, header_stamp_s: float | None) -> None:
+        # A sensor that keeps re-sending its last sample with the same header stamp is frozen: its data
+        # stays, but its freshness does not advance, so the watchdog trips on it.
+        if header_stamp_s is not None and self._header_stamp_s.get(source) == header_stamp_s:
+            return
+        if header_stamp_s is not None:
+            self._header_stamp_s[source] = header_stamp_s
+        self._arrival_s[source] = arrival_s
+
+    def update_joint_state(
+        self,
+        names: Sequence[str],
+        positions: Sequence[float],
+        velocities: Sequence[float],
+        *,
+        arrival_s: float,
+        header_stamp_s: float | None = None,
+    ) -> str | None:
+        """Take one `sensor_msgs/JointState`; returns None if accepted, else why it was rejected (data kept)."""
+        try:
+            names_t = tuple(str(n) for n in names)
+            pos = np.asarray(positions, dtype=np.float64).reshape(-1)
+            vel = np.asarray(velocities, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            return self._reject("joint_states/malformed", f"joint_states: unreadable values ({exc})")
+        if len(pos) != len(names_t):
+            return self._reject("joint_states/length", f"joint_states: {len(names_t)} names but {len(pos)} positions")
+        if len(vel) != len(names_t):
+            return self._reject("joint_states/length", f"joint_states: {len(names_t)} names but {len(vel)} velocities")
+        if len(set(names_t)) != len(names_t):
+            return self._reject("joint_states/duplicate", f"joint_states: duplicate joint names {list(names_t)}")
+        where = {name: i for i, name in enumerate(names_t)}
+        missing = [j for j in self.layout.joint_names if j not in where]
+        if missing:
+            return self._reject("joint_states/missing", f"joint_states: missing joints {missing}")
+        order = [where[j] for j in self.layout.joint_names]
+        p, v = pos[order], vel[order]
+        if not (np.isfinite(p).all() and np.isfinite(v).all()):
+            return self._reject("joint_states/non_finite", f"joint_states: non-finite values pos={p} vel={v}")
+        if not math.isfinite(arrival_s) or (header_stamp_s is not None and not math.isfinite(header_stamp_s)):
+            return self._reject("joint_states/stamp", f"joint_states: bad stamp {header_stamp_s}")
+        self._pos[:] = p
+        self._vel[:] = v
+        self._values["joint_state"] = p
+        self._fresh("joint_state", arrival_s, header_stamp_s)
+        return None
+
+    def update_observation(self, key: str, values: Sequence[float], *, arrival_s: float) -> str | None:
+        """Take one `/observations/<key>` message; returns None if accepted, else why it was rejected."""
+        sl = self._offsets.get(key)
+        if sl is None or key in JOINT_KEYS:
+            return self._reject("unknown_key", f"observation {key!r} is not an input of this policy")
+        try:
+            arr = np.asarray(values, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            return self._reject(f"{key}/malformed", f"{key}: unreadable values ({exc})")
+        size = sl.stop - sl.start
+        if arr.size != size:
+            return self._reject(f"{key}/length", f"{key}: {arr.size} values, expected {size}")
+        if not np.isfinite(arr).all():
+            return self._reject(f"{key}/non_finite", f"{key}: non-finite values {arr.tolist()}")
+        if not math.isfinite(arrival_s):
+            return self._reject(f"{key}/stamp", f"{key}: bad arrival time {arrival_s}")
+        self._values[key] = arr
+        self._fresh(key, arrival_s, None)
+        return None
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Every source the observation needs: "joint_state" plus one per topic entry."""
+        return ("joint_state", *self.layout.topic_keys)
+
+    def missing(self) -> tuple[str, ...]:
+        """Sources never received yet."""
+        return tuple(s for s in self.sources if s not in self._arrival_s)
+
+    def oldest_arrival_s(self) -> float | None:
+        """Arrival time of the stalest source (None while any source was never received)."""
+        if self.missing():
+            return None
+        return min(self._arrival_s[s] for s in self.sources)
+
+    def joint_positions(self, joints: Sequence[str]) -> npt.NDArray[np.float64] | None:
+        """Measured positions of `joints` (command order), or None before the first joint state."""
+        if "joint_state" not in self._arrival_s:
+            return None
+        return np.array([self._pos[self._index[j]] for j in joints])
+
+    def joint_velocities(self, joints: Sequence[str]) -> npt.NDArray[np.float64] | None:
+        """Measured velocities of `joints` (command order), or None before the first joint state."""
+        if "joint_state" not in self._arrival_s:
+            return None
+        return np.array([self._vel[self._index[j]] for j in joints])
+
+    def assemble(self) -> npt.NDArray[np.float32] | None:
+        """The flat float32 observation `[dim]` in manifest order, or None while a source is missing."""
+        if self.missing():
+            return None
+        with np.errstate(over="ignore"):  # finite float64 beyond float32 range becomes inf: the policy refuses it
+            self._fill()
+        return self._flat.copy()
+
+    def _fill(self) -> None:
+        for key in self.layout.keys:
+            sl = self._offsets[key]
+            if key == "joint_pos":
+                self._flat[sl] = self._pos
+            elif key == "joint_vel":
+                self._flat[sl] = self._vel
+            else:
+                self._flat[sl] = self._values[key]

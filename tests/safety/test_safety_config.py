@@ -1,0 +1,163 @@
+"""SafetyConfig: validation names the bad field, YAML sections, unknown keys, stable hash."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from robot_rl.safety import SafetyConfig
+
+BASE: dict[str, Any] = {
+    "joint_names": ["j1", "j2"],
+    "command_interface": "position",
+    "control_period_s": 0.01,
+    "position_lower_rad": [-1.0, -2.0],
+    "position_upper_rad": [1.0, 2.0],
+    "velocity_limit_rad_s": [1.0, 2.0],
+    "acceleration_limit_rad_s2": [10.0, 20.0],
+}
+
+
+def make(**changes: Any) -> SafetyConfig:
+    return SafetyConfig.from_dict({**BASE, **changes})
+
+
+def test_valid_config_normalizes_types() -> None:
+    cfg = make(position_lower_rad=[-1, -2], position_margin_rad=0)
+    assert cfg.joint_names == ("j1", "j2")
+    assert cfg.position_lower_rad == (-1.0, -2.0) and all(type(v) is float for v in cfg.position_lower_rad)
+    assert cfg.n_joints == 2 and not cfg.has_workspace
+    assert cfg.sha256() == make().sha256()  # ints and floats hash alike
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("joint_names", []),
+        ("joint_names", ["j1", "j1"]),
+        ("joint_names", "j1"),
+        ("command_interface", "torque"),
+        ("control_period_s", 0.0),
+        ("control_period_s", math.nan),
+        ("position_lower_rad", [-1.0]),
+        ("position_lower_rad", [-1.0, math.inf]),
+        ("position_upper_rad", [1.0, -3.0]),
+        ("position_upper_rad", [1.0, "2"]),
+        ("velocity_limit_rad_s", [1.0, 0.0]),
+        ("velocity_limit_rad_s", [1.0, -2.0]),
+        ("acceleration_limit_rad_s2", [10.0]),
+        ("acceleration_limit_rad_s2", [10.0, math.nan]),
+        ("effort_limit", [1.0]),
+        ("position_margin_rad", -0.1),
+        ("position_margin_rad", True),
+        ("stale_observation_periods", 0.0),
+        ("command_timeout_s", -1.0),
+        ("workspace_lower_m", [0.0, 0.0, 0.0]),
+    ],
+)
+def test_bad_field_is_named(field: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=field):
+        make(**{field: value})
+
+
+def test_margin_that_closes_the_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="margin"):
+        make(position_margin_rad=1.0)
+
+
+def test_effort_interface_needs_effort_limits() -> None:
+    with pytest.raises(ValueError, match="effort_limit"):
+        make(command_interface="effort")
+    assert make(command_interface="effort", effort_limit=[5, 5]).effort_limit == (5.0, 5.0)
+
+
+def test_workspace_rules() -> None:
+    box = {"workspace_lower_m": [-1, -1, 0], "workspace_upper_m": [1, 1, 1]}
+    assert make(**box).has_workspace
+    with pytest.raises(ValueError, match="workspace_lower_m must be < workspace_upper_m"):
+        make(workspace_lower_m=[1, -1, 0], workspace_upper_m=[1, 1, 1])
+    with pytest.raises(ValueError, match="3 values"):
+        make(workspace_lower_m=[0, 0], workspace_upper_m=[1, 1])
+    with pytest.raises(ValueError, match="effort"):
+        make(command_interface="effort", effort_limit=[5, 5], **box)
+
+
+def test_all_problems_reported_at_once() -> None:
+    with pytest.raises(ValueError) as info:
+        make(control_period_s=-1.0, velocity_limit_rad_s=[0.0, 1.0])
+    assert "control_period_s" in str(info.value) and "velocity_limit_rad_s" in str(info.value)
+
+
+def test_unknown_and_missing_keys() -> None:
+    with pytest.raises(ValueError, match=r"unknown safety config keys \['max_speed', 'velocity_limits'\]"):
+        SafetyConfig.from_dict({**BASE, "velocity_limits": [1, 1], "max_speed": 1})
+    with pytest.raises(ValueError, match=r"missing safety config keys.*control_period_s"):
+        SafetyConfig.from_dict({k: v for k, v in BASE.items() if k != "control_period_s"})
+
+
+def test_json_round_trip_and_hash() -> None:
+    cfg = make(workspace_lower_m=[-1, -1, 0], workspace_upper_m=[1, 1, 1])
+    assert SafetyConfig.from_dict(cfg.to_json()) == cfg
+    h = cfg.sha256()
+    assert h == SafetyConfig.from_dict(cfg.to_json()).sha256() and len(h) == 64
+    assert make(command_timeout_s=0.4).sha256() != make().sha256()
+    assert make(velocity_limit_rad_s=[1.0, 2.5]).sha256() != make().sha256()
+
+
+def test_for_joints_default_acceleration() -> None:
+    cfg = SafetyConfig.for_joints(["a", "b"], "velocity", 0.02, [-1, -1], [1, 1], [2, 3], position_margin_rad=0.1)
+    assert cfg.acceleration_limit_rad_s2 == (20.0, 30.0)
+    assert cfg.position_margin_rad == 0.1 and cfg.effort_limit == ()
+
+
+YAML_NESTED = """\
+/**/policy_node:
+  ros__parameters:
+    bundle_dir: models/panda_reach
+    safety:
+      joint_names: [j1, j2]
+      command_interface: position
+      control_period_s: 0.01
+      position_lower_rad: [-1.0, -2.0]
+      position_upper_rad: [1.0, 2.0]
+      velocity_limit_rad_s: [1.0, 2.0]
+      acceleration_limit_rad_s2: [10.0, 20.0]
+      position_margin_rad: 0.05
+"""
+
+
+def test_from_yaml_wildcard_key(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(YAML_NESTED)
+    cfg = SafetyConfig.from_yaml(path)
+    assert cfg == make(position_margin_rad=0.05)
+
+
+def test_from_yaml_plain_node_key_and_flat_keys(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(YAML_NESTED.replace("/**/policy_node:", "policy_node:"))
+    assert SafetyConfig.from_yaml(path).position_margin_rad == 0.05
+    flat = "my_node:\n  ros__parameters:\n" + "".join(
+        f"    safety.{k}: {v}\n" for k, v in BASE.items() if k != "command_interface"
+    )
+    path.write_text(flat + "    safety.command_interface: velocity\n")
+    assert SafetyConfig.from_yaml(path, node_name="my_node").command_interface == "velocity"
+
+
+def test_from_yaml_errors_name_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
+        SafetyConfig.from_yaml(missing)
+    path = tmp_path / "params.yaml"
+    path.write_text(YAML_NESTED.replace("policy_node", "other_node"))
+    with pytest.raises(ValueError, match=r"params\.yaml.*policy_node"):
+        SafetyConfig.from_yaml(path)
+    path.write_text("policy_node:\n  ros__parameters:\n    bundle_dir: x\n")
+    with pytest.raises(ValueError, match=r"params\.yaml.*no 'safety'"):
+        SafetyConfig.from_yaml(path)
+    path.write_text(YAML_NESTED.replace("position_margin_rad", "position_margin"))
+    with pytest.raises(ValueError, match=r"params\.yaml.*unknown safety config keys \['position_margin'\]"):
+        SafetyConfig.from_yaml(path)
