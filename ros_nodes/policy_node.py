@@ -12,6 +12,7 @@ reason) → inactive → activate (control starts; also the only way to resume a
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
@@ -463,12 +465,19 @@ class PolicyNode(LifecycleNode):
         self._diag_pub.publish(arr)
 
 
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point `robot-rl-policy-node`: spin until SIGINT/SIGTERM, then hold and shut down."""
     from ros_nodes.ros_env import warn_if_not_isolated
 
     warn_if_not_isolated()
-    rclpy.init(args=args)
+    # Our own SIGINT/SIGTERM handling: rclpy's default handler shuts the context down first, and the final hold
+    # could then no longer be published.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     node = PolicyNode()
     executor = SingleThreadedExecutor()
     executor.add_node(node)

@@ -6,6 +6,7 @@ tell it from a person with a joystick. Ground truth of when it was engaged is ke
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Bool, Float64MultiArray
 
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -74,12 +76,19 @@ class ScriptedOperator(Node):
                 self.windows[-1] = (self.windows[-1][0], now)
 
 
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point `robot-rl-scripted-operator`."""
     from ros_nodes.ros_env import warn_if_not_isolated
 
     warn_if_not_isolated()
-    rclpy.init(args=args)
+    # Our own SIGINT/SIGTERM handling: rclpy's default handler shuts the context down first, and the final hold
+    # could then no longer be published.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     node = ScriptedOperator()
     executor = SingleThreadedExecutor()
     executor.add_node(node)

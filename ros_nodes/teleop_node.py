@@ -5,6 +5,7 @@ Programmatic operators skip this node and publish the same two topics themselves
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, Float64MultiArray
 
@@ -69,12 +71,19 @@ class TeleopNode(Node):
             self.command_pub.publish(Float64MultiArray(data=command.tolist()))
 
 
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point `robot-rl-teleop`."""
     from ros_nodes.ros_env import warn_if_not_isolated
 
     warn_if_not_isolated()
-    rclpy.init(args=args)
+    # Our own SIGINT/SIGTERM handling: rclpy's default handler shuts the context down first, and the final hold
+    # could then no longer be published.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     node = TeleopNode()
     executor = SingleThreadedExecutor()
     executor.add_node(node)

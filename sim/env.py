@@ -37,7 +37,6 @@ def _clip_ufunc() -> Any:
 
 
 _clip = _clip_ufunc()
-_add_reduce = np.add.reduce
 
 
 # Each engine's customary step; the env shortens it just enough to divide the control period exactly.
@@ -106,6 +105,7 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self.max_steps = int(max_steps or self.task.max_steps)
         self._limits = self.robot.limits()
         self._act_idx = np.array([self.robot.joints.index(j) for j in self.robot.actuated])
+        self._all_actuated = self.robot.actuated == self.robot.joints  # then q[_act_idx] would only copy q
 
         shapes: dict[str, tuple[int, ...]] = {"joint_pos": (len(self.robot.joints),),
                                               "joint_vel": (len(self.robot.joints),)}
@@ -220,8 +220,9 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         a = np.asarray(action, dtype=np.float64)
         if a.shape != self.action_space.shape:
             raise SimError(f"action must have shape {self.action_space.shape}, got {a.shape}")
-        # A finite sum proves every entry finite; a non-finite one may also be an overflow of finite entries.
-        if not math.isfinite(_add_reduce(a, axis=None)) and not np.isfinite(a).all():
+        # A finite sum of squares (`a` is 1-D, the shape was checked) proves every entry finite; a non-finite one
+        # may also be an overflow of huge finite entries, hence the entry-wise check then.
+        if not math.isfinite(a.dot(a)) and not np.isfinite(a).all():
             raise SimError(f"action contains NaN or Inf: {a}; refusing to step (it would never be clipped)")
         return _clip(a, -1.0, 1.0)  # a new array, never the caller's
 
@@ -233,7 +234,7 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
             self.backend.set_position_targets(self._target)
         elif self.interface.name == "joint_velocity":
             q, _ = self.backend.robot_state()
-            q_act = q[self._act_idx]
+            q_act = q if self._all_actuated else q[self._act_idx]
             # Integrate the velocity command into a position target (what a velocity-commanded joint servo does);
             # the target may lead the measured position by at most two periods of travel (`_lead`), so a blocked
             # arm does not wind up a large error that snaps free later.

@@ -23,7 +23,6 @@ _BAD_STATE_WARNINGS = (
 _STATE = mujoco.mjtState.mjSTATE_INTEGRATION
 _WARN_A, _WARN_B, _WARN_C = (int(w) for w in _BAD_STATE_WARNINGS)
 _mj_step = mujoco.mj_step
-_add_reduce = np.add.reduce
 
 
 def _index(adr: np.ndarray) -> slice | np.ndarray:
@@ -115,6 +114,7 @@ class MujocoBackend(PhysicsBackend):
         self._warnings = d.warning.number
         self._qsel, self._dsel = _index(self._qadr), _index(self._dadr)
         self._body_ids: dict[str, int] = {}
+        self._act_idx = [robot.joints.index(j) for j in robot.actuated]
         self._force_pending = False
         self._applied: EpisodeRandomization | None = None  # the sample the model holds (None: not applied yet)
         mujoco.mj_forward(m, self.data)
@@ -148,8 +148,7 @@ class MujocoBackend(PhysicsBackend):
         self.data.qpos[self._qadr] = q
         self.data.qvel[self._dadr] = qd
         if self.servo:
-            act_idx = [self.robot.joints.index(j) for j in self.robot.actuated]
-            self.data.ctrl[:] = np.asarray(q)[act_idx]
+            self.data.ctrl[:] = np.asarray(q)[self._act_idx]
         else:
             self.data.ctrl[:] = 0.0
         mujoco.mj_forward(self.model, self.data)
@@ -195,7 +194,8 @@ class MujocoBackend(PhysicsBackend):
 
     def step(self, n: int) -> int:
         m, d, w = self.model, self.data, self._warnings
-        before = int(w[_WARN_A]) + int(w[_WARN_B]) + int(w[_WARN_C])
+        warn = w.tolist()  # one read of the warning counters
+        before = warn[_WARN_A] + warn[_WARN_B] + warn[_WARN_C]
         if n > 0 and self._force_pending:
             _mj_step(m, d)
             d.xfrc_applied[:] = 0.0  # an impulse lasts one physics step
@@ -203,12 +203,13 @@ class MujocoBackend(PhysicsBackend):
             n -= 1
         if n > 0:
             _mj_step(m, d, n)  # exactly n single steps, in one call
-        bad = int(w[_WARN_A]) + int(w[_WARN_B]) + int(w[_WARN_C]) - before
+        warn = w.tolist()
+        bad: int = warn[_WARN_A] + warn[_WARN_B] + warn[_WARN_C] - before
         # MuJoCo's BADQPOS/BADQVEL warnings catch a non-finite state at the start of the next physics step; the
-        # state after the last one is checked here. A finite sum proves every entry finite (cheap); only a
-        # non-finite sum (which finite entries can also give, by overflow) needs the entry-wise check.
+        # state after the last one is checked here. A finite sum of squares proves every entry finite (cheap); only
+        # a non-finite one (which huge finite entries can also give, by overflow) needs the entry-wise check.
         qpos, qvel = self._qpos, self._qvel
-        if not math.isfinite(_add_reduce(qpos) + _add_reduce(qvel)) and not (
+        if not math.isfinite(qpos.dot(qpos) + qvel.dot(qvel)) and not (
             np.isfinite(qpos).all() and np.isfinite(qvel).all()
         ):
             bad += 1

@@ -403,7 +403,8 @@ def test_shm_cleanup_removes_a_killed_nodes_files_but_not_live_ones(ros_env: int
         ours = _shm_files_mapped_by(os.getpid())  # includes the node's segment: we read its samples from it
         only_theirs = theirs - ours  # e.g. the ports the node listens on
         assert only_theirs and ours
-        assert cleanup_fastdds_shm(min_age_s=0.0) == 0  # everything belongs to live processes
+        cleanup_fastdds_shm(min_age_s=0.0)  # may remove leftovers of earlier dead processes, never live ones
+        assert all(Path("/dev/shm", f).exists() for f in theirs | ours)
         proc.kill()  # SIGKILL: Fast DDS gets no chance to unlink its shared memory
         proc.wait(timeout=10)
         assert all(Path("/dev/shm", f).exists() for f in only_theirs), "expected leftovers of the killed node"
