@@ -81,6 +81,8 @@ class DemoArgs:
     """Episodes for the final evaluation of the exported bundle."""
     progress: bool = True
     """Show progress bars."""
+    deploy_s: float = 20.0
+    """Seconds of ROS 2 deployment against the simulated robot at the end (robot_rl/* envs; 0 = skip)."""
 
 
 def _fail(msg: str, code: int = 2) -> int:

@@ -200,7 +200,7 @@ def test_resume_extends_with_total_steps_equals_form(tmp_path: Path) -> None:
 
 
 def test_demo_trains_exports_and_evaluates_the_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["demo", "--steps", "300", "--eval-episodes", "2", "--no-progress"]
+    args = ["demo", "--steps", "300", "--eval-episodes", "2", "--no-progress", "--deploy-s", "8"]
     assert main([*args, "--out-dir", str(tmp_path / "runs"), "--models-dir", str(tmp_path / "models")]) == 0
     out = capsys.readouterr().out
     bundle = tmp_path / "models" / "demo-robot_rl_PandaReach-v0"
@@ -216,3 +216,10 @@ def test_demo_trains_exports_and_evaluates_the_bundle(tmp_path: Path, capsys: py
     extra = manifest["policy_spec"]["extra"]
     assert extra["backend"] == "mujoco" and extra["action_interface"]["type"] == "joint_velocity"
     assert manifest["policy_spec"]["action"]["names"] == [f"panda_joint{i}" for i in range(1, 8)]
+    # ... and ends with a ROS 2 deployment on the simulated robot: safety chain, scripted takeover, MCAP recording.
+    pytest.importorskip("rclpy")
+    assert all(rc == 0 for rc in summary["ros_node_exit_codes"].values()), summary["ros_node_exit_codes"]
+    assert summary["ros_recorded_episodes"] >= 1 and summary["ros_loop_p99_ms"] > 0.0
+    assert summary["ros_intervention_steps"] > 0
+    assert summary["ros_recorded_intervention_steps"] == summary["ros_intervention_steps"]
+    assert "ros_loop_p99_ms" in out

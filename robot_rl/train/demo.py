@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from robot_rl.algos.sac.config import SACConfig
@@ -39,7 +40,8 @@ def run_demo(args: Any) -> int:
         # in the operating region), and start with a lower temperature, since a 7-DoF action's entropy bonus would
         # otherwise drown a reward measured in metres.
         algo_cfg = dataclasses.replace(algo_cfg, obs_normalization=True, init_alpha=0.1)
-    n_stages = 5 if sim_suite else 4
+    deploy = sim_suite and args.deploy_s > 0
+    n_stages = (6 if deploy else 5) if sim_suite else 4
     print(f"[1/{n_stages}] training SAC ({algo_cfg.recipe} recipe) on {args.env} for {args.steps} steps …", flush=True)
     result = train(cfg, "sac", algo_cfg)
 
@@ -66,6 +68,10 @@ def run_demo(args: Any) -> int:
             "pybullet_eval_return": round(twin.mean_return, 1),
         }
 
+    ros: dict[str, Any] = {}
+    if deploy:
+        ros = _ros_stage(bundle, args, result.run_dir, n_stages)
+
     print(f"[{n_stages}/{n_stages}] plotting the learning curve …", flush=True)
     png = plot_learning_curves(
         [(f"SAC ({algo_cfg.recipe})", result.run_dir / "eval.csv")],
@@ -83,6 +89,7 @@ def run_demo(args: Any) -> int:
         "onnx_eval_return": round(onnx_eval.mean_return, 1),
         "onnx_eval_return_std": round(onnx_eval.std_return, 1),
         **sim2sim,
+        **ros,
         "parity_max_abs_diff": manifest.parity.get("max_abs_diff"),
         "bundle": str(bundle),
         "onnx_sha256": manifest.onnx_sha256,
@@ -95,3 +102,17 @@ def run_demo(args: Any) -> int:
     for k, v in summary.items():
         print(f"  {k:<{width}}  {v}")
     return 0
+
+
+def _ros_stage(bundle: Path, args: Any, run_dir: Path, n_stages: int) -> dict[str, Any]:
+    """Deploy the bundle in ROS 2 on the simulated robot (launch file, safety chain, takeover, MCAP)."""
+    print(f"[{n_stages - 1}/{n_stages}] deploying in ROS 2 against the simulated robot for {args.deploy_s:g} s "
+          "(launch/sim_deploy.launch.xml: safety chain on, scripted takeover mid-run, MCAP recording) …", flush=True)
+    try:
+        import rclpy  # noqa: F401
+    except ImportError:
+        print("    skipped: rclpy is not installed (pip install -e '.[ros]')", flush=True)
+        return {"ros_deployment": "skipped (no rclpy)"}
+    from ros_nodes.demo_deploy import deploy_in_sim  # ros_nodes only when ROS is there: robot_rl stays ROS-free
+
+    return deploy_in_sim(bundle, args.env, run_dir / "ros_deploy", duration_s=args.deploy_s)
