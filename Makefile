@@ -1,15 +1,21 @@
 # robot_rl: two commands on a fresh machine with Python 3.11 and package-registry access.
 #   make demo   install everything into .venv, then train → export → verify → evaluate the ONNX bundle
 #   make test   install everything into .venv, then run the whole test suite
-# Both are idempotent: the venv is (re)installed only when pyproject.toml changes.
+#   make test-jazzy   the ROS tests again against the ROS 2 Jazzy wheels, in a second venv (.venv-jazzy)
+# All are idempotent: a venv is (re)installed only when pyproject.toml changes.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
+# The Jazzy wheels install the same distributions (ros-rclpy, ...) at other versions, so they get their own venv.
+JAZZY_VENV  ?= .venv-jazzy
+JAZZY_PY    := $(JAZZY_VENV)/bin/python
+JAZZY_STAMP := $(JAZZY_VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+ROS_TESTS   := tests/ros tests/ros_core
 
-.PHONY: demo test lint bench setup clean-venv
+.PHONY: demo test test-jazzy lint bench setup setup-jazzy clean-venv
 
 setup: $(STAMP)
 
@@ -22,6 +28,16 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+setup-jazzy: $(JAZZY_STAMP)
+
+$(JAZZY_STAMP): pyproject.toml
+	@test -x $(JAZZY_PY) || $(PYTHON) -m venv $(JAZZY_VENV)
+	$(JAZZY_PY) -m pip install --quiet --upgrade pip
+	$(JAZZY_PY) -m pip install --quiet torch==2.13.0
+	$(JAZZY_PY) -m pip install --quiet -e ".[train,dev,ros-jazzy]"
+	@rm -f $(JAZZY_VENV)/.installed-*
+	@touch $@
+
 demo: $(STAMP)
 	$(VENV)/bin/robot-rl demo
 
@@ -29,6 +45,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check robot_rl tests bench
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: no tests ran" >&2; exit 1; fi; exit $$rc
+
+# The ROS tests skip where rclpy is missing: first make sure this venv really runs Jazzy's rclpy (7.x).
+test-jazzy: $(JAZZY_STAMP)
+	$(JAZZY_PY) -c "import importlib.metadata as m, rclpy; v = m.version('ros-rclpy'); \
+	assert v.startswith('7.'), f'ros-rclpy {v} is not Jazzy'; print('ROS 2 Jazzy: ros-rclpy', v)"
+	@$(JAZZY_PY) -m pytest $(ROS_TESTS) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: no tests ran" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
@@ -44,4 +67,4 @@ bench: $(STAMP)
 	$(PY) bench/sac_vs_sb3.py report
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(JAZZY_VENV)

@@ -47,8 +47,9 @@ def deploy_in_sim(
     with log_path.open("w") as fh:
         result = bringup.run(parse(LAUNCH_FILE, args), duration_s=duration_s, out=log or fh)
     if not result.reached_active or not stats_path.exists():
-        raise RuntimeError(f"ROS 2 deployment did not run: {result.lifecycle_error or result.child_error} "
-                           f"(node log: {log_path})")
+        raise RuntimeError(
+            f"ROS 2 deployment did not run: {result.lifecycle_error or result.child_error} (node log: {log_path})"
+        )
     stats = json.loads(stats_path.read_text())
     episodes = [read_episode(p) for p in list_episodes(record_dir)]
     loop = stats["loop"]

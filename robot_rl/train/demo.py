@@ -56,8 +56,10 @@ def run_demo(args: Any) -> int:
     sim2sim: dict[str, Any] = {}
     if sim_suite:
         other = "pybullet"
-        print(f"[4/{n_stages}] sim-to-sim check: the same bundle in the {other} twin ({args.eval_episodes} episodes) …",
-              flush=True)
+        print(
+            f"[4/{n_stages}] sim-to-sim check: the same bundle in the {other} twin ({args.eval_episodes} episodes) …",
+            flush=True,
+        )
         twin: Any
         twin, _ = eval_bundle(bundle, args.env, args.eval_episodes, args.seed, other)
         sim2sim = {
@@ -106,8 +108,11 @@ def run_demo(args: Any) -> int:
 
 def _ros_stage(bundle: Path, args: Any, run_dir: Path, n_stages: int) -> dict[str, Any]:
     """Deploy the bundle in ROS 2 on the simulated robot (launch file, safety chain, takeover, MCAP)."""
-    print(f"[{n_stages - 1}/{n_stages}] deploying in ROS 2 against the simulated robot for {args.deploy_s:g} s "
-          "(launch/sim_deploy.launch.xml: safety chain on, scripted takeover mid-run, MCAP recording) …", flush=True)
+    print(
+        f"[{n_stages - 1}/{n_stages}] deploying in ROS 2 against the simulated robot for {args.deploy_s:g} s "
+        "(launch/sim_deploy.launch.xml: safety chain on, scripted takeover mid-run, MCAP recording) …",
+        flush=True,
+    )
     try:
         import rclpy  # noqa: F401
     except ImportError:

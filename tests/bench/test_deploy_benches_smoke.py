@@ -1,0 +1,49 @@
+"""Smoke tests of bench/recorder_throughput.py and bench/node_latency.py: tiny runs write the documented JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_recorder_throughput_tiny_run(tmp_path: Path) -> None:
+    _load("recorder_throughput").main(["--steps", "300", "--repeats", "1", "--out-dir", str(tmp_path)])
+    report = json.loads((tmp_path / "recorder_throughput.json").read_text())
+    assert report["ours"]["steps_per_s"] > 0 and report["ours"]["dropped"] == 0
+    assert report["rosbags_mcap_writer"]["steps_per_s"] > 0 and report["ratio_ours_vs_peer"] > 0
+    assert (tmp_path / "recorder_throughput.md").read_text().startswith("# Episode recorder throughput")
+
+
+@pytest.mark.ros
+def test_node_latency_tiny_run(tmp_path: Path) -> None:
+    pytest.importorskip("rclpy")
+    import os
+
+    saved = dict(os.environ)
+    try:
+        _load("node_latency").main(
+            ["--seconds", "1.5", "--rates", "100", "--no-record-run", "--out-dir", str(tmp_path)]
+        )
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    report = json.loads((tmp_path / "node_latency.json").read_text())
+    for key in ("p50_ms", "p99_ms", "p999_ms", "deadline_miss_rate", "echo"):
+        assert key in report["100"], key
+    run = report["runs"][0]
+    assert run["policy_node"]["ticks"] > 50 and run["echo"]["n"] > 50
+    assert run["round_trip_policy"]["n"] > 50 and run["round_trip_echo"]["n"] > 50
