@@ -43,7 +43,7 @@ demo: $(STAMP)
 
 # pytest exits 5 when it collected no tests: that must fail, never pass silently.
 test: $(STAMP)
-	$(VENV)/bin/ruff check robot_rl tests bench
+	$(VENV)/bin/ruff check robot_rl ros_nodes tests bench
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: no tests ran" >&2; exit 1; fi; exit $$rc
 
@@ -55,9 +55,10 @@ test-jazzy: $(JAZZY_STAMP)
 	if [ $$rc -eq 5 ]; then echo "error: no tests ran" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check robot_rl tests bench
-	$(VENV)/bin/ruff format --check robot_rl tests bench
+	$(VENV)/bin/ruff check robot_rl ros_nodes tests bench
+	$(VENV)/bin/ruff format --check robot_rl ros_nodes tests bench
 	$(VENV)/bin/mypy robot_rl
+	$(VENV)/bin/mypy --follow-imports=silent ros_nodes
 
 bench: $(STAMP)
 	$(PY) bench/onnx_latency.py

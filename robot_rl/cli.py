@@ -61,6 +61,9 @@ class EvalArgs:
     backend: str = ""
     """Physics backend for robot_rl/* envs ("mujoco" or "pybullet"). Naming the one the policy was *not* trained
     in runs the sim-to-sim check: both backends are evaluated on the same seeds and the gap is reported."""
+    safety: str = ""
+    """Run the policy behind the deployment safety chain: "manifest" (the bundle's recorded URDF limits) or a ROS
+    parameter YAML (`/**/policy_node: ros__parameters: safety:`); reports how often each link acted."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,8 @@ def _eval(argv: list[str]) -> int:
     args = tyro.cli(EvalArgs, args=argv, prog="robot-rl eval")
     if args.episodes < 1:
         return _fail(f"--episodes must be >= 1, got {args.episodes}")
+    if args.safety:
+        return _eval_safe(args)
     res, env_id = eval_bundle(args.policy, args.env, args.episodes, args.seed, args.backend)
     where = f"{env_id} [{args.backend}]" if args.backend else env_id
     print(f"{args.policy} on {where}: {_describe(res)} over {args.episodes} episodes")
@@ -211,10 +216,36 @@ def _eval(argv: list[str]) -> int:
         d_return = res.mean_return - ref.mean_return
         print(
             f"sim-to-sim gap {home} → {args.backend}: success {gap:+.2f}, return {d_return:+.1f}"
-            + (f", final distance {100 * (res.mean_final_distance_m - ref.mean_final_distance_m):+.1f} cm"
-               if res.final_distances_m else "")
+            + (
+                f", final distance {100 * (res.mean_final_distance_m - ref.mean_final_distance_m):+.1f} cm"
+                if res.final_distances_m
+                else ""
+            )
             + "   (docs/sim2sim.md explains how to read it)"
         )
+    return 0
+
+
+def _eval_safe(args: EvalArgs) -> int:
+    """`robot-rl eval --safety ...`: the same evaluation with the policy node's safety chain in the loop."""
+    from robot_rl.export.runtime import OnnxPolicy
+    from robot_rl.train.evaluate import evaluate
+    from robot_rl.train.safe_eval import limit_violations, load_safety_config, safe_actor
+
+    policy = OnnxPolicy.load(args.policy)
+    extra = policy.spec.extra
+    env_id = args.env or str(extra.get("env_id", ""))
+    config = load_safety_config(args.safety, extra, policy.spec.control_hz)
+    actor = safe_actor(policy.act, extra, config)
+    res = evaluate(actor, env_id, args.episodes, args.seed, backend=args.backend, on_reset=actor.reset)
+    print(
+        f"{args.policy} on {env_id} behind the safety chain ({args.safety}): {_describe(res)} "
+        f"over {args.episodes} episodes"
+    )
+    acted = {k: v for k, v in actor.chain.counters.items() if v}
+    print(f"safety chain activations: {acted or 'none'} over {sum(len(e) for e in actor.executed)} steps")
+    bad = limit_violations(actor.executed, config, config.control_period_s)
+    print(f"executed commands beyond the velocity/acceleration limits: {bad['velocity']}/{bad['acceleration']}")
     return 0
 
 

@@ -8,10 +8,9 @@ summary (task success, loop latency, deadline misses, safety activations, interv
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "sim_deploy.launch.xml"
 
@@ -23,7 +22,7 @@ def deploy_in_sim(
     *,
     duration_s: float = 20.0,
     takeover_s: float = 2.0,
-    log: io.TextIOBase | None = None,
+    log: TextIO | None = None,
 ) -> dict[str, Any]:
     """Run the deployment for `duration_s` and summarize it; raises RuntimeError if the graph did not come up."""
     from robot_rl.data.mcap_reader import list_episodes, read_episode

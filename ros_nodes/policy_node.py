@@ -55,6 +55,8 @@ PARAM_DEFAULTS: dict[str, Any] = {
     "episode_steps": 0,
     "operator": "",
     "robot": "",
+    "urdf": "",
+    "ee_link": "",
     "stats_path": "",
 }
 
@@ -105,7 +107,7 @@ class PolicyNode(LifecycleNode):
     def _params(self) -> dict[str, Any]:
         return {name: p.value for name, p in self._parameters.items()}
 
-    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+    def _on_set_parameters(self, params: list[Parameter[Any]]) -> SetParametersResult:
         # Limits are read at configure; changing them under a running loop would bypass review (R2).
         if self._active and any(p.name.startswith("safety.") or p.name in PARAM_DEFAULTS for p in params):
             return SetParametersResult(successful=False, reason="parameters are read-only while the node is active")
@@ -124,7 +126,8 @@ class PolicyNode(LifecycleNode):
         self._last_error = ""
         self._create_io(dep)
         if dep.config.record_dir:
-            from robot_rl.data.mcap_writer import EpisodeRecorder, RecorderConfig  # only when recording
+            from robot_rl.data.episode_record import RecorderConfig  # only when recording
+            from robot_rl.data.mcap_writer import EpisodeRecorder
 
             self._recorder = EpisodeRecorder(RecorderConfig(directory=Path(dep.config.record_dir)))
         self.get_logger().info(

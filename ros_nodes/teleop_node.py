@@ -28,10 +28,10 @@ class TeleopNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("teleop", **kwargs)
-        joints = list(self.declare_parameter("joints", [""]).value or [])
+        joints: list[str] = list(self.declare_parameter("joints", [""]).value or [])
         joints = [j for j in joints if j]
-        axes = list(self.declare_parameter("axes", [-1]).value or [])
-        scales = list(self.declare_parameter("scale_rad_s", [0.0]).value or [])
+        axes: list[int] = list(self.declare_parameter("axes", [-1]).value or [])
+        scales: list[float] = list(self.declare_parameter("scale_rad_s", [0.0]).value or [])
         if len(axes) != len(joints) or len(scales) != len(joints):
             raise ValueError(f"teleop: joints {joints}, axes {axes} and scale_rad_s {scales} need equal lengths")
         self.joints = joints

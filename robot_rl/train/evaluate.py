@@ -44,16 +44,26 @@ class EvalResult:
         return float(np.mean(self.final_distances_m)) if self.final_distances_m else float("nan")
 
 
-def evaluate(act: ActFn, env_id: str, episodes: int, seed: int, backend: str = "") -> EvalResult:
+def evaluate(
+    act: ActFn,
+    env_id: str,
+    episodes: int,
+    seed: int,
+    backend: str = "",
+    on_reset: Callable[[npt.NDArray[np.float32]], object] | None = None,
+) -> EvalResult:
     """Run `episodes` episodes with `act(obs) -> physical action`; episode i is seeded the same every call.
 
     `backend` picks the physics engine of a robot_rl/* env (the sim-to-sim check evaluates in the other one).
+    `on_reset(first_obs)` is called at the start of every episode.
     """
     env = make_env(env_id, backend=backend)
     returns, lengths, successes, distances = [], [], [], []
     try:
         for i in range(episodes):
             obs, info = env.reset(seed=episode_seed(seed, i, stream=1))
+            if on_reset is not None:  # e.g. a safety chain re-arming at the start pose
+                on_reset(np.asarray(obs, np.float32))
             total, steps, terminated, truncated = 0.0, 0, False, False
             while not (terminated or truncated):
                 obs, reward, terminated, truncated, info = env.step(act(np.asarray(obs, np.float32)))

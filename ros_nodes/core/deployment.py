@@ -13,6 +13,7 @@ from typing import Any
 from robot_rl.export.errors import BundleError
 from robot_rl.export.runtime import OnnxPolicy
 from robot_rl.safety import Arbiter, SafetyChain, SafetyConfig
+from robot_rl.safety.urdf_kinematics import load_forward_kinematics
 from ros_nodes.core.control_step import ActionMapping, ControlStep, OnnxChunkPolicy
 from ros_nodes.core.observations import ObservationAssembler, ObservationLayout
 from ros_nodes.core.reward_hooks import RewardHooks
@@ -55,6 +56,11 @@ class PolicyNodeConfig:
     """Who supervises this run (recorded in each episode's metadata)."""
     robot: str = ""
     """Robot name expected by this deployment ("" = do not check); must equal the bundle's robot."""
+    urdf: str = ""
+    """Robot URDF (file path or `pybullet_data:<path>`) for the safety chain's forward kinematics; needed for a
+    workspace box (the box is in the URDF root link's frame)."""
+    ee_link: str = ""
+    """URDF link whose origin the workspace box must contain (with `urdf`)."""
 
     def __post_init__(self) -> None:
         if self.trigger not in ("timer", "joint_states"):
@@ -185,7 +191,15 @@ def build_deployment(params: Mapping[str, Any]) -> Deployment:
     layout = ObservationLayout.from_policy_extra(extra, policy.obs_dim)
     control_hz = float(config.control_hz or spec.control_hz)
     safety = _default_safety(mapping, extra, control_hz, safety_params(params))
-    chain = SafetyChain(safety)
+    fk = None
+    if safety.has_workspace:
+        if not config.urdf:
+            raise ValueError(
+                f"the workspace box {safety.workspace_lower_m}..{safety.workspace_upper_m} m needs "
+                "forward kinematics: set the parameters `urdf` (file path or pybullet_data:<path>) and `ee_link`"
+            )
+        fk = load_forward_kinematics(config.urdf, config.ee_link, mapping.joints)
+    chain = SafetyChain(safety, fk)  # without a box, `urdf` is unused: the chain refuses FK it would not use
     step = ControlStep(
         OnnxChunkPolicy(policy, mapping),
         ObservationAssembler(layout),

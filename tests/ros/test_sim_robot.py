@@ -369,8 +369,10 @@ def _node_process(env: dict[str, str], *params: str) -> subprocess.Popen[str]:
 
 
 def _shm_files_mapped_by(pid: int) -> set[str]:
+    """Fast DDS shm files `pid` maps: `fastdds_*` (Fast DDS 3, Kilted) or `fastrtps_*` (Fast DDS 2.14, Jazzy)."""
     text = Path(f"/proc/{pid}/maps").read_text()
-    return {line.split("/dev/shm/", 1)[1].split(" ")[0] for line in text.splitlines() if "/dev/shm/fastdds" in line}
+    lines = [line for line in text.splitlines() if "/dev/shm/fastdds" in line or "/dev/shm/fastrtps" in line]
+    return {line.split("/dev/shm/", 1)[1].split(" ")[0] for line in lines}
 
 
 # ---------------------------------------------------------------------------------------------- isolation helpers
@@ -414,6 +416,12 @@ def test_shm_cleanup_removes_a_killed_nodes_files_but_not_live_ones(ros_env: int
         n = len(states)
         node = g.add_sim_robot(episode_steps=1000)  # and the live participant still works
         assert g.spin_until(lambda: len(states) >= n + 2) and node.published >= 2
+        # Fast DDS 2.14 (Jazzy) maps every file of its peers, so `only_theirs` above is empty there: the killed
+        # node's files go once no live process maps them. Close ours cleanly (it unlinks its own) and clean up.
+        g.close()
+        g = None
+        cleanup_fastdds_shm(min_age_s=0.0)
+        assert not [f for f in theirs if Path("/dev/shm", f).exists()], "leftovers of the killed node"
     finally:
         if g is not None:
             g.close()

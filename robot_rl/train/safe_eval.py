@@ -1,0 +1,142 @@
+"""Evaluate a bundle in simulation behind the same safety chain the ROS policy node runs.
+
+The policy's normalized action is mapped to physical units with the manifest's action interface, filtered by
+`robot_rl.safety.SafetyChain` (measured joint positions read from the observation by the manifest's layout, the
+sim clock as the chain's clock), and mapped back for the env. The chain's counters and the commands it let through
+are kept, so a sim evaluation shows how often the filter acts and whether any executed command broke a limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from robot_rl.safety import SafetyChain, SafetyConfig
+
+INTERFACES = {"joint_position": "position", "joint_velocity": "velocity", "joint_effort": "effort"}
+
+
+def default_safety_config(extra: Mapping[str, Any], control_hz: float) -> SafetyConfig:
+    """Limits recorded in a robot_rl/* bundle's manifest (URDF limits; acceleration 10 × v_max per second)."""
+    iface = extra.get("action_interface")
+    limits = extra.get("joint_limits")
+    if not isinstance(iface, Mapping) or not isinstance(limits, Mapping):
+        raise ValueError("the bundle's manifest records no action_interface/joint_limits: pass a safety YAML")
+    velocity = tuple(float(v) for v in limits["velocity"])
+    return SafetyConfig(
+        joint_names=tuple(str(j) for j in iface["joints"]),
+        command_interface=INTERFACES[str(iface["type"])],
+        control_period_s=1.0 / control_hz,
+        position_lower_rad=tuple(float(v) for v in limits["lower"]),
+        position_upper_rad=tuple(float(v) for v in limits["upper"]),
+        velocity_limit_rad_s=velocity,
+        acceleration_limit_rad_s2=tuple(10.0 * v for v in velocity),
+        effort_limit=tuple(float(v) for v in limits["effort"]),
+    )
+
+
+def load_safety_config(source: str, extra: Mapping[str, Any], control_hz: float) -> SafetyConfig:
+    """`manifest` → the bundle's recorded limits; otherwise a ROS parameter YAML (`/**/policy_node: ... safety:`)."""
+    if source == "manifest":
+        return default_safety_config(extra, control_hz)
+    return SafetyConfig.from_yaml(Path(source))
+
+
+@dataclass
+class SafeActor:
+    """`act(obs) -> normalized action` through the safety chain; one instance per evaluation (it keeps state)."""
+
+    act_fn: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
+    """The policy: observation → normalized action in [-1, 1]."""
+    chain: SafetyChain
+    """The chain the policy node would run."""
+    physical_low: npt.NDArray[np.float64]
+    """Physical command at normalized -1 per joint."""
+    physical_high: npt.NDArray[np.float64]
+    """Physical command at normalized +1 per joint."""
+    joint_pos_index: npt.NDArray[np.intp]
+    """Observation indices of the commanded joints' positions (command order)."""
+    control_period_s: float
+    """Sim time per step."""
+    executed: list[list[npt.NDArray[np.float64]]] = field(default_factory=list)
+    """Executed physical commands per episode, in order (for checking them against the limits)."""
+    steps: int = 0
+    """Steps taken since the last `reset`."""
+
+    def reset(self, obs: npt.NDArray[np.float32]) -> None:
+        """New episode: the chain re-arms at the measured position."""
+        self.steps = 0
+        self.executed.append([])
+        self.chain.reset(np.asarray(obs, np.float64)[self.joint_pos_index])
+
+    def __call__(self, obs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        now = self.steps * self.control_period_s
+        self.steps += 1
+        a_norm = np.asarray(self.act_fn(obs), np.float64)
+        physical = self.physical_low + (a_norm + 1.0) * 0.5 * (self.physical_high - self.physical_low)
+        q = np.asarray(obs, np.float64)[self.joint_pos_index]
+        res = self.chain.filter(
+            physical, now_s=now, joint_pos_rad=q, joint_vel_rad_s=None, observation_stamp_s=now, command_stamp_s=now
+        )
+        if not self.executed:
+            self.executed.append([])
+        self.executed[-1].append(res.action.copy())
+        back = 2.0 * (res.action - self.physical_low) / (self.physical_high - self.physical_low) - 1.0
+        return back.astype(np.float32)
+
+
+def safe_actor(
+    act_fn: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]],
+    extra: Mapping[str, Any],
+    config: SafetyConfig,
+) -> SafeActor:
+    """Wire a policy to a chain using the manifest's observation layout and action interface."""
+    iface = extra["action_interface"]
+    joints = tuple(str(j) for j in iface["joints"])
+    if config.joint_names != joints:
+        raise ValueError(f"safety joint_names {list(config.joint_names)} differ from the bundle's {list(joints)}")
+    layout = extra["observation_layout"]
+    offset = 0
+    start = None
+    for key, shape in layout.items():
+        if key == "joint_pos":
+            start = offset
+        offset += int(np.prod(shape))
+    if start is None:
+        raise ValueError("the observation layout has no joint_pos entry: the chain needs measured positions")
+    order = [list(extra["joint_names"]).index(j) for j in joints]
+    return SafeActor(
+        act_fn=act_fn,
+        chain=SafetyChain(config),
+        physical_low=np.asarray(iface["physical_low"], np.float64),
+        physical_high=np.asarray(iface["physical_high"], np.float64),
+        joint_pos_index=np.asarray([start + i for i in order], np.intp),
+        control_period_s=config.control_period_s,
+    )
+
+
+def limit_violations(
+    episodes: list[list[npt.NDArray[np.float64]]], config: SafetyConfig, dt_s: float
+) -> dict[str, int]:
+    """Executed commands beyond the velocity/acceleration limits (velocity interface): S5's metric, per step."""
+    out = {"velocity": 0, "acceleration": 0, "steps": 0}
+    if config.command_interface != "velocity":
+        return out
+    vmax = np.asarray(config.velocity_limit_rad_s)
+    amax = np.asarray(config.acceleration_limit_rad_s2)
+    for commands in episodes:
+        if not commands:
+            continue
+        # the chain's state starts at rest: the first command is a change from zero velocity
+        u = np.vstack([np.zeros_like(commands[0]), np.asarray(commands)])
+        accel = np.abs(np.diff(u, axis=0)) / dt_s
+        stopping = np.all(u[1:] == 0.0, axis=1)  # a stop may brake harder than a_max: holds are exempt by design
+        out["velocity"] += int(np.sum(np.any(np.abs(u[1:]) > vmax * (1 + 1e-9), axis=1)))
+        out["acceleration"] += int(np.sum(np.any(accel > amax * (1 + 1e-6), axis=1) & ~stopping))
+        out["steps"] += len(commands)
+    return out
