@@ -94,3 +94,29 @@ def test_reach_bundle_gets_every_observation_topic_and_stays_in_bounds(ros_env: 
         assert len(sent) >= 20 and sent.shape[1] == 7
         assert np.isfinite(sent).all() and (np.abs(sent) <= limits + 1e-12).all()
         assert np.abs(sent).max() > 0.0  # the (random) policy really drives: not a stream of holds
+
+
+def test_policy_node_runs_on_sim_time_from_clock(ros_env: int, cartpole_lqr_bundle: Path, tmp_path: Path) -> None:
+    record = tmp_path / "episodes"
+    with ros_context() as (ctx, executor):
+        robot = SimRobotNode(
+            context=ctx, parameter_overrides=_params(env_id="robot_rl/CartPoleBalance-v0", publish_clock=True)
+        )
+        policy = PolicyNode(
+            context=ctx,
+            parameter_overrides=_params(bundle_dir=str(cartpole_lqr_bundle), record_dir=str(record), use_sim_time=True),
+        )
+        executor.add_node(robot)
+        executor.add_node(policy)
+        assert policy.trigger_configure() == TransitionCallbackReturn.SUCCESS, policy._last_error
+        assert policy.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        spin_for(executor, 2.0)
+        assert policy.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        summary = policy.loop_summary()
+    (episode,) = [read_episode(p) for p in list_episodes(record)]
+    stamps_s = episode.stamps_ns / 1e9
+    # Sim time starts near zero (wall-clock time would be ~1.8e9 s) and advances with the sim.
+    assert stamps_s.max() < 60.0 and np.all(np.diff(stamps_s) >= 0.0)
+    assert summary["loop"]["ticks"] > 20
+    held = summary["safety"].get("observation_watchdog", 0)
+    assert held < summary["loop"]["ticks"] / 2, summary  # fresh on sim time: the robot is driven, not held

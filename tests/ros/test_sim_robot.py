@@ -421,7 +421,10 @@ def test_shm_cleanup_removes_a_killed_nodes_files_but_not_live_ones(ros_env: int
         g.close()
         g = None
         cleanup_fastdds_shm(min_age_s=0.0)
-        assert not [f for f in theirs if Path("/dev/shm", f).exists()], "leftovers of the killed node"
+        left = [f for f in theirs if Path("/dev/shm", f).exists()]
+        import subprocess as sp
+        dbg = {f: sp.run(f"ls -la /dev/shm/{f}*; grep -l {f} /proc/[0-9]*/maps; ls -la /proc/[0-9]*/fd 2>/dev/null | grep {f}", shell=True, capture_output=True, text=True).stdout for f in left}
+        assert not left, (theirs, ours, dbg, os.getpid())
     finally:
         if g is not None:
             g.close()
