@@ -120,6 +120,8 @@ class Deployment:
             "control_hz": repr(self.control_hz),
             "command_interface": self.step.mapping.command_interface,
             "joints": ",".join(self.step.mapping.joints),
+            "urdf": self.config.urdf,
+            "ee_link": self.config.ee_link,
         }
 
 
