@@ -7,7 +7,8 @@ forward position / velocity / effort controller expects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -29,11 +30,11 @@ class ActionInterface:
     servo: bool
     """True when the backend's position servo executes the command (position, velocity)."""
 
-    _span: np.ndarray = field(init=False, repr=False, compare=False)
-    """physical_high - physical_low, computed once (`to_physical` runs every control step)."""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_span", self.physical_high - self.physical_low)
+    @cached_property
+    def _span(self) -> np.ndarray:
+        """physical_high - physical_low, computed once (`to_physical` runs every control step)."""
+        span: np.ndarray = self.physical_high - self.physical_low
+        return span
 
     def to_physical(self, action: np.ndarray) -> np.ndarray:
         """Normalized action → physical command (position rad/m, velocity rad/s or m/s, effort N·m or N)."""

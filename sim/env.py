@@ -96,8 +96,9 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self.backend_name = backend
         self.control_dt_s = 1.0 / self.task.control_hz
         self.n_substeps = int(np.ceil(self.control_dt_s / MAX_PHYSICS_DT_S[backend] - 1e-9))
-        self.backend = make_backend(backend, self.robot, self.task.scene(), servo=servo,
-                                    physics_dt_s=self.control_dt_s / self.n_substeps)
+        self.backend = make_backend(
+            backend, self.robot, self.task.scene(), servo=servo, physics_dt_s=self.control_dt_s / self.n_substeps
+        )
         self.dt = self.control_dt_s  # Gymnasium MuJoCo convention: `dt` is the control period
         self.metadata = {"render_modes": [], "render_fps": round(self.task.control_hz)}
         if max_steps is not None and max_steps < 1:
@@ -107,8 +108,10 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self._act_idx = np.array([self.robot.joints.index(j) for j in self.robot.actuated])
         self._all_actuated = self.robot.actuated == self.robot.joints  # then q[_act_idx] would only copy q
 
-        shapes: dict[str, tuple[int, ...]] = {"joint_pos": (len(self.robot.joints),),
-                                              "joint_vel": (len(self.robot.joints),)}
+        shapes: dict[str, tuple[int, ...]] = {
+            "joint_pos": (len(self.robot.joints),),
+            "joint_vel": (len(self.robot.joints),),
+        }
         if self.robot.ee_link:
             shapes.update({"ee_pos": (3,), "ee_quat": (4,)})
         shapes.update(self.task.observation_shapes())
@@ -134,6 +137,7 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self._needs_reset = True
         # Step-invariant pieces of the hot path (computed exactly as the per-step expressions they replace).
         self._obs_keys = tuple(shapes)
+        self._action_shape = self.action_space.shape
         self._lead = 2.0 * np.abs(self.interface.physical_high) * self.control_dt_s
         self._reward_keys: dict[str, str] = {}
         self._plain_obs = True  # no observation bias or noise this episode (see `_sync_episode`)
@@ -190,8 +194,9 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
             # as a truncation (it is not a terminal state of the task), with the last finite observation.
             self.diverged_count += 1
             self._needs_reset = True
-            info.update({"is_success": False, "diverged": True, "diverged_count": self.diverged_count,
-                         "physics_warnings": bad})
+            info.update(
+                {"is_success": False, "diverged": True, "diverged_count": self.diverged_count, "physics_warnings": bad}
+            )
             return self._last_obs.copy(), 0.0, False, True, info
         obs = self._observe()
         outcome = self.task.evaluate(self.backend)
@@ -218,11 +223,12 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
     # ------------------------------------------------------------------ helpers
     def _validate(self, action: Any) -> np.ndarray:
         a = np.asarray(action, dtype=np.float64)
-        if a.shape != self.action_space.shape:
-            raise SimError(f"action must have shape {self.action_space.shape}, got {a.shape}")
-        # A finite sum of squares (`a` is 1-D, the shape was checked) proves every entry finite; a non-finite one
-        # may also be an overflow of huge finite entries, hence the entry-wise check then.
-        if not math.isfinite(a.dot(a)) and not np.isfinite(a).all():
+        if a.shape != self._action_shape:
+            raise SimError(f"action must have shape {self._action_shape}, got {a.shape}")
+        # A finite sum proves every entry finite (Python's float sum: no numpy call, and an overflow gives inf
+        # rather than a RuntimeWarning); only a non-finite one, which huge finite entries can also give, needs
+        # the entry-wise check.
+        if not math.isfinite(sum(a.tolist())) and not np.isfinite(a).all():
             raise SimError(f"action contains NaN or Inf: {a}; refusing to step (it would never be clipped)")
         return _clip(a, -1.0, 1.0)  # a new array, never the caller's
 

@@ -46,8 +46,9 @@ class MujocoBackend(PhysicsBackend):
         # MuJoCo's URDF importer strips mesh directories and fuses fixed-joint links by default: keep both, so
         # the absolute mesh paths load and link names (e.g. the end effector) resolve. This loader directive is
         # the only MuJoCo-specific addition to the shared text.
-        text = re.sub(r"(<robot[^>]*>)", r'\1<mujoco><compiler strippath="false" fusestatic="false"/></mujoco>', text,
-                      count=1)
+        text = re.sub(
+            r"(<robot[^>]*>)", r'\1<mujoco><compiler strippath="false" fusestatic="false"/></mujoco>', text, count=1
+        )
         spec = mujoco.MjSpec.from_string(text)
         spec.option.timestep = physics_dt_s
         # implicitfast integrates the servo damping implicitly: stiff joint servos stay stable at 2 ms.
@@ -86,8 +87,13 @@ class MujocoBackend(PhysicsBackend):
             body = spec.worldbody.add_body(name=obj.name, pos=[0.0, 0.0, obj.half_extents_m[2]])
             body.add_freejoint()
             body.add_geom(
-                name=obj.name, type=mujoco.mjtGeom.mjGEOM_BOX, size=list(obj.half_extents_m),
-                mass=obj.mass_kg, friction=[obj.friction, 0.005, 0.0001], contype=1, conaffinity=1,
+                name=obj.name,
+                type=mujoco.mjtGeom.mjGEOM_BOX,
+                size=list(obj.half_extents_m),
+                mass=obj.mass_kg,
+                friction=[obj.friction, 0.005, 0.0001],
+                contype=1,
+                conaffinity=1,
             )
         self.servo = servo
         self.model = spec.compile()
@@ -99,9 +105,12 @@ class MujocoBackend(PhysicsBackend):
         self._obj_qadr = {o.name: m.jnt_qposadr[m.body(o.name).jntadr[0]] for o in scene.objects}
         self._obj_dadr = {o.name: m.jnt_dofadr[m.body(o.name).jntadr[0]] for o in scene.objects}
         self._nominal = {
-            "body_mass": m.body_mass.copy(), "body_inertia": m.body_inertia.copy(),
-            "geom_friction": m.geom_friction.copy(), "dof_damping": m.dof_damping.copy(),
-            "gainprm": m.actuator_gainprm.copy(), "biasprm": m.actuator_biasprm.copy(),
+            "body_mass": m.body_mass.copy(),
+            "body_inertia": m.body_inertia.copy(),
+            "geom_friction": m.geom_friction.copy(),
+            "dof_damping": m.dof_damping.copy(),
+            "gainprm": m.actuator_gainprm.copy(),
+            "biasprm": m.actuator_biasprm.copy(),
         }
         self._robot_body_ids = np.array([m.body(b.name).id for b in robot_bodies])
         self._jacp = np.zeros((3, m.nv))
@@ -140,8 +149,10 @@ class MujocoBackend(PhysicsBackend):
 
     def counts(self) -> dict[str, int]:
         return {
-            "n_bodies": self.model.nbody, "n_geoms": self.model.ngeom,
-            "n_joints": len(self.robot.joints), "n_actuated": len(self.robot.actuated),
+            "n_bodies": self.model.nbody,
+            "n_geoms": self.model.ngeom,
+            "n_joints": len(self.robot.joints),
+            "n_actuated": len(self.robot.actuated),
         }
 
     def set_robot_state(self, q: np.ndarray, qd: np.ndarray) -> None:
@@ -206,10 +217,11 @@ class MujocoBackend(PhysicsBackend):
         warn = w.tolist()
         bad: int = warn[_WARN_A] + warn[_WARN_B] + warn[_WARN_C] - before
         # MuJoCo's BADQPOS/BADQVEL warnings catch a non-finite state at the start of the next physics step; the
-        # state after the last one is checked here. A finite sum of squares proves every entry finite (cheap); only
-        # a non-finite one (which huge finite entries can also give, by overflow) needs the entry-wise check.
+        # state after the last one is checked here. A finite sum proves every entry finite (Python's float sum: no
+        # numpy dispatch, and an overflow gives inf rather than a RuntimeWarning); only a non-finite one, which huge
+        # finite entries can also give, needs the entry-wise check.
         qpos, qvel = self._qpos, self._qvel
-        if not math.isfinite(qpos.dot(qpos) + qvel.dot(qvel)) and not (
+        if not math.isfinite(sum(qpos.tolist()) + sum(qvel.tolist())) and not (
             np.isfinite(qpos).all() and np.isfinite(qvel).all()
         ):
             bad += 1

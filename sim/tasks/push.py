@@ -53,7 +53,10 @@ class PushTask(Task):
     def observe(self, backend: PhysicsBackend) -> dict[str, np.ndarray]:
         pos, quat = backend.object_pose(PUCK.name)
         return {
-            "object_pos": pos, "object_quat": quat, "goal_pos": self.goal.copy(), "object_rel_goal": self.goal - pos
+            "object_pos": pos,
+            "object_quat": quat,
+            "goal_pos": self.goal.copy(),
+            "object_rel_goal": self.goal - pos,
         }
 
     def evaluate(self, backend: PhysicsBackend) -> Outcome:
