@@ -445,7 +445,7 @@ class PolicyNode(LifecycleNode):
                 arr.status.append(
                     DiagnosticStatus(
                         level=bytes([e.level]),
-                        name=f"policy_node/safety/{e.name}",
+                        name=f"policy_node/{e.name}",
                         message=e.message,
                         hardware_id=dep.robot,
                         values=[KeyValue(key=k, value=v) for k, v in e.values.items()],

@@ -99,7 +99,9 @@ def make_batch() -> Callable[..., Batch[torch.Tensor]]:
     return make
 
 
-def _export_env_bundle(out: Path, env_id: str, trunk_weight: Any = None, seed: int = 0) -> Path:
+def _export_env_bundle(
+    out: Path, env_id: str, trunk_weight: Any = None, seed: int = 0, env_kwargs: dict[str, Any] | None = None
+) -> Path:
     """Export a real bundle for a robot_rl/* env: a linear trunk (given weight) or a small random MLP."""
     import gymnasium as gym
 
@@ -109,7 +111,7 @@ def _export_env_bundle(out: Path, env_id: str, trunk_weight: Any = None, seed: i
     from robot_rl.nets.policy import TanhPolicy
     from robot_rl.train.envs import policy_spec_for
 
-    env = gym.make(env_id)
+    env = gym.make(env_id, **(env_kwargs or {}))
     spec = policy_spec_for(env, env_id)
     env.close()
     torch.manual_seed(seed)
@@ -134,11 +136,24 @@ def cartpole_lqr_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     from sim.experts import CartPoleExpert
 
-    return _export_env_bundle(tmp_path_factory.mktemp("bundles") / "cartpole_lqr", "robot_rl/CartPoleBalance-v0",
-                              trunk_weight=CartPoleExpert.gains / 60.0)
+    return _export_env_bundle(
+        tmp_path_factory.mktemp("bundles") / "cartpole_lqr",
+        "robot_rl/CartPoleBalance-v0",
+        trunk_weight=CartPoleExpert.gains / 60.0,
+    )
 
 
 @pytest.fixture(scope="session")
 def reach_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained (random, small) Panda reach bundle: exercises the full observation/command path."""
     return _export_env_bundle(tmp_path_factory.mktemp("bundles") / "panda_reach", "robot_rl/PandaReach-v0")
+
+
+@pytest.fixture(scope="session")
+def reach_position_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained Panda reach bundle commanding joint *positions* (position-controller deployments)."""
+    return _export_env_bundle(
+        tmp_path_factory.mktemp("bundles") / "panda_reach_position",
+        "robot_rl/PandaReach-v0",
+        env_kwargs={"interface": "joint_position"},
+    )
