@@ -160,39 +160,22 @@ class SafetyConfig:
         return cls(**kwargs)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, node_name: str = "policy_node") -> SafetyConfig:
+    def from_yaml(
+        cls, path: str | Path, node_name: str = "policy_node", defaults: Mapping[str, Any] | None = None
+    ) -> SafetyConfig:
         """Read the `safety` mapping from a ROS 2 parameter file.
 
         Looks under the first of `/**/<node_name>`, `/<node_name>`, `<node_name>`, `/**` that exists, then
-        `ros__parameters`, then `safety` (a nested mapping, or flat `safety.<field>` keys).
+        `ros__parameters`, then `safety` (a nested mapping, or flat `safety.<field>` keys). Keys the file leaves
+        out come from `defaults` (the policy node takes e.g. the interface and period from the bundle).
 
         Raises:
             FileNotFoundError: the file does not exist.
             ValueError: the file has no such section, or the limits are invalid (message names the file).
         """
-        import yaml  # deploy extra; imported here so the chain itself needs numpy only
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"safety parameter file {str(path)!r} does not exist")
+        section = safety_section_from_yaml(path, node_name)
         try:
-            doc = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(doc, Mapping):
-            raise ValueError(f"{path}: expected a mapping of node names at the top level, got {type(doc).__name__}")
-        candidates = (f"/**/{node_name}", f"/{node_name}", node_name, "/**")
-        node_key = next((k for k in candidates if k in doc), None)
-        if node_key is None:
-            raise ValueError(f"{path}: none of the keys {list(candidates)} found; top-level keys: {list(doc)}")
-        params = doc[node_key].get("ros__parameters") if isinstance(doc[node_key], Mapping) else None
-        if not isinstance(params, Mapping):
-            raise ValueError(f"{path}: '{node_key}' has no 'ros__parameters' mapping")
-        section = _safety_section(params)
-        if section is None:
-            raise ValueError(f"{path}: '{node_key}: ros__parameters' has no 'safety' mapping")
-        try:
-            return cls.from_dict(section)
+            return cls.from_dict({**(defaults or {}), **section})
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from exc
 
@@ -235,6 +218,32 @@ class SafetyConfig:
 
 def _required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def safety_section_from_yaml(path: str | Path, node_name: str = "policy_node") -> dict[str, Any]:
+    """The raw `safety` mapping of a node in a ROS 2 parameter file (see `SafetyConfig.from_yaml`)."""
+    import yaml  # deploy extra; imported here so the chain itself needs numpy only
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"safety parameter file {str(path)!r} does not exist")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(doc, Mapping):
+        raise ValueError(f"{path}: expected a mapping of node names at the top level, got {type(doc).__name__}")
+    candidates = (f"/**/{node_name}", f"/{node_name}", node_name, "/**")
+    node_key = next((k for k in candidates if k in doc), None)
+    if node_key is None:
+        raise ValueError(f"{path}: none of the keys {list(candidates)} found; top-level keys: {list(doc)}")
+    params = doc[node_key].get("ros__parameters") if isinstance(doc[node_key], Mapping) else None
+    if not isinstance(params, Mapping):
+        raise ValueError(f"{path}: '{node_key}' has no 'ros__parameters' mapping")
+    section = _safety_section(params)
+    if section is None:
+        raise ValueError(f"{path}: '{node_key}: ros__parameters' has no 'safety' mapping")
+    return dict(section)
 
 
 def _safety_section(params: Mapping[str, Any]) -> Mapping[str, Any] | None:

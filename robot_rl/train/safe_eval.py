@@ -42,9 +42,11 @@ def default_safety_config(extra: Mapping[str, Any], control_hz: float) -> Safety
 
 def load_safety_config(source: str, extra: Mapping[str, Any], control_hz: float) -> SafetyConfig:
     """`manifest` → the bundle's recorded limits; otherwise a ROS parameter YAML (`/**/policy_node: ... safety:`)."""
+    base = default_safety_config(extra, control_hz)
     if source == "manifest":
-        return default_safety_config(extra, control_hz)
-    return SafetyConfig.from_yaml(Path(source))
+        return base
+    # Like the policy node: what the YAML leaves out (interface, period, ...) comes from the bundle.
+    return SafetyConfig.from_yaml(Path(source), defaults=base.to_json())
 
 
 @dataclass
