@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import signal
@@ -395,6 +396,13 @@ def test_isolated_env_is_loopback_only_and_leaves_the_base_alone(ros_env: int) -
 
 
 def test_shm_cleanup_removes_a_killed_nodes_files_but_not_live_ones(ros_env: int) -> None:
+    # Participants of earlier tests in this process may still be closing (unlinking, then unmapping their files):
+    # they would look like live files that vanish. Let them finish first.
+    end = time.monotonic() + 10.0
+    while _shm_files_mapped_by(os.getpid()) and time.monotonic() < end:
+        gc.collect()
+        time.sleep(0.1)
+    assert not _shm_files_mapped_by(os.getpid()), "an earlier test left a Fast DDS participant open"
     proc = _node_process(isolated_ros_env(domain_id=ros_env))
     g: Graph | None = None
     try:
