@@ -12,7 +12,6 @@ reason) → inactive → activate (control starts; also the only way to resume a
 from __future__ import annotations
 
 import json
-import signal
 import threading
 import time
 from pathlib import Path
@@ -468,25 +467,21 @@ class PolicyNode(LifecycleNode):
         self._diag_pub.publish(arr)
 
 
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main(args: list[str] | None = None) -> None:
     """Entry point `robot-rl-policy-node`: spin until SIGINT/SIGTERM, then hold and shut down."""
     from ros_nodes.ros_env import warn_if_not_isolated
+    from ros_nodes.spin import spin_until_signal
 
     warn_if_not_isolated()
     # Our own SIGINT/SIGTERM handling: rclpy's default handler shuts the context down first, and the final hold
     # could then no longer be published.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     node = PolicyNode()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_signal(executor)
+    except ExternalShutdownException:
         pass
     finally:
         node._halt(truncated=True)

@@ -6,7 +6,6 @@ tell it from a person with a joystick. Ground truth of when it was engaged is ke
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,25 +75,21 @@ class ScriptedOperator(Node):
                 self.windows[-1] = (self.windows[-1][0], now)
 
 
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main(args: list[str] | None = None) -> None:
     """Entry point `robot-rl-scripted-operator`."""
     from ros_nodes.ros_env import warn_if_not_isolated
+    from ros_nodes.spin import spin_until_signal
 
     warn_if_not_isolated()
     # Our own SIGINT/SIGTERM handling: rclpy's default handler shuts the context down first, and the final hold
     # could then no longer be published.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     node = ScriptedOperator()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_signal(executor)
+    except ExternalShutdownException:
         pass
     finally:
         node.destroy_node()

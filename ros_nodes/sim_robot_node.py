@@ -287,14 +287,18 @@ def main(args: list[str] | None = None) -> int:
             "subnet. Set ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST for a single-host setup.",
             file=sys.stderr,
         )
-    rclpy.init(args=args)
+    from rclpy.signals import SignalHandlerOptions
+
+    from ros_nodes.spin import spin_until_signal
+
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node: SimRobotNode | None = None
     executor = SingleThreadedExecutor()
     try:
         node = SimRobotNode()
         executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_signal(executor)
+    except ExternalShutdownException:
         pass
     finally:
         if node is not None:

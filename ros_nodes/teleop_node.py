@@ -5,7 +5,6 @@ Programmatic operators skip this node and publish the same two topics themselves
 
 from __future__ import annotations
 
-import signal
 from typing import Any
 
 import numpy as np
@@ -71,25 +70,21 @@ class TeleopNode(Node):
             self.command_pub.publish(Float64MultiArray(data=command.tolist()))
 
 
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main(args: list[str] | None = None) -> None:
     """Entry point `robot-rl-teleop`."""
     from ros_nodes.ros_env import warn_if_not_isolated
+    from ros_nodes.spin import spin_until_signal
 
     warn_if_not_isolated()
     # Our own SIGINT/SIGTERM handling: rclpy's default handler shuts the context down first, and the final hold
     # could then no longer be published.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     node = TeleopNode()
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_signal(executor)
+    except ExternalShutdownException:
         pass
     finally:
         node._set_engaged(False)
