@@ -12,20 +12,18 @@ reason) → inactive → activate (control starts; also the only way to resume a
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
@@ -467,29 +465,17 @@ class PolicyNode(LifecycleNode):
         self._diag_pub.publish(arr)
 
 
-def main(args: list[str] | None = None) -> None:
-    """Entry point `robot-rl-policy-node`: spin until SIGINT/SIGTERM, then hold and shut down."""
-    from ros_nodes.ros_env import warn_if_not_isolated
-    from ros_nodes.spin import spin_until_signal
+def _stop(node: PolicyNode) -> None:
+    node._halt(truncated=True)  # publishes the hold and closes the episode while the context is valid
+    node._close()
 
-    warn_if_not_isolated()
-    # Our own SIGINT/SIGTERM handling: rclpy's default handler shuts the context down first, and the final hold
-    # could then no longer be published.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    node = PolicyNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        spin_until_signal(executor)
-    except ExternalShutdownException:
-        pass
-    finally:
-        node._halt(truncated=True)
-        node._close()
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point `robot-rl-policy-node`: spin until SIGINT/SIGTERM, then hold and shut down."""
+    from ros_nodes.spin import run_node
+
+    return run_node(PolicyNode, args, _stop)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -6,14 +6,12 @@ tell it from a person with a joystick. Ground truth of when it was engaged is ke
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Bool, Float64MultiArray
 
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -75,27 +73,12 @@ class ScriptedOperator(Node):
                 self.windows[-1] = (self.windows[-1][0], now)
 
 
-def main(args: list[str] | None = None) -> None:
+def main(args: list[str] | None = None) -> int:
     """Entry point `robot-rl-scripted-operator`."""
-    from ros_nodes.ros_env import warn_if_not_isolated
-    from ros_nodes.spin import spin_until_signal
+    from ros_nodes.spin import run_node
 
-    warn_if_not_isolated()
-    # Our own SIGINT/SIGTERM handling: rclpy's default handler shuts the context down first, and the final hold
-    # could then no longer be published.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    node = ScriptedOperator()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        spin_until_signal(executor)
-    except ExternalShutdownException:
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    return run_node(ScriptedOperator, args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 
@@ -35,3 +36,39 @@ def spin_until_signal(executor: Any, poll_s: float = 0.05) -> int:
         for s, h in previous.items():
             signal.signal(s, h)
     return got["signum"]
+
+
+def run_node(
+    make_node: Callable[[], Any], args: list[str] | None = None, on_stop: Callable[[Any], None] | None = None
+) -> int:
+    """A node executable's whole life: hygiene warning, init, spin until a signal, `on_stop(node)`, shut down.
+
+    `on_stop` runs while the context is still valid, so a node can publish its last words (a hold, "released").
+    """
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
+
+    from ros_nodes.ros_env import warn_if_not_isolated
+
+    warn_if_not_isolated()
+    # Our own SIGINT/SIGTERM handling: rclpy's default handler shuts the context down first, and the last
+    # messages could then no longer be published.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    node = None
+    executor = SingleThreadedExecutor()
+    try:
+        node = make_node()
+        executor.add_node(node)
+        spin_until_signal(executor)
+    except ExternalShutdownException:
+        pass
+    finally:
+        if node is not None:
+            if on_stop is not None:
+                on_stop(node)
+            executor.remove_node(node)
+            node.destroy_node()
+        executor.shutdown()
+        rclpy.try_shutdown()
+    return 0

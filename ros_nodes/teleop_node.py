@@ -5,14 +5,12 @@ Programmatic operators skip this node and publish the same two topics themselves
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, Float64MultiArray
 
@@ -70,28 +68,12 @@ class TeleopNode(Node):
             self.command_pub.publish(Float64MultiArray(data=command.tolist()))
 
 
-def main(args: list[str] | None = None) -> None:
-    """Entry point `robot-rl-teleop`."""
-    from ros_nodes.ros_env import warn_if_not_isolated
-    from ros_nodes.spin import spin_until_signal
+def main(args: list[str] | None = None) -> int:
+    """Entry point `robot-rl-teleop`: on stop, tells the policy node the operator let go."""
+    from ros_nodes.spin import run_node
 
-    warn_if_not_isolated()
-    # Our own SIGINT/SIGTERM handling: rclpy's default handler shuts the context down first, and the final hold
-    # could then no longer be published.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    node = TeleopNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        spin_until_signal(executor)
-    except ExternalShutdownException:
-        pass
-    finally:
-        node._set_engaged(False)
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    return run_node(TeleopNode, args, lambda node: node._set_engaged(False))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
