@@ -64,6 +64,9 @@ bench: $(STAMP)
 	$(PY) bench/onnx_latency.py
 	$(PY) bench/sim_speed.py
 	$(PY) bench/sac_vs_sb3.py throughput
+	$(PY) bench/safety_chain.py
+	$(PY) bench/recorder_throughput.py
+	$(PY) bench/node_latency.py
 	$(PY) bench/sac_vs_sb3.py returns
 	$(PY) bench/sac_vs_sb3.py report
 
