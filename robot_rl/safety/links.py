@@ -101,10 +101,17 @@ def _differs(a: F64, b: F64) -> bool:
 
 
 def _describe(prefix: str, names: tuple[str, ...], before: F64, after: F64, unit: str) -> str:
-    # Built only when a link changed something: string formatting is the slowest thing in the chain.
-    b, a = before.tolist(), after.tolist()
-    parts = ", ".join(f"{names[i]} {b[i]:.6g} -> {a[i]:.6g}" for i in range(len(b)) if b[i] != a[i])
-    return f"{prefix}: {parts} {unit}".rstrip()
+    # Built only when a link changed something: string formatting is the slowest thing in the chain, so a step
+    # that clips many joints names the largest change and counts the rest instead of formatting every joint.
+    changed = np.flatnonzero(before != after).tolist()
+    if len(changed) <= 2:
+        parts = ", ".join(f"{names[i]} {float(before[i]):.6g} -> {float(after[i]):.6g}" for i in changed)
+        return f"{prefix}: {parts} {unit}".rstrip()
+    i = int(np.abs(after - before).argmax())
+    return (
+        f"{prefix}: {names[i]} {float(before[i]):.6g} -> {float(after[i]):.6g} {unit}".rstrip()
+        + f" (largest of {len(changed)} joints changed)"
+    )
 
 
 def position_fast(u: F64, prev: F64, v_prev: F64, dt_s: float, lim: JointLimits) -> F64 | None:
