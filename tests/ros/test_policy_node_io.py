@@ -127,3 +127,22 @@ def test_joystick_deadman_takes_over_through_the_teleop_node(ros_env: int, reach
         steps = policy._intervention_steps
         spin_for(executor, 0.5)
         assert policy._intervention_steps == steps
+
+
+def test_safety_parameters_are_read_only_while_active(ros_env: int, cartpole_lqr_bundle: Path) -> None:
+    with ros_context() as (ctx, executor):
+        policy = PolicyNode(context=ctx, parameter_overrides=_params(bundle_dir=str(cartpole_lqr_bundle)))
+        executor.add_node(policy)
+        assert policy.trigger_configure() == TransitionCallbackReturn.SUCCESS, policy._last_error
+        assert policy.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        result = policy.set_parameters([Parameter("safety.effort_limit", value=[1000.0])])[0]
+        assert not result.successful and "read-only" in result.reason
+        assert policy.set_parameters([Parameter("control_hz", value=500.0)])[0].successful is False
+        assert policy._dep.safety_config.effort_limit == (60.0,)  # the limits in force did not change
+        assert policy.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        # inactive: accepted, and applied only by the next configure (after cleanup)
+        assert policy.set_parameters([Parameter("safety.effort_limit", value=[30.0])])[0].successful
+        assert policy._dep.safety_config.effort_limit == (60.0,)
+        assert policy.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        assert policy.trigger_configure() == TransitionCallbackReturn.SUCCESS, policy._last_error
+        assert policy._dep.safety_config.effort_limit == (30.0,)
