@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from lifecycle_msgs.msg import Transition  # noqa: E402
+from lifecycle_msgs.msg import Transition
 
-from ros_nodes.bringup import LifecycleClient  # noqa: E402
-from ros_nodes.ros_env import isolated_ros_env  # noqa: E402
+from ros_nodes.bringup import LifecycleClient
+from ros_nodes.ros_env import isolated_ros_env
 
 
 def _start(bundle: Path, env: dict[str, str]) -> subprocess.Popen[str]:
