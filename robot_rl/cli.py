@@ -26,6 +26,7 @@ commands:
   eval            evaluate an exported bundle in simulation
   demo            the main job: train SAC, export, verify, evaluate the ONNX, plot
   envs            list continuous-control environments that can be trained on
+  episodes DIR    list recorded MCAP episodes (steps, success, interventions, rewards); --recover crashed ones
   deploy FILE     run a ROS 2 launch file's nodes (sim or robot) without ros2 launch (robot-rl deploy --help)
 """
 
@@ -249,6 +250,48 @@ def _eval_safe(args: EvalArgs) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class EpisodesArgs:
+    """List the MCAP episodes a deployment recorded; recover the ones a crashed writer left unfinished."""
+
+    directory: Annotated[Path, tyro.conf.Positional]
+    """Recording directory (the policy node's `record_dir`)."""
+    recover: bool = False
+    """Rebuild every unfinished `episode_*.mcap.partial` up to its last flush (idempotent), then list."""
+
+
+def _episodes(argv: list[str]) -> int:
+    from robot_rl.data.mcap_reader import list_episodes, read_episode
+    from robot_rl.data.mcap_recover import recover
+
+    args = tyro.cli(EpisodesArgs, args=argv, prog="robot-rl episodes")
+    if not args.directory.is_dir():
+        return _fail(f"{args.directory} is not a directory")
+    partials = sorted(args.directory.glob("episode_*.mcap.partial"))
+    if args.recover:
+        for partial in partials:
+            try:
+                print(f"recovered {partial.name} -> {recover(partial).name}")
+            except ValueError as exc:  # nothing usable in it (died before its metadata): say so, keep going
+                print(f"could not recover {partial.name}: {exc}")
+        partials = sorted(args.directory.glob("episode_*.mcap.partial"))
+    for path in list_episodes(args.directory):
+        try:
+            ep = read_episode(path)
+        except ValueError as exc:
+            print(f"{path.name}: unreadable: {exc}")
+            continue
+        rewards = ", ".join(f"{k} {float(v.sum()):+.2f}" for k, v in ep.rewards.items())
+        flags = " (recovered)" if ep.recovered else ""
+        print(
+            f"{path.name}: {len(ep.steps)} steps, success {ep.metadata.get('is_success', '?')}, "
+            f"{int(ep.intervention.sum())} intervention steps, rewards [{rewards}]{flags}"
+        )
+    for partial in partials:
+        print(f"{partial.name}: unfinished (the writer stopped): robot-rl episodes {args.directory} --recover")
+    return 0
+
+
 def _envs(argv: list[str]) -> int:
     from robot_rl.train.envs import list_continuous_envs
 
@@ -280,6 +323,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "eval": _eval,
     "envs": _envs,
     "demo": _demo,
+    "episodes": _episodes,
     "deploy": _deploy,
 }
 

@@ -89,6 +89,7 @@ class PolicyNode(LifecycleNode):
         self._latest_js_arrival_ns = 0
         self._intervention_steps = 0
         self._episode_intervention_steps = 0
+        self._done_pending = False
         self.received: dict[str, int] = {"joint_states": 0, "observations": 0, "teleop_commands": 0}
         """Messages taken per input kind (malformed ones included): the denominator of the rejection counters."""
         self.episodes: list[bool] = []
@@ -179,6 +180,7 @@ class PolicyNode(LifecycleNode):
                 return TransitionCallbackReturn.FAILURE
             dep.step.chain.enable()
             dep.step.reset()
+            self._done_pending = False
             self._start_episode()
         self._active = True
         self._stop.clear()
@@ -314,13 +316,19 @@ class PolicyNode(LifecycleNode):
         dep = self._dep
         if dep is None or not msg.data or not self._active:
             return
-        with self._lock:
-            # The robot ended the episode (time limit or task end); physics termination is not visible here.
-            self._end_episode(terminated=False, truncated=True, wait=False)
-            self.episodes.append(bool(dep.step.is_success))
-            dep.step.reset()
-            dep.step.is_success = None
-            self._start_episode(wait=False)
+        # Closed at the next tick, not here: `/robot_rl/is_success` of the same last step travels on its own topic
+        # and may be handled after this message; by the next tick it has arrived.
+        self._done_pending = True
+
+    def _roll_over_episode(self, dep: Deployment) -> None:
+        """The robot ended the episode (time limit or task end): close it, start the next. Caller holds the lock."""
+        self._done_pending = False
+        # Physics termination is not visible from here: the robot's end of episode is recorded as truncation.
+        self._end_episode(terminated=False, truncated=True, wait=False)
+        self.episodes.append(bool(dep.step.is_success))
+        dep.step.reset()
+        dep.step.is_success = None
+        self._start_episode(wait=False)
 
     # ----- services -----
     def _on_estop(self, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
@@ -367,6 +375,8 @@ class PolicyNode(LifecycleNode):
 
     def _tick(self, dep: Deployment, start_ns: int) -> None:
         with self._lock:
+            if self._done_pending:
+                self._roll_over_episode(dep)
             res = dep.step.tick(self._now_s(), self._human)
             self._publish_command(dep, res.command)
             if res.intervention:
