@@ -96,10 +96,7 @@ def test_ordinary_steps_do_not_count_as_divergence() -> None:
 
 @pytest.mark.parametrize(
     "task, backend, corrupt",
-    [
-        (t, b, c)
-        for t, b, c in CASES
-    ],
+    [(t, b, c) for t, b, c in CASES],
     ids=IDS,
 )
 def test_reset_after_a_blow_up_restores_a_working_env(task: str, backend: str, corrupt: Corrupt) -> None:
