@@ -23,7 +23,6 @@ ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST (and a ROS_DOMAIN_ID) first on a shared 
 from __future__ import annotations
 
 import math
-import os
 import sys
 import threading
 import time
@@ -31,10 +30,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Time
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -279,35 +276,10 @@ class SimRobotNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console entry `robot-rl-sim-robot`: run the node until SIGINT/SIGTERM."""
-    if not os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE"):
-        # Never change the domain silently; just say that discovery may leave this machine.
-        print(
-            "[sim_robot] warning: ROS_AUTOMATIC_DISCOVERY_RANGE is unset; discovery may reach the whole "
-            "subnet. Set ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST for a single-host setup.",
-            file=sys.stderr,
-        )
-    from rclpy.signals import SignalHandlerOptions
+    """Console entry `robot-rl-sim-robot`: run the node until SIGINT/SIGTERM (stepping thread joined first)."""
+    from ros_nodes.spin import run_node
 
-    from ros_nodes.spin import spin_until_signal
-
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    node: SimRobotNode | None = None
-    executor = SingleThreadedExecutor()
-    try:
-        node = SimRobotNode()
-        executor.add_node(node)
-        spin_until_signal(executor)
-    except ExternalShutdownException:
-        pass
-    finally:
-        if node is not None:
-            node.stop()
-            executor.remove_node(node)
-            node.destroy_node()
-        executor.shutdown()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SimRobotNode, args, lambda node: node.stop())
 
 
 if __name__ == "__main__":

@@ -220,6 +220,47 @@ def _required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
+MANIFEST_INTERFACES = {"joint_position": "position", "joint_velocity": "velocity", "joint_effort": "effort"}
+"""`sim/` action interface types (recorded in bundle manifests) → ros2_control command interfaces."""
+
+
+def manifest_safety_params(extra: Mapping[str, Any], control_hz: float) -> dict[str, Any]:
+    """The `SafetyConfig` fields a robot_rl/* bundle's manifest implies (`policy_spec.extra`).
+
+    Commanded joints, command interface and period always; position, velocity and effort limits when the
+    manifest recorded the URDF's (`joint_limits`), with acceleration limits of 10 × v_max per second (v_max
+    reached in 0.1 s: a conservative default; real arms publish theirs, give them in the YAML).
+
+    Raises:
+        ValueError: the manifest has no action interface, or one of an unknown type.
+    """
+    iface = extra.get("action_interface")
+    if not isinstance(iface, Mapping):
+        raise ValueError(
+            "the bundle's manifest has no action_interface (policy_spec.extra): cannot tell which "
+            "joints and command interface the safety chain guards"
+        )
+    kind = MANIFEST_INTERFACES.get(str(iface.get("type")))
+    if kind is None:
+        raise ValueError(f"unknown action interface {iface.get('type')!r}; expected one of {list(MANIFEST_INTERFACES)}")
+    out: dict[str, Any] = {
+        "joint_names": tuple(str(j) for j in iface.get("joints", ())),
+        "command_interface": kind,
+        "control_period_s": 1.0 / control_hz,
+    }
+    limits = extra.get("joint_limits")
+    if isinstance(limits, Mapping) and limits:
+        velocity = tuple(float(x) for x in limits["velocity"])
+        out.update(
+            position_lower_rad=tuple(float(x) for x in limits["lower"]),
+            position_upper_rad=tuple(float(x) for x in limits["upper"]),
+            velocity_limit_rad_s=velocity,
+            acceleration_limit_rad_s2=tuple(10.0 * v for v in velocity),
+            effort_limit=tuple(float(x) for x in limits["effort"]),
+        )
+    return out
+
+
 def safety_section_from_yaml(path: str | Path, node_name: str = "policy_node") -> dict[str, Any]:
     """The raw `safety` mapping of a node in a ROS 2 parameter file (see `SafetyConfig.from_yaml`)."""
     import yaml  # deploy extra; imported here so the chain itself needs numpy only

@@ -17,27 +17,15 @@ import numpy as np
 import numpy.typing as npt
 
 from robot_rl.safety import SafetyChain, SafetyConfig
-
-INTERFACES = {"joint_position": "position", "joint_velocity": "velocity", "joint_effort": "effort"}
+from robot_rl.safety.config import manifest_safety_params
 
 
 def default_safety_config(extra: Mapping[str, Any], control_hz: float) -> SafetyConfig:
-    """Limits recorded in a robot_rl/* bundle's manifest (URDF limits; acceleration 10 × v_max per second)."""
-    iface = extra.get("action_interface")
-    limits = extra.get("joint_limits")
-    if not isinstance(iface, Mapping) or not isinstance(limits, Mapping):
-        raise ValueError("the bundle's manifest records no action_interface/joint_limits: pass a safety YAML")
-    velocity = tuple(float(v) for v in limits["velocity"])
-    return SafetyConfig(
-        joint_names=tuple(str(j) for j in iface["joints"]),
-        command_interface=INTERFACES[str(iface["type"])],
-        control_period_s=1.0 / control_hz,
-        position_lower_rad=tuple(float(v) for v in limits["lower"]),
-        position_upper_rad=tuple(float(v) for v in limits["upper"]),
-        velocity_limit_rad_s=velocity,
-        acceleration_limit_rad_s2=tuple(10.0 * v for v in velocity),
-        effort_limit=tuple(float(v) for v in limits["effort"]),
-    )
+    """Limits recorded in a robot_rl/* bundle's manifest (what the policy node uses when its YAML gives none)."""
+    params = manifest_safety_params(extra, control_hz)
+    if "position_lower_rad" not in params:
+        raise ValueError("the bundle's manifest records no joint_limits: pass a safety YAML")
+    return SafetyConfig.from_dict(params)
 
 
 def load_safety_config(source: str, extra: Mapping[str, Any], control_hz: float) -> SafetyConfig:

@@ -14,10 +14,11 @@ import numpy as np
 import numpy.typing as npt
 
 from robot_rl.safety import Arbiter, ChainResult, SafetyChain
+from robot_rl.safety.config import MANIFEST_INTERFACES
 from ros_nodes.core.observations import ObservationAssembler
 from ros_nodes.core.reward_hooks import RewardHooks, StepContext
 
-INTERFACES = {"joint_position": "position", "joint_velocity": "velocity", "joint_effort": "effort"}
+INTERFACES = MANIFEST_INTERFACES
 """sim/ action interface type → ros2_control command interface."""
 
 F64 = npt.NDArray[np.float64]

@@ -13,6 +13,7 @@ from typing import Any
 from robot_rl.export.errors import BundleError
 from robot_rl.export.runtime import OnnxPolicy
 from robot_rl.safety import Arbiter, SafetyChain, SafetyConfig
+from robot_rl.safety.config import manifest_safety_params
 from robot_rl.safety.urdf_kinematics import load_forward_kinematics
 from ros_nodes.core.control_step import ActionMapping, ControlStep, OnnxChunkPolicy
 from ros_nodes.core.observations import ObservationAssembler, ObservationLayout
@@ -139,20 +140,7 @@ def _default_safety(
     mapping: ActionMapping, extra: Mapping[str, Any], control_hz: float, overrides: Mapping[str, Any]
 ) -> SafetyConfig:
     """Limits from the manifest (the URDF the policy was trained on), overridden by the node's YAML."""
-    limits = extra.get("joint_limits", {})
-    base: dict[str, Any] = {
-        "joint_names": mapping.joints,
-        "command_interface": mapping.command_interface,
-        "control_period_s": 1.0 / control_hz,
-    }
-    if isinstance(limits, Mapping) and limits:
-        base["position_lower_rad"] = tuple(float(x) for x in limits["lower"])
-        base["position_upper_rad"] = tuple(float(x) for x in limits["upper"])
-        velocity = tuple(float(x) for x in limits["velocity"])
-        base["velocity_limit_rad_s"] = velocity
-        # 10 × v_max per second (v_max reached in 0.1 s): a conservative default; real arms publish theirs.
-        base["acceleration_limit_rad_s2"] = tuple(10.0 * v for v in velocity)
-        base["effort_limit"] = tuple(float(x) for x in limits["effort"])
+    base = manifest_safety_params(extra, control_hz)
     merged = {**base, **{k: v for k, v in overrides.items() if v not in ("", None, [], ())}}
     missing = [k for k in ("position_lower_rad", "position_upper_rad", "velocity_limit_rad_s") if k not in merged]
     if missing:
