@@ -1,17 +1,18 @@
 """Action interfaces that mirror ros2_control command interfaces, on normalized actions in [-1, 1].
 
-A policy always outputs normalized actions; each interface states its physical mapping (`physical_low`,
-`physical_high`, `units`) so the export manifest — and later the ROS node — can turn them into the command a
-forward position / velocity / effort controller expects.
+The sim env takes normalized actions in [-1, 1] (the learner's convention); each interface states its physical
+mapping (`physical_low`, `physical_high`, `units`), recorded as the typed `robot_rl.core.robot.CommandInterface`.
+Deployable policies emit the physical command; `robot_rl.train.envs.make_env` presents the suite's envs with that
+physical action space, so one affine map (`robot_rl.core.robot`) serves the sim, the exporter and the robot.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
+from robot_rl.core.robot import normalized_to_physical, physical_to_normalized
 from sim.errors import unknown_name
 
 
@@ -30,29 +31,13 @@ class ActionInterface:
     servo: bool
     """True when the backend's position servo executes the command (position, velocity)."""
 
-    @cached_property
-    def _span(self) -> np.ndarray:
-        """physical_high - physical_low, computed once (`to_physical` runs every control step)."""
-        span: np.ndarray = self.physical_high - self.physical_low
-        return span
-
     def to_physical(self, action: np.ndarray) -> np.ndarray:
         """Normalized action → physical command (position rad/m, velocity rad/s or m/s, effort N·m or N)."""
-        return self.physical_low + (action + 1.0) * 0.5 * self._span
+        return normalized_to_physical(action, self.physical_low, self.physical_high)
 
     def to_normalized(self, command: np.ndarray) -> np.ndarray:
         """Physical command → normalized action (clipped to [-1, 1])."""
-        span = self.physical_high - self.physical_low
-        return np.clip(2.0 * (command - self.physical_low) / span - 1.0, -1.0, 1.0)
-
-    def to_json(self) -> dict[str, object]:
-        """The mapping as recorded in a policy spec / export manifest."""
-        return {
-            "type": self.name,
-            "physical_low": [float(x) for x in self.physical_low],
-            "physical_high": [float(x) for x in self.physical_high],
-            "units": self.units,
-        }
+        return physical_to_normalized(command, self.physical_low, self.physical_high, clip=True)
 
 
 INTERFACES = ("joint_position", "joint_velocity", "joint_effort")

@@ -15,6 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from robot_rl.core.robot import CommandInterface, JointLimits, ObservationEntry, RobotInterface
 from sim.backend import PhysicsBackend
 from sim.control import ActionInterface, make_interface
 from sim.errors import SimError, unknown_name
@@ -24,6 +25,17 @@ from sim.robots.urdf import read_joints
 from sim.tasks import make_task
 
 BACKENDS = ("mujoco", "pybullet")
+_ENTRY_UNITS = {
+    "ee_pos": "m",
+    "ee_quat": "",
+    "target_pos": "m",
+    "target_rel": "m",
+    "object_pos": "m",
+    "object_quat": "",
+    "goal_pos": "m",
+    "object_rel_goal": "m",
+}
+"""Units of the named observation entries (joint entries take theirs from the URDF joint types)."""
 
 
 def _clip_ufunc() -> Any:
@@ -282,18 +294,44 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self._plain_obs = not self._nuisance.noise_active and not self._episode.obs_bias.any()
 
     # ------------------------------------------------------------------ specs, state, experts
-    def policy_spec_extra(self) -> dict[str, Any]:
-        """What the export manifest records about this env: observation layout and the action's physical meaning."""
-        return {
-            "robot": self.robot.name,
-            "task": self.task.name,
-            "backend": self.backend_name,
-            "joint_names": list(self.robot.joints),
-            "observation_layout": {k: list(v) for k, v in self.observation_shapes.items()},
-            "action_interface": {**self.interface.to_json(), "joints": list(self.robot.actuated)},
+    def robot_interface(self) -> RobotInterface:
+        """What this env's observations and actions mean on the robot (recorded in every run and bundle)."""
+        urdf_joints = read_joints(self.robot.urdf_path)
+
+        def unit(joints: tuple[str, ...]) -> str:
+            kinds = {"m" if urdf_joints[j].type == "prismatic" else "rad" for j in joints}
+            return kinds.pop() if len(kinds) == 1 else "m|rad"
+
+        pos_unit = unit(self.robot.joints)
+        units = {"joint_pos": pos_unit, "joint_vel": f"{pos_unit}/s", **_ENTRY_UNITS}
+        lim = self.robot.limits()
+        cmd = self.interface
+        return RobotInterface(
+            robot=self.robot.name,
+            joint_names=tuple(self.robot.joints),
+            observation=tuple(
+                ObservationEntry(k, tuple(int(d) for d in v), units.get(k, ""))
+                for k, v in self.observation_shapes.items()
+            ),
+            command=CommandInterface(
+                type=cmd.name,
+                units=cmd.units,
+                joints=tuple(self.robot.actuated),
+                physical_low=tuple(float(x) for x in cmd.physical_low),
+                physical_high=tuple(float(x) for x in cmd.physical_high),
+            ),
             # The deployed safety chain's default limits (a real robot's parameter YAML may tighten them).
-            "joint_limits": {k: v.tolist() for k, v in self.robot.limits().items()},
-        }
+            limits=JointLimits(
+                position_lower=tuple(float(x) for x in lim["lower"]),
+                position_upper=tuple(float(x) for x in lim["upper"]),
+                velocity=tuple(float(x) for x in lim["velocity"]),
+                effort=tuple(float(x) for x in lim["effort"]),
+            ),
+            task=self.task.name,
+            backend=self.backend_name,
+            urdf=f"pybullet_data:{self.robot.urdf}",
+            ee_link=self.robot.ee_link,
+        )
 
     def get_state(self) -> dict[str, Any]:
         """A snapshot of everything that determines the future (physics, task goals, queues, RNG streams)."""

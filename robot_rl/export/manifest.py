@@ -24,10 +24,14 @@ from robot_rl.core.fileio import atomic_write_text as atomic_write_text
 from robot_rl.core.fileio import fsync_dir as fsync_dir
 from robot_rl.core.fileio import sha256_bytes as sha256_bytes
 from robot_rl.core.fileio import sha256_file as sha256_file
-from robot_rl.core.specs import PolicySpec
+from robot_rl.core.specs import PolicySpec, is_v1_robot_spec
 from robot_rl.export.errors import BundleError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Manifest layout written by this code. 2: typed `policy_spec.robot`, physical actions out for every bundle."""
+READABLE_FORMATS = (1, 2)
+"""Layouts this code reads: a format-1 bundle of a plain Gymnasium env loads as it is; one of a robot env
+(normalized actions out) is refused with the command that re-exports it."""
 """Version of the manifest layout written by this code; loaders refuse any other."""
 MANIFEST_FILE = "manifest.json"
 """File name of the manifest inside a bundle directory."""
@@ -116,9 +120,10 @@ class Manifest:
     """Name of the graph output."""
 
     def __post_init__(self) -> None:
-        if self.format_version != FORMAT_VERSION:
+        if self.format_version not in READABLE_FORMATS:
             raise ValueError(
-                f"manifest format_version {self.format_version} is not supported (this code reads {FORMAT_VERSION})"
+                f"manifest format_version {self.format_version} is not supported (this code reads "
+                f"{list(READABLE_FORMATS)}; a newer robot_rl wrote it)"
             )
         if not isinstance(self.policy_spec, PolicySpec):
             raise ValueError(f"manifest policy_spec must be a PolicySpec, got {type(self.policy_spec)}")
@@ -220,6 +225,13 @@ class Manifest:
         spec_json = data["policy_spec"]
         if not isinstance(spec_json, Mapping):
             raise ValueError("manifest policy_spec must be a JSON object")
+        if data["format_version"] == 1 and is_v1_robot_spec(spec_json):
+            run_dir = data["extra"].get("run_dir", "RUN_DIR") if isinstance(data["extra"], Mapping) else "RUN_DIR"
+            raise ValueError(
+                "bundle format 1 of a robot env: its policy.onnx emits normalized actions in [-1, 1], and since "
+                "format 2 every bundle emits physical commands. Re-export it from its training run: "
+                f"`robot-rl export {run_dir} --out <bundle dir> --overwrite`"
+            )
         try:
             spec = PolicySpec.from_json(spec_json)
         except (KeyError, TypeError, ValueError) as exc:

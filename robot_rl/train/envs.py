@@ -10,6 +10,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from robot_rl.core.robot import RobotInterface
 from robot_rl.core.specs import ActionSpec, ObservationSpec, PolicySpec
 
 
@@ -39,7 +40,36 @@ def make_env(env_id: str, backend: str = "", **kwargs: Any) -> gym.Env[Any, Any]
     except ValueError as exc:  # e.g. sim.errors.SimError for an unknown backend
         raise EnvError(f"cannot make {env_id!r}: {exc}") from None
     _check_spaces(env_id, env)
-    return env
+    robot = robot_interface_of(env)
+    return PhysicalActions(env, robot) if robot is not None else env
+
+
+def robot_interface_of(env: gym.Env[Any, Any]) -> RobotInterface | None:
+    """The typed robot interface of a robot_rl/* suite env (through any wrappers), else None."""
+    make = getattr(env.unwrapped, "robot_interface", None)
+    return make() if callable(make) else None
+
+
+class PhysicalActions(gym.ActionWrapper[Any, Any, Any]):
+    """A suite env seen with physical actions (rad, rad/s, N*m): the convention of every deployable policy.
+
+    The suite's envs take normalized actions in [-1, 1]; this wrapper maps the physical command back with the one
+    affine map of `robot_rl.core.robot`, so training, bundle evaluation, `eval --safety` and the ROS node all hand
+    the same physical command to the same robot.
+    """
+
+    def __init__(self, env: gym.Env[Any, Any], robot: RobotInterface) -> None:
+        super().__init__(env)
+        self.robot = robot
+        self.command = robot.command
+        self.action_space = gym.spaces.Box(
+            np.asarray(robot.command.physical_low, np.float32),
+            np.asarray(robot.command.physical_high, np.float32),
+            dtype=np.float32,
+        )
+
+    def action(self, action: Any) -> Any:
+        return self.command.to_normalized(action).astype(np.float32)
 
 
 def _check_spaces(env_id: str, env: gym.Env[Any, Any]) -> None:
@@ -59,32 +89,27 @@ def policy_spec_for(env: gym.Env[Any, Any], env_id: str) -> PolicySpec:
     """The PolicySpec of a Box/Box Gymnasium env (control rate from `metadata['render_fps']`)."""
     obs_space, act_space = env.observation_space, env.action_space
     assert isinstance(obs_space, gym.spaces.Box) and isinstance(act_space, gym.spaces.Box)
+    robot = robot_interface_of(env)
     fps = env.metadata.get("render_fps") or 0
     dt = getattr(env.unwrapped, "dt", None)
     control_hz = float(1.0 / dt) if dt else float(fps or 1.0)
     return PolicySpec(
         observation=ObservationSpec.flat(int(np.prod(obs_space.shape))),
         action=ActionSpec(
-            low=tuple(float(x) for x in act_space.low.reshape(-1)),
-            high=tuple(float(x) for x in act_space.high.reshape(-1)),
-            names=_actuator_names(env, int(np.prod(act_space.shape))),
+            # a robot's exact (float64) physical range, not its float32 Box rounding
+            low=robot.command.physical_low if robot else tuple(float(x) for x in act_space.low.reshape(-1)),
+            high=robot.command.physical_high if robot else tuple(float(x) for x in act_space.high.reshape(-1)),
+            names=robot.command.joints if robot else _actuator_names(env, int(np.prod(act_space.shape))),
+            units=robot.command.units if robot else "",
         ),
         control_hz=control_hz,
-        extra={"env_id": env_id, **_sim_extra(env)},
+        env_id=env_id,
+        robot=robot,
     )
-
-
-def _sim_extra(env: gym.Env[Any, Any]) -> dict[str, Any]:
-    """Observation layout, joint names and the action's physical meaning, for robot_rl/* suite envs."""
-    extra = getattr(env.unwrapped, "policy_spec_extra", None)
-    return dict(extra()) if callable(extra) else {}
 
 
 def _actuator_names(env: gym.Env[Any, Any], act_dim: int) -> tuple[str, ...]:
     """MuJoCo actuator (or driven joint) names in action order where the env exposes its model, else ()."""
-    sim_extra = getattr(env.unwrapped, "policy_spec_extra", None)
-    if callable(sim_extra):  # robot_rl/* suite: the actuated joints by URDF name
-        return tuple(sim_extra()["action_interface"]["joints"])
     model = getattr(env.unwrapped, "model", None)
     nu = getattr(model, "nu", None)
     if model is None or nu != act_dim:
@@ -138,12 +163,12 @@ def list_continuous_envs() -> list[EnvListing]:
             continue
         obs_dim = int(np.prod(env.observation_space.shape or (0,)))
         act_dim = int(np.prod(env.action_space.shape or (0,)))
-        extra = _sim_extra(env)
-        if extra:
+        robot = robot_interface_of(env)
+        if robot is not None:
             backends: tuple[str, ...] = ("mujoco", "pybullet")
-            observation = " ".join(f"{k}{v}" for k, v in extra["observation_layout"].items())
-            iface = extra["action_interface"]
-            action = f"{iface['type']} [{iface['units']}] normalized to [-1, 1]: {', '.join(iface['joints'])}"
+            observation = " ".join(f"{e.name}{list(e.shape)}" for e in robot.observation)
+            cmd = robot.command
+            action = f"{cmd.type} [{cmd.units}]: {', '.join(cmd.joints)}"
         else:
             module = str(getattr(env.unwrapped, "__module__", ""))
             uses_mujoco = "mujoco" in module or getattr(env.unwrapped, "backend", "") == "mujoco"
