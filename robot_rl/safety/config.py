@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from robot_rl.core.robot import RobotInterface
+
 COMMAND_INTERFACES = ("position", "velocity", "effort")
 """Command interfaces the chain knows: rad targets, rad/s, N·m (or N for prismatic joints)."""
 
@@ -220,43 +222,36 @@ def _required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
-MANIFEST_INTERFACES = {"joint_position": "position", "joint_velocity": "velocity", "joint_effort": "effort"}
-"""`sim/` action interface types (recorded in bundle manifests) → ros2_control command interfaces."""
-
-
-def manifest_safety_params(extra: Mapping[str, Any], control_hz: float) -> dict[str, Any]:
-    """The `SafetyConfig` fields a robot_rl/* bundle's manifest implies (`policy_spec.extra`).
+def manifest_safety_params(robot: RobotInterface | None, control_hz: float) -> dict[str, Any]:
+    """The `SafetyConfig` fields a bundle's typed robot interface implies (`PolicySpec.robot`).
 
     Commanded joints, command interface and period always; position, velocity and effort limits when the
-    manifest recorded the URDF's (`joint_limits`), with acceleration limits of 10 × v_max per second (v_max
-    reached in 0.1 s: a conservative default; real arms publish theirs, give them in the YAML).
+    interface carries the robot description's limits, with acceleration limits from the description or, when it
+    gives none, 10 × v_max per second (v_max reached in 0.1 s: a conservative default; real arms publish theirs,
+    give them in the YAML).
 
     Raises:
-        ValueError: the manifest has no action interface, or one of an unknown type.
+        ValueError: the bundle has no robot interface (it was not trained on a robot env).
     """
-    iface = extra.get("action_interface")
-    if not isinstance(iface, Mapping):
+    if robot is None:
         raise ValueError(
-            "the bundle's manifest has no action_interface (policy_spec.extra): cannot tell which "
-            "joints and command interface the safety chain guards"
+            "the bundle has no robot interface (policy_spec.robot): it was not trained on a robot_rl/* robot env, "
+            "so nothing says which joints and command interface the safety chain guards"
         )
-    kind = MANIFEST_INTERFACES.get(str(iface.get("type")))
-    if kind is None:
-        raise ValueError(f"unknown action interface {iface.get('type')!r}; expected one of {list(MANIFEST_INTERFACES)}")
+    cmd = robot.command
     out: dict[str, Any] = {
-        "joint_names": tuple(str(j) for j in iface.get("joints", ())),
-        "command_interface": kind,
+        "joint_names": cmd.joints,
+        "command_interface": cmd.ros2_control,
         "control_period_s": 1.0 / control_hz,
     }
-    limits = extra.get("joint_limits")
-    if isinstance(limits, Mapping) and limits:
-        velocity = tuple(float(x) for x in limits["velocity"])
+    lim = robot.limits
+    if lim is not None:
         out.update(
-            position_lower_rad=tuple(float(x) for x in limits["lower"]),
-            position_upper_rad=tuple(float(x) for x in limits["upper"]),
-            velocity_limit_rad_s=velocity,
-            acceleration_limit_rad_s2=tuple(10.0 * v for v in velocity),
-            effort_limit=tuple(float(x) for x in limits["effort"]),
+            position_lower_rad=lim.position_lower,
+            position_upper_rad=lim.position_upper,
+            velocity_limit_rad_s=lim.velocity,
+            acceleration_limit_rad_s2=lim.acceleration_or_default(),
+            effort_limit=lim.effort,
         )
     return out
 

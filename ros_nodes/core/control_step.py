@@ -13,8 +13,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from robot_rl.core.robot import ROS2_CONTROL_INTERFACE as MANIFEST_INTERFACES
 from robot_rl.safety import Arbiter, ChainResult, SafetyChain
-from robot_rl.safety.config import MANIFEST_INTERFACES
 from ros_nodes.core.observations import ObservationAssembler
 from ros_nodes.core.reward_hooks import RewardHooks, StepContext
 
