@@ -15,7 +15,7 @@ JAZZY_PY    := $(JAZZY_VENV)/bin/python
 JAZZY_STAMP := $(JAZZY_VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 ROS_TESTS   := tests/ros tests/ros_core
 
-.PHONY: demo test test-jazzy lint bench setup setup-jazzy clean-venv
+.PHONY: demo test test-jazzy lint bench figures setup setup-jazzy clean-venv
 
 setup: $(STAMP)
 
@@ -42,8 +42,11 @@ demo: $(STAMP)
 	$(VENV)/bin/robot-rl demo
 
 # pytest exits 5 when it collected no tests: that must fail, never pass silently.
+# mypy before pytest (strict where pyproject.toml's [tool.mypy] overrides say so): a type error fails CI.
 test: $(STAMP)
 	$(VENV)/bin/ruff check robot_rl ros_nodes tests bench
+	$(VENV)/bin/mypy robot_rl
+	$(VENV)/bin/mypy --follow-imports=silent ros_nodes
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: no tests ran" >&2; exit 1; fi; exit $$rc
 
@@ -60,6 +63,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy robot_rl
 	$(VENV)/bin/mypy --follow-imports=silent ros_nodes
 
+# Every benchmark, then README's figures re-rendered from the JSON they wrote (bench/readme_figures.py).
 bench: $(STAMP)
 	$(PY) bench/onnx_latency.py
 	$(PY) bench/sim_speed.py
@@ -67,8 +71,14 @@ bench: $(STAMP)
 	$(PY) bench/safety_chain.py
 	$(PY) bench/recorder_throughput.py
 	$(PY) bench/node_latency.py
+	$(PY) bench/sim2sim.py
 	$(PY) bench/sac_vs_sb3.py returns
 	$(PY) bench/sac_vs_sb3.py report
+	$(MAKE) figures
+
+# README.md's measured figures from docs/benchmarks/*.json (`--check` is what tests/bench runs).
+figures: $(STAMP)
+	$(PY) bench/readme_figures.py
 
 clean-venv:
 	rm -rf $(VENV) $(JAZZY_VENV)
