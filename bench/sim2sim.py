@@ -6,12 +6,14 @@ engines. The diagonal is in-simulator performance; the off-diagonal is transfer.
 docs/benchmarks/sim2sim.{json,md}.
 
 Usage: .venv/bin/python bench/sim2sim.py [--steps 20000] [--episodes 50] [--seed 0] [--out-dir docs/benchmarks]
+       .venv/bin/python bench/sim2sim.py --from-json docs/benchmarks/sim2sim.json   # markdown only
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shlex
@@ -80,10 +82,11 @@ def run(env_id: str, steps: int, episodes: int, seed: int, work: Path, init_alph
     }
 
 
-def write_report(data: dict[str, object], out_dir: Path, command: str) -> None:
-    """JSON + markdown table under out_dir."""
+def write_report(data: dict[str, object], out_dir: Path, command: str, write_json: bool = True) -> None:
+    """JSON (unless re-rendering from it) + markdown table under out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "sim2sim.json").write_text(json.dumps(data, indent=1) + "\n")
+    if write_json:
+        (out_dir / "sim2sim.json").write_text(json.dumps(data, indent=2) + "\n")
     pairs = data["pairs"]
     assert isinstance(pairs, dict)
     lines = [
@@ -99,8 +102,64 @@ def write_report(data: dict[str, object], out_dir: Path, command: str) -> None:
     for key, v in pairs.items():
         a, b = key.split("->")
         lines.append(f"| {a} → {b} | {v['success_rate']:.2f} | {100 * v['final_distance_m']:.1f} cm |")
-    lines += ["", "How to read it: [../sim2sim.md](../sim2sim.md).", ""]
+    lines += ["", "How to read it: [../sim2sim.md](../sim2sim.md).", "", *reading(data), ""]
     (out_dir / "sim2sim.md").write_text("\n".join(lines))
+
+
+def transfer_gap(pairs: dict[str, dict[str, float]], trained: str, other: str) -> dict[str, float | bool]:
+    """Success lost when a policy trained in `trained` runs in `other`, and whether it is more than noise.
+
+    Rule: a drop counts as a gap when it exceeds two standard errors of the difference of two binomial success
+    rates over the evaluation episodes (sqrt(p1(1-p1)/n + p2(1-p2)/n)); a smaller drop is within sampling noise.
+    """
+    home, away = pairs[f"{trained}->{trained}"], pairs[f"{trained}->{other}"]
+    p1, p2, n = home["success_rate"], away["success_rate"], home["episodes"]
+    two_se = 2 * math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n)
+    drop = p1 - p2
+    return {"home": p1, "away": p2, "drop": drop, "two_se": two_se, "significant": drop > two_se}
+
+
+def reading(data: dict[str, object]) -> list[str]:
+    """The interpretation, computed from the table (the stated rule is in `transfer_gap`)."""
+    pairs = data["pairs"]
+    training = data["training"]
+    assert isinstance(pairs, dict) and isinstance(training, dict)
+    if not all(f"{a}->{b}" in pairs for a in BACKENDS for b in BACKENDS):
+        return []
+    out = [
+        "Reading (training took "
+        + " and ".join(f"{training[b]['train_wall_s']:.0f} s in {b}" for b in BACKENDS if b in training)
+        + "; rule: a drop in success counts as a transfer gap when it is larger than two standard errors of the "
+        "difference of the two success rates over the evaluation episodes):",
+        "",
+    ]
+    gaps = {}
+    for a, b in (BACKENDS, BACKENDS[::-1]):
+        g = transfer_gap(pairs, a, b)
+        gaps[a] = g
+        dist = pairs[f"{a}->{b}"]["final_distance_m"]
+        out.append(
+            f"* trained in {a}: {g['home']:.2f} at home, {g['away']:.2f} in {b} — "
+            f"{100 * g['drop']:.0f} points lost against a noise bound of {100 * g['two_se']:.0f} points: "
+            + ("a transfer gap" if g["significant"] else "within sampling noise")
+            + f" (final distance {100 * pairs[f'{a}->{a}']['final_distance_m']:.1f} → {100 * dist:.1f} cm)."
+        )
+    one_way = [a for a, g in gaps.items() if g["significant"]]
+    if len(one_way) == 1:
+        a = one_way[0]
+        b = next(x for x in BACKENDS if x != a)
+        out.append(
+            f"* The gap is **asymmetric**: only the {a}-trained policy loses success in the other engine. The "
+            f"engines differ mainly in the joint servo that turns a command into motion, so the likely reading "
+            f"(not proven by this table) is that {b} is the harder engine for this policy and a policy that "
+            f"learned there transfers both ways: prefer it as a proxy for sim-to-real, or train in {a} with domain "
+            "randomization of actuator gains and latency ([../sim.md](../sim.md)) until the gap closes."
+        )
+    elif len(one_way) == 2:
+        out.append("* Both directions lose success beyond noise: neither engine's policy transfers.")
+    else:
+        out.append("* Neither direction loses success beyond noise.")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init-alpha", type=float, default=0.1)
     ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "docs" / "benchmarks")
+    ap.add_argument("--from-json", type=Path, help="re-render sim2sim.md from this JSON (no training)")
     args = ap.parse_args(argv)
+    if args.from_json:
+        data = json.loads(args.from_json.read_text())
+        write_report(data, args.out_dir, str(data["command"]).strip(), write_json=False)
+        return 0
     command = "python bench/sim2sim.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="sim2sim-") as tmp:
         data = run(args.env, args.steps, args.episodes, args.seed, Path(tmp), args.init_alpha)
