@@ -299,13 +299,14 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         bundle = make_bundle(work / "bundle")
         manifest = json.loads((bundle / "manifest.json").read_text())
-        extra = manifest["policy_spec"]["extra"]
+        robot = manifest["policy_spec"]["robot"]
+        layout = {e["name"]: e["shape"] for e in robot["observation"]}
         rclpy.init()
         try:
             for rate in args.rates:
                 for record in [False] if args.no_record_run else [False, True]:
                     res = run_rate(
-                        bundle, rate, args.seconds, record, work, env, extra["joint_names"], extra["observation_layout"]
+                        bundle, rate, args.seconds, record, work, env, robot["joint_names"], layout
                     )
                     results.append(res)
                     p, e = res["policy_node"], res["echo"]

@@ -51,7 +51,8 @@ def build_policy(seed: int = 0) -> TanhPolicy:
         observation=ObservationSpec.flat(OBS_DIM),
         action=ActionSpec(low=(-1.0,) * ACT_DIM, high=(1.0,) * ACT_DIM),
         control_hz=125.0,
-        extra={"env_id": "Hopper-v5 (benchmark)"},
+        env_id="Hopper-v5",
+        metadata={"source": "bench/onnx_latency.py"},
     )
     actor = GaussianActor(OBS_DIM, ACT_DIM, HIDDEN)
     normalizer = ObsNormalizer(OBS_DIM, enabled=True)

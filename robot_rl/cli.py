@@ -170,7 +170,7 @@ def eval_bundle(bundle: Path, env: str, episodes: int, seed: int, backend: str =
     from robot_rl.train.evaluate import evaluate
 
     policy = OnnxPolicy.load(bundle)
-    env_id = env or str(policy.spec.extra.get("env_id", ""))
+    env_id = env or policy.spec.env_id
     if not env_id:
         raise ValueError(f"{bundle}: the manifest records no env; pass --env")
     probe = make_env(env_id, backend=backend)
@@ -192,7 +192,8 @@ def trained_backend(bundle: Path) -> str:
     """The physics backend a bundle's policy was trained in ("" when the manifest records none)."""
     from robot_rl.export.manifest import read_manifest
 
-    return str(read_manifest(bundle).policy_spec.extra.get("backend", ""))
+    robot = read_manifest(bundle).policy_spec.robot
+    return robot.backend if robot is not None else ""
 
 
 def _describe(res: EvalResult) -> str:
@@ -234,10 +235,9 @@ def _eval_safe(args: EvalArgs) -> int:
     from robot_rl.train.safe_eval import limit_violations, load_safety_config, safe_actor
 
     policy = OnnxPolicy.load(args.policy)
-    extra = policy.spec.extra
-    env_id = args.env or str(extra.get("env_id", ""))
-    config = load_safety_config(args.safety, extra, policy.spec.control_hz)
-    actor = safe_actor(policy.act, extra, config)
+    env_id = args.env or policy.spec.env_id
+    config = load_safety_config(args.safety, policy.spec.robot, policy.spec.control_hz)
+    actor = safe_actor(policy.act, policy.spec.robot, config)
     res = evaluate(actor, env_id, args.episodes, args.seed, backend=args.backend, on_reset=actor.reset)
     print(
         f"{args.policy} on {env_id} behind the safety chain ({args.safety}): {_describe(res)} "

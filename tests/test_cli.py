@@ -213,8 +213,11 @@ def test_demo_trains_exports_and_evaluates_the_bundle(tmp_path: Path, capsys: py
     # The robot task adds the sim-to-sim check: the same bundle evaluated in the PyBullet twin.
     assert 0.0 <= summary["pybullet_success_rate"] <= 1.0 and summary["pybullet_final_distance_m"] > 0.0
     manifest = json.loads((bundle / "manifest.json").read_text())
-    extra = manifest["policy_spec"]["extra"]
-    assert extra["backend"] == "mujoco" and extra["action_interface"]["type"] == "joint_velocity"
+    robot = manifest["policy_spec"]["robot"]
+    assert robot["backend"] == "mujoco" and robot["command"]["type"] == "joint_velocity"
+    # policies emit physical commands: the bundle's action bounds are the Panda's joint speed limits (rad/s)
+    assert manifest["policy_spec"]["action"]["high"] == robot["command"]["physical_high"]
+    assert manifest["policy_spec"]["action"]["units"] == "rad/s"
     assert manifest["policy_spec"]["action"]["names"] == [f"panda_joint{i}" for i in range(1, 8)]
     # ... and ends with a ROS 2 deployment on the simulated robot: safety chain, scripted takeover, MCAP recording.
     pytest.importorskip("rclpy")

@@ -1,36 +1,37 @@
 """Evaluate a bundle in simulation behind the same safety chain the ROS policy node runs.
 
-The policy's normalized action is mapped to physical units with the manifest's action interface, filtered by
-`robot_rl.safety.SafetyChain` (measured joint positions read from the observation by the manifest's layout, the
-sim clock as the chain's clock), and mapped back for the env. The chain's counters and the commands it let through
-are kept, so a sim evaluation shows how often the filter acts and whether any executed command broke a limit.
+The policy's physical command is filtered by `robot_rl.safety.SafetyChain` (measured joint positions read from
+the observation by the bundle's typed robot interface, the sim clock as the chain's clock) and executed by the env
+(made with its physical action space, like every bundle evaluation). The chain's counters and the commands it let
+through are kept, so a sim evaluation shows how often the filter acts and whether any executed command broke a
+limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from robot_rl.core.robot import RobotInterface
 from robot_rl.safety import SafetyChain, SafetyConfig
 from robot_rl.safety.config import manifest_safety_params
 
 
-def default_safety_config(extra: Mapping[str, Any], control_hz: float) -> SafetyConfig:
+def default_safety_config(robot: RobotInterface | None, control_hz: float) -> SafetyConfig:
     """Limits recorded in a robot_rl/* bundle's manifest (what the policy node uses when its YAML gives none)."""
-    params = manifest_safety_params(extra, control_hz)
+    params = manifest_safety_params(robot, control_hz)
     if "position_lower_rad" not in params:
         raise ValueError("the bundle's manifest records no joint_limits: pass a safety YAML")
     return SafetyConfig.from_dict(params)
 
 
-def load_safety_config(source: str, extra: Mapping[str, Any], control_hz: float) -> SafetyConfig:
+def load_safety_config(source: str, robot: RobotInterface | None, control_hz: float) -> SafetyConfig:
     """`manifest` → the bundle's recorded limits; otherwise a ROS parameter YAML (`/**/policy_node: ... safety:`)."""
-    base = default_safety_config(extra, control_hz)
+    base = default_safety_config(robot, control_hz)
     if source == "manifest":
         return base
     # Like the policy node: what the YAML leaves out (interface, period, ...) comes from the bundle.
@@ -39,16 +40,12 @@ def load_safety_config(source: str, extra: Mapping[str, Any], control_hz: float)
 
 @dataclass
 class SafeActor:
-    """`act(obs) -> normalized action` through the safety chain; one instance per evaluation (it keeps state)."""
+    """`act(obs) -> physical command` through the safety chain; one instance per evaluation (it keeps state)."""
 
     act_fn: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
-    """The policy: observation → normalized action in [-1, 1]."""
+    """The policy: observation → physical command (what `OnnxPolicy.act` returns)."""
     chain: SafetyChain
     """The chain the policy node would run."""
-    physical_low: npt.NDArray[np.float64]
-    """Physical command at normalized -1 per joint."""
-    physical_high: npt.NDArray[np.float64]
-    """Physical command at normalized +1 per joint."""
     joint_pos_index: npt.NDArray[np.intp]
     """Observation indices of the commanded joints' positions (command order)."""
     control_period_s: float
@@ -67,8 +64,7 @@ class SafeActor:
     def __call__(self, obs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         now = self.steps * self.control_period_s
         self.steps += 1
-        a_norm = np.asarray(self.act_fn(obs), np.float64)
-        physical = self.physical_low + (a_norm + 1.0) * 0.5 * (self.physical_high - self.physical_low)
+        physical = np.asarray(self.act_fn(obs), np.float64)
         q = np.asarray(obs, np.float64)[self.joint_pos_index]
         res = self.chain.filter(
             physical, now_s=now, joint_pos_rad=q, joint_vel_rad_s=None, observation_stamp_s=now, command_stamp_s=now
@@ -76,36 +72,28 @@ class SafeActor:
         if not self.executed:
             self.executed.append([])
         self.executed[-1].append(res.action.copy())
-        back = 2.0 * (res.action - self.physical_low) / (self.physical_high - self.physical_low) - 1.0
-        return back.astype(np.float32)
+        return res.action.astype(np.float32)
 
 
 def safe_actor(
     act_fn: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]],
-    extra: Mapping[str, Any],
+    robot: RobotInterface | None,
     config: SafetyConfig,
 ) -> SafeActor:
-    """Wire a policy to a chain using the manifest's observation layout and action interface."""
-    iface = extra["action_interface"]
-    joints = tuple(str(j) for j in iface["joints"])
+    """Wire a policy to a chain using the bundle's typed robot interface (observation layout, commanded joints)."""
+    if robot is None:
+        raise ValueError("the bundle has no robot interface: `eval --safety` needs a policy trained on a robot env")
+    joints = robot.command.joints
     if config.joint_names != joints:
         raise ValueError(f"safety joint_names {list(config.joint_names)} differ from the bundle's {list(joints)}")
-    layout = extra["observation_layout"]
-    offset = 0
-    start = None
-    for key, shape in layout.items():
-        if key == "joint_pos":
-            start = offset
-        offset += int(np.prod(shape))
-    if start is None:
-        raise ValueError("the observation layout has no joint_pos entry: the chain needs measured positions")
-    order = [list(extra["joint_names"]).index(j) for j in joints]
+    try:
+        joint_pos_index = robot.commanded_joint_pos_index()
+    except KeyError as exc:
+        raise ValueError(f"the chain needs measured joint positions: {exc}") from None
     return SafeActor(
         act_fn=act_fn,
         chain=SafetyChain(config),
-        physical_low=np.asarray(iface["physical_low"], np.float64),
-        physical_high=np.asarray(iface["physical_high"], np.float64),
-        joint_pos_index=np.asarray([start + i for i in order], np.intp),
+        joint_pos_index=joint_pos_index,
         control_period_s=config.control_period_s,
     )
 

@@ -22,7 +22,11 @@ def spec() -> PolicySpec:
         action=ActionSpec(low=(-2.0, 0.0), high=(2.0, 0.5), names=("shoulder", "gripper"), units="N*m"),
         control_hz=50.0,
         chunk_size=4,
-        extra={"env_id": "Reach-v0", "backend": "mujoco"},
+        execution_horizon=2,
+        obs_history=2,
+        action_latency_s=0.01,
+        env_id="Reach-v0",
+        metadata={"run_dir": "runs/x"},
     )
 
 
@@ -31,7 +35,8 @@ def test_policy_spec_json_round_trip(spec: PolicySpec) -> None:
     assert restored == spec
     assert restored.observation.shapes == ((2,), (2,), (2, 3))
     assert restored.action.names == ("shoulder", "gripper")
-    assert dict(restored.extra) == {"env_id": "Reach-v0", "backend": "mujoco"}
+    assert restored.env_id == "Reach-v0" and dict(restored.metadata) == {"run_dir": "runs/x"}
+    assert restored.executed_per_chunk == 2 and restored.obs_history == 2
 
 
 def test_observation_and_action_spec_json_round_trip(spec: PolicySpec) -> None:
@@ -135,3 +140,52 @@ def test_policy_spec_rejects_bad_chunk_size() -> None:
 def test_policy_spec_control_period() -> None:
     spec = PolicySpec(ObservationSpec.flat(3), ActionSpec(low=(-1.0,), high=(1.0,)), control_hz=20.0)
     assert spec.control_period_s == pytest.approx(0.05)
+
+
+def test_format1_robot_spec_upgrades_to_physical_actions() -> None:
+    """A run trained before format 2 (normalized actions, untyped extra) re-exports with physical bounds."""
+    v1 = {
+        "observation": {"keys": ["observation"], "shapes": [[4]]},
+        "action": {"low": [-1.0, -1.0], "high": [1.0, 1.0], "names": ["j1", "j2"], "units": ""},
+        "control_hz": 20.0,
+        "chunk_size": 1,
+        "extra": {
+            "env_id": "robot_rl/Toy-v0",
+            "robot": "toy",
+            "backend": "mujoco",
+            "joint_names": ["j1", "j2"],
+            "observation_layout": {"joint_pos": [2], "joint_vel": [2]},
+            "action_interface": {
+                "type": "joint_velocity",
+                "units": "rad/s",
+                "joints": ["j1", "j2"],
+                "physical_low": [-2.0, -3.0],
+                "physical_high": [2.0, 3.0],
+            },
+            "joint_limits": {"lower": [-1, -1], "upper": [1, 1], "velocity": [2, 3], "effort": [5, 5]},
+            "run_dir": "runs/x",
+        },
+    }
+    spec = PolicySpec.from_json(v1)
+    assert spec.action.low == (-2.0, -3.0) and spec.action.high == (2.0, 3.0) and spec.action.units == "rad/s"
+    assert spec.env_id == "robot_rl/Toy-v0" and dict(spec.metadata) == {"run_dir": "runs/x"}
+    assert spec.robot is not None and spec.robot.command.ros2_control == "velocity"
+    assert spec.robot.limits is not None and spec.robot.limits.acceleration_or_default() == (20.0, 30.0)
+    np.testing.assert_array_equal(spec.robot.commanded_joint_pos_index(), [0, 1])
+    assert PolicySpec.from_json(_through_json(spec.to_json())) == spec
+
+
+def test_robot_spec_must_state_the_physical_range() -> None:
+    from robot_rl.core.robot import CommandInterface, ObservationEntry, RobotInterface
+
+    robot = RobotInterface(
+        robot="toy",
+        joint_names=("j1",),
+        observation=(ObservationEntry("joint_pos", (1,), "rad"),),
+        command=CommandInterface("joint_position", "rad", ("j1",), (-1.5,), (1.5,)),
+    )
+    with pytest.raises(ValueError, match="physical"):
+        PolicySpec(ObservationSpec.flat(1), ActionSpec((-1.0,), (1.0,)), 10.0, robot=robot)
+    ok = PolicySpec(ObservationSpec.flat(1), ActionSpec((-1.5,), (1.5,)), 10.0, robot=robot)
+    np.testing.assert_allclose(ok.robot.command.to_physical([-1.0, 0.0, 1.0][:1]), [-1.5])  # type: ignore[union-attr]
+    np.testing.assert_allclose(robot.command.to_normalized([3.0], clip=True), [1.0])

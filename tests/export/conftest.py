@@ -24,7 +24,7 @@ def spec() -> PolicySpec:
         observation=ObservationSpec(keys=("joint_pos", "joint_vel", "goal"), shapes=((3,), (3,), (2,))),
         action=ActionSpec(low=(-1.0, -0.5, -2.0), high=(1.0, 1.5, 0.5), names=("hip", "knee", "ankle"), units="rad"),
         control_hz=50.0,
-        extra={"env_id": "Toy-v0"},
+        env_id="Toy-v0",
     )
 
 

@@ -231,7 +231,7 @@ def test_invalid_arguments(tmp_path: Path, make_policy: PolicyFactory) -> None:
     with pytest.raises(ValueError, match="training_config"):
         export_policy(policy, tmp_path / "a", {"lr": float("nan")})
     with pytest.raises(ValueError, match="JSON-serializable"):
-        export_policy(make_policy(spec=replace(policy.spec, extra={"path": Path("/")})), tmp_path / "a", CONFIG)
+        export_policy(make_policy(spec=replace(policy.spec, metadata={"path": Path("/")})), tmp_path / "a", CONFIG)
     with pytest.raises(TypeError, match="spec"):
         export_policy(nn.Linear(8, 3), tmp_path / "a", CONFIG)
     assert not (tmp_path / "a").exists()

@@ -44,7 +44,7 @@ def test_round_trip_through_json(spec: PolicySpec) -> None:
     manifest = _manifest(spec)
     data = json.loads(manifest.dumps())
     assert data["input_shape"] == ["batch", 8]
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2 and data["policy_spec"]["format"] == 2
     assert data["onnx_file"] == "policy.onnx"
     assert Manifest.from_json(data) == manifest
 
@@ -72,7 +72,7 @@ def test_unknown_field_refused(spec: PolicySpec) -> None:
         ("onnx_file", "/abs/policy.onnx", "bare file name"),
         ("input_shape", ["batch", 9], "input_shape"),
         ("output_shape", [1, 3], "output_shape"),
-        ("format_version", 2, "format_version"),
+        ("format_version", 3, "format_version"),
         ("onnx_opset", "17", "onnx_opset"),
         ("created_utc", "yesterday", "created_utc"),
         ("parity", {"n_samples": 10, "max_abs_diff": 1e-3, "tolerance": 1e-5}, "failed check"),
@@ -192,3 +192,28 @@ def test_source_revision_clean_and_dirty(tmp_path: Path) -> None:
     assert len(clean) == 40 and all(c in "0123456789abcdef" for c in clean)
     (tmp_path / "a.txt").write_text("b")
     assert source_revision(tmp_path) == clean + "-dirty"
+
+
+def _format1(data: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite a manifest JSON the way robot_rl wrote format 1 (untyped `policy_spec.extra`)."""
+    spec = dict(data["policy_spec"])
+    for key in ("format", "execution_horizon", "obs_history", "action_latency_s", "env_id", "robot", "metadata"):
+        spec.pop(key)
+    spec["extra"] = extra
+    return {**data, "format_version": 1, "policy_spec": spec}
+
+
+def test_format1_bundle_of_a_plain_env_still_loads(spec: PolicySpec) -> None:
+    data = _format1(_manifest(spec).to_json(), {"env_id": "Toy-v0", "step": 3})
+    loaded = Manifest.from_json(data)
+    assert loaded.policy_spec.env_id == "Toy-v0" and dict(loaded.policy_spec.metadata) == {"step": 3}
+    assert loaded.policy_spec.action == spec.action
+
+
+def test_format1_bundle_of_a_robot_env_is_refused_with_the_reexport_command(spec: PolicySpec) -> None:
+    # Format 1 robot bundles emitted normalized actions: loading them as physical would be wrong, so refuse.
+    extra = {"env_id": "robot_rl/PandaReach-v0", "action_interface": {"type": "joint_velocity"}}
+    data = _format1(_manifest(spec).to_json(), extra)
+    data["extra"] = {"run_dir": "runs/sac-reach-s0"}
+    with pytest.raises(ValueError, match=r"normalized actions.*robot-rl export runs/sac-reach-s0 --out"):
+        Manifest.from_json(data)

@@ -240,17 +240,21 @@ def test_state_snapshot_restores_the_step_counter(backend: str) -> None:
     assert first == second == [False, False, False, True]
 
 
-def test_policy_spec_extra_describes_joints_layout_and_action_interface(env: gym.Env[Any, Any]) -> None:
+def test_robot_interface_describes_joints_layout_and_action_interface(env: gym.Env[Any, Any]) -> None:
     u: RobotTaskEnv = env.unwrapped  # type: ignore[assignment]
-    extra = u.policy_spec_extra()
-    assert extra["joint_names"] == list(u.robot.joints)
-    layout = extra["observation_layout"]
-    assert layout == {k: list(v) for k, v in u.observation_shapes.items()}
-    assert sum(int(np.prod(v)) for v in layout.values()) == env.observation_space.shape[0]
-    iface = extra["action_interface"]
+    robot = u.robot_interface()
+    assert robot.joint_names == tuple(u.robot.joints)
+    assert {e.name: e.shape for e in robot.observation} == dict(u.observation_shapes)
+    assert robot.observation_dim == env.observation_space.shape[0]
+    assert robot.observation[0].name == "joint_pos" and robot.observation[0].units in ("rad", "m", "m|rad")
+    cmd = robot.command
     n_act = env.action_space.shape[0]
-    assert iface["joints"] == list(u.robot.actuated) and len(iface["joints"]) == n_act
-    low, high = np.asarray(iface["physical_low"]), np.asarray(iface["physical_high"])
+    assert cmd.joints == tuple(u.robot.actuated) and cmd.dim == n_act
+    low, high = np.asarray(cmd.physical_low), np.asarray(cmd.physical_high)
     assert low.shape == high.shape == (n_act,)
     assert np.all(np.isfinite(low)) and np.all(low < high)
-    assert iface["type"] == u.interface.name
+    assert cmd.type == u.interface.name
+    # The env's own map and the one core map agree (the sim, exporter, eval and node share it).
+    a = np.linspace(-1.0, 1.0, n_act)
+    np.testing.assert_allclose(u.interface.to_physical(a), cmd.to_physical(a))
+    assert type(robot).from_json(robot.to_json()) == robot

@@ -16,23 +16,22 @@ from robot_rl.train.safe_eval import default_safety_config, limit_violations, sa
 
 def test_chain_in_the_loop_removes_every_limit_violation(reach_bundle: Path) -> None:
     policy = OnnxPolicy.load(reach_bundle)
-    extra = policy.spec.extra
+    robot = policy.spec.robot
     # A tight acceleration limit (0.1 rad/s of change per 50 ms step) so that the raw policy breaks it.
     config = dataclasses.replace(
-        default_safety_config(extra, policy.spec.control_hz), acceleration_limit_rad_s2=(2.0,) * 7
+        default_safety_config(robot, policy.spec.control_hz), acceleration_limit_rad_s2=(2.0,) * 7
     )
-    # Off: the raw policy's commands, mapped to physical units, checked against the same limits.
-    lo, hi = (np.asarray(extra["action_interface"][k]) for k in ("physical_low", "physical_high"))
+    # Off: the raw policy's physical commands, checked against the same limits.
     raw: list[list[np.ndarray]] = []
 
     def unfiltered(obs: np.ndarray) -> np.ndarray:
         a = policy.act(obs)
-        raw[-1].append(lo + (a.astype(np.float64) + 1.0) * 0.5 * (hi - lo))
+        raw[-1].append(a.astype(np.float64))
         return a
 
     evaluate(unfiltered, "robot_rl/PandaReach-v0", 2, 0, on_reset=lambda obs: raw.append([]))
     off = limit_violations(raw, config, config.control_period_s)
-    actor = safe_actor(policy.act, extra, config)
+    actor = safe_actor(policy.act, robot, config)
     res = evaluate(actor, "robot_rl/PandaReach-v0", 2, 0, on_reset=actor.reset)
     on = limit_violations(actor.executed, config, config.control_period_s)
     assert on["steps"] == off["steps"] == sum(res.lengths)
