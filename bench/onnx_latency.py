@@ -40,6 +40,8 @@ from robot_rl.nets.policy import TanhPolicy  # noqa: E402
 
 OBS_DIM, ACT_DIM, HIDDEN = 11, 3, (256, 256)
 TARGET_P99_US = 20.0
+METHODS = ["onnxruntime", "onnxruntime_session_run", "torch_eager", "torch_eager_numpy_io"]
+"""Timed methods, in table order."""
 POOL = 1024  # distinct observations cycled through, so no method benefits from one cached input
 ROUNDS = 10  # interleaved timing blocks per method
 
@@ -94,7 +96,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=20_000, help="timed calls per method")
     parser.add_argument("--warmup", type=int, default=2_000, help="untimed calls per method first")
     parser.add_argument("--out-dir", type=Path, default=REPO_ROOT / "docs" / "benchmarks")
+    parser.add_argument("--from-json", type=Path, help="re-render onnx_latency.md from this JSON (no measurement)")
     args = parser.parse_args()
+    if args.from_json:
+        report = json.loads(args.from_json.read_text())
+        (args.out_dir / "onnx_latency.md").write_text(_markdown(report, METHODS))
+        return
     if args.samples < 10_000:
         parser.error("--samples must be >= 10000 for a meaningful p99.9")
 
@@ -124,7 +131,7 @@ def main() -> None:
     def torch_eager_numpy_io(i: int) -> Any:
         return policy(torch.from_numpy(obs_np[i % POOL]).unsqueeze(0))[0].numpy()
 
-    methods: dict[str, Callable[[int], Any]] = {
+    methods: dict[str, Callable[[int], Any]] = {  # keys: METHODS
         "onnxruntime": onnx_act,
         "onnxruntime_session_run": session_run,
         "torch_eager": torch_eager,
@@ -179,6 +186,7 @@ def main() -> None:
         },
         "machine": {
             "cpu": platform.processor() or platform.machine(),
+            "cpu_model": _cpu_model(),
             "logical_cpus": os.cpu_count(),
             "load_avg_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
             "python": platform.python_version(),
@@ -245,7 +253,7 @@ def _markdown(report: dict[str, Any], names: list[str]) -> str:
 
 Machine and settings:
 
-- CPU: {_cpu_model()}, {m["logical_cpus"]} logical CPUs, shared with other jobs (1-minute load average
+- CPU: {m.get("cpu_model", m["cpu"])}, {m["logical_cpus"]} logical CPUs, shared with other jobs (1-minute load average
   {m["load_avg_1m_before_after"][0]} before, {m["load_avg_1m_before_after"][1]} after the timing)
 - onnxruntime {m["onnxruntime"]}: CPUExecutionProvider, intra-op 1 / inter-op 1 threads, sequential,
   spinning off, graph optimization level ALL
