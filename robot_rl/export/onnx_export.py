@@ -217,7 +217,7 @@ def _check_policy(policy: nn.Module) -> PolicySpec:
     try:
         json.dumps(spec.to_json(), allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"policy spec must be JSON-serializable (spec.extra?): {exc}") from exc
+        raise ValueError(f"policy spec must be JSON-serializable (spec.metadata?): {exc}") from exc
     if spec.chunk_size != 1:
         raise ExportError(f"chunk_size {spec.chunk_size} policies are not supported by this exporter (only 1)")
     with torch.no_grad():
