@@ -87,6 +87,9 @@ class DemoArgs:
     """Show progress bars."""
     deploy_s: float = 20.0
     """Seconds of ROS 2 deployment against the simulated robot at the end (robot_rl/* envs; 0 = skip)."""
+    figures_out: Path | None = None
+    """Also write the summary as the README's demo figures (e.g. docs/benchmarks/demo.json; bench/readme_figures.py
+    renders README's demo block from it). The summary always goes to `<run_dir>/demo_summary.json`."""
 
 
 def _fail(msg: str, code: int = 2) -> int:

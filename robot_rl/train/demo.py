@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ def run_demo(args: Any) -> int:
     """Run the demo described by `robot_rl.cli.DemoArgs`; prints a summary, returns an exit code."""
     from robot_rl.cli import eval_bundle, export_run
 
+    t_start = time.perf_counter()
     sim_suite = args.env.startswith("robot_rl/") and "MetaWorld" not in args.env
     stamp = time.strftime("%Y%m%d-%H%M%S")
     safe_env = args.env.replace("/", "_")
@@ -98,12 +101,31 @@ def run_demo(args: Any) -> int:
         "run_dir": str(result.run_dir),
         "learning_curve": str(png),
     }
-    (result.run_dir / "demo_summary.json").write_text(json.dumps(summary, indent=1))
+    summary["demo_wall_s"] = round(time.perf_counter() - t_start, 1)
+    (result.run_dir / "demo_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    if getattr(args, "figures_out", None):
+        write_figures(summary, args, Path(args.figures_out))
     width = max(len(k) for k in summary)
     print("\n=== robot-rl demo summary ===")
     for k, v in summary.items():
         print(f"  {k:<{width}}  {v}")
     return 0
+
+
+def write_figures(summary: dict[str, Any], args: Any, path: Path) -> None:
+    """The summary as README figures (docs/benchmarks/demo.json): what ran, how long, on what machine."""
+    argv = [f"--env {args.env}", f"--steps {args.steps}", f"--seed {args.seed}", f"--deploy-s {args.deploy_s:g}"]
+    figures = {
+        "source": "written by `robot-rl demo --figures-out` at the end of the run",
+        "command": "robot-rl demo " + " ".join(argv),
+        "wall_s": summary["demo_wall_s"],
+        "conditions": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "deploy_s": args.deploy_s,
+        "eval_episodes": args.eval_episodes,
+        "summary": summary,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=1) + "\n")
 
 
 def _ros_stage(bundle: Path, args: Any, run_dir: Path, n_stages: int) -> dict[str, Any]:
