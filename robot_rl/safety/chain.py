@@ -1,50 +1,36 @@
-"""The safety chain: e-stop → watchdogs → input checks → interface limits → workspace, with a certified hold.
+"""The safety chain: the config's ordered links (e-stop → watchdogs → input checks → filters → joint-limit clamp
+→ checks such as the workspace box), with a certified hold.
 
 Every step returns a finite action inside every bound, says which links changed it and why, and never raises
 on bad input (NaN, ±Inf, wrong shapes or types, clock jumps): the hold action is the answer to all of them.
+`build_chain(config, kinematics)` is the one factory the policy node and `eval --safety` use.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from robot_rl.safety.config import SafetyConfig
+from robot_rl.safety.config import DEFAULT_LINKS, INPUT_LINKS, SafetyConfig
 from robot_rl.safety.diagnostics import ERROR, OK, WARN, DiagnosticEntry
-from robot_rl.safety.estop import EStopLatch
-from robot_rl.safety.inputs import F64, all_finite, as_measurement, as_time, as_vector
-from robot_rl.safety.links import (
-    Changes,
-    ForwardKinematics,
-    JointLimits,
-    effort_link,
-    position_exact,
-    position_fast,
-    position_link,
-    velocity_link,
-    workspace_violation,
-)
-from robot_rl.safety.watchdog import ObservationLatch, check_command, check_observation
+from robot_rl.safety.inputs import F64, as_measurement, as_time, as_vector
+from robot_rl.safety.link import Link, LinkBase, Reason, Step, placeholder
+from robot_rl.safety.links import LIMIT_KEYS, EStopLink, JointLimitsLink
+from robot_rl.safety.links.workspace import ForwardKinematics
+from robot_rl.safety.registry import BUILTIN_LINKS, make_link
 
-LINK_NAMES = (
-    "estop",
-    "observation_watchdog",
-    "command_watchdog",
-    "non_finite",
-    "shape",
-    "position_limit",
-    "velocity_limit",
-    "acceleration_limit",
-    "workspace",
-    "effort_limit",
-)
-"""Every link's name: keys of `SafetyChain.counters`, `safety/<link>` in diagnostics and metrics."""
 
-_HOLD_LINKS = frozenset({"estop", "observation_watchdog", "command_watchdog", "non_finite", "shape", "workspace"})
+def _counter_keys(links: Sequence[str]) -> tuple[str, ...]:
+    keys: list[str] = []
+    for name in links:
+        keys.extend(LIMIT_KEYS if name == "joint_limits" else (name,))
+    return tuple(keys)
 
-_MIN_DT_FRACTION = 1e-6
-"""Steps shorter than this fraction of the control period are clock faults (also keeps Δq/dt finite)."""
+
+LINK_NAMES = _counter_keys(DEFAULT_LINKS)
+"""Counter keys of the default chain, in order: keys of `SafetyChain.counters`, `safety/<key>` in diagnostics."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,52 +42,76 @@ class ChainResult:
     held: bool
     """The hold action was substituted for the command."""
     reasons: tuple[str, ...]
-    """Human-readable, one per link that changed something, e.g. "position_limit: j2 2.9 -> 2.8973 rad"."""
+    """Human-readable, one per counter key that changed something, e.g. "position_limit: j2 2.9 -> 2.8973 rad"."""
     changed_by: tuple[str, ...]
-    """Names (from LINK_NAMES) of the links that changed the action, in the order they acted; () = unchanged."""
+    """Counter keys (see `SafetyChain.counters`) that changed the action, in the order they acted; () = unchanged."""
+
+
+def build_chain(config: SafetyConfig, kinematics: object = None) -> SafetyChain:
+    """The chain the config lists: what the policy node and `eval --safety` run.
+
+    Args:
+        config: the validated limits and `links`.
+        kinematics: a `UrdfChain` (FK and Jacobian) or a callable q → end-effector position [3] (m); required
+            when the config has a workspace box.
+
+    Raises:
+        ValueError: an unknown link, a link of the wrong kind for its place, or kinematics missing / unused.
+    """
+    return SafetyChain(config, kinematics)
 
 
 class SafetyChain:
     """Numpy-only safety filter between the policy (or a human) and the robot; one instance per robot."""
 
-    def __init__(self, config: SafetyConfig, forward_kinematics: ForwardKinematics | None = None) -> None:
+    def __init__(self, config: SafetyConfig, forward_kinematics: ForwardKinematics | object | None = None) -> None:
         """Args:
-        config: the validated limits.
-        forward_kinematics: joint positions [n] (config order, rad) → end-effector position [3] (m); required
-            exactly when the config has a workspace box.
+        config: the validated limits; `config.links` names the links in order.
+        forward_kinematics: a `UrdfChain`, or joint positions [n] (config order, rad) → end-effector position
+            [3] (m); required exactly when the config has a workspace box (or a custom link uses it).
 
         Raises:
-            ValueError: forward kinematics missing for a workspace box, or given without one.
+            ValueError: forward kinematics missing for a workspace box or given without any link to use it;
+                a link that is unknown or stands where its kind may not (see `SafetyConfig.links`).
         """
         if not isinstance(config, SafetyConfig):
             raise ValueError(f"config must be a SafetyConfig, got {type(config).__name__}")
-        if config.has_workspace and forward_kinematics is None:
-            raise ValueError(
-                f"the workspace box {config.workspace_lower_m}..{config.workspace_upper_m} m needs forward_kinematics"
-            )
-        if forward_kinematics is not None and not config.has_workspace:
+        kin = forward_kinematics
+        if kin is not None and not callable(kin) and not callable(getattr(kin, "position", None)):
+            raise ValueError(f"forward_kinematics must be callable, got {kin!r}")
+        if kin is not None and not config.has_workspace and all(n in BUILTIN_LINKS for n in config.links):
             # Probably a box forgotten in the YAML: an operator expecting a workspace limit would get none.
             raise ValueError("forward_kinematics was given but the config has no workspace box")
-        if forward_kinematics is not None and not callable(forward_kinematics):
-            raise ValueError(f"forward_kinematics must be callable, got {forward_kinematics!r}")
         self.config = config
         """The limits in force (frozen)."""
-        self._fk = forward_kinematics
-        self._lim = JointLimits.from_config(config)
+        self.links: tuple[Link, ...] = tuple(make_link(name, config, kin) for name in config.links)
+        """The links, in the config's order."""
+        _check_kinds(self.links, config.links)
+        by_name = {link.name: link for link in self.links}
+        estop, clamp = by_name["estop"], by_name["joint_limits"]
+        if not isinstance(estop, EStopLink) or not isinstance(clamp, JointLimitsLink):
+            raise ValueError("the 'estop' and 'joint_limits' links are built in and cannot be replaced")
+        self._estop = estop.latch
+        self._clamp = clamp
+        n_gates = next(i for i, link in enumerate(self.links) if link.kind != "gate")
+        self._gates = self.links[:n_gates]
+        self._body = self.links[n_gates:]
+        i_clamp = self.links.index(clamp)
+        # The fast path: the clamp's combined bound test proves the input checks and the clamp would pass the raw
+        # command unchanged, so only the checks after the clamp run. It needs nothing but those checks between
+        # the gates and the clamp (a filter there could change the command before the clamp sees it).
+        between = self.links[n_gates:i_clamp]
+        self._fast = config.command_interface == "position" and all(link.name in INPUT_LINKS for link in between)
+        self._after_clamp = self.links[i_clamp + 1 :]
+        self._stateful = tuple(link for link in self.links if _has_state(link))
         self._n = config.n_joints
         self._iface = config.command_interface
         self._period_s = config.control_period_s
-        self._min_dt_s = _MIN_DT_FRACTION * config.control_period_s
-        self._max_obs_age_s = config.stale_observation_periods * config.control_period_s
-        self._estop = EStopLatch()
-        self._counters = dict.fromkeys(LINK_NAMES, 0)
-        self._counters["held"] = 0
-        self._last_reason = dict.fromkeys(LINK_NAMES, "")
+        self._held = 0
         self._last_changed_by: tuple[str, ...] = ()
         self._prev: F64 | None = None
         self._v_prev: F64 = np.zeros(self._n)
         self._last_now_s: float | None = None
-        self._latch = ObservationLatch()
 
     # ------------------------------------------------------------------ state
     def reset(self, joint_pos_rad: np.ndarray | None) -> None:
@@ -111,10 +121,11 @@ class SafetyChain:
         """
         q = as_measurement(joint_pos_rad, self._n)
         # Velocity/effort: the previous command is zero, carried by _v_prev; _prev is the position target only.
-        self._prev = None if q is None or self._iface != "position" else self._clip_position(q)
+        self._prev = None if q is None or self._iface != "position" else self._clamp.clip_position(q)
         self._v_prev = np.zeros(self._n)
         self._last_now_s = None
-        self._latch = ObservationLatch()
+        for link in self.links:
+            link.reset()
 
     def hold_action(self, joint_pos_rad: np.ndarray | None) -> F64:
         """The action substituted when the chain holds (a fresh array, finite, inside the position limits).
@@ -168,18 +179,18 @@ class SafetyChain:
         `joint_vel_rad_s` is accepted for the node's convenience and not used: rate limits are relative to
         the previous committed command, which the chain knows exactly.
         """
-        result, prev, v_prev, now, latch = self._compute(
+        result, prev, v_prev, now, acted = self._compute(
             command, now_s, joint_pos_rad, observation_stamp_s, command_stamp_s
         )
-        self._prev, self._v_prev, self._latch = prev, v_prev, latch
+        self._prev, self._v_prev = prev, v_prev
         if now is not None:
             self._last_now_s = now
-        counters = self._counters
-        for link, reason in zip(result.changed_by, result.reasons, strict=True):
-            counters[link] += 1
-            self._last_reason[link] = reason
+        for link in self._stateful:
+            link.commit()
+        for link, (key, reason) in acted:
+            link.record(key, reason)
         if result.held:
-            counters["held"] += 1
+            self._held += 1
         self._last_changed_by = result.changed_by
         return result
 
@@ -203,99 +214,82 @@ class SafetyChain:
         joint_pos_rad: object,
         observation_stamp_s: object,
         command_stamp_s: object,
-    ) -> tuple[ChainResult, F64 | None, F64, float | None, ObservationLatch]:
+    ) -> tuple[ChainResult, F64 | None, F64, float | None, list[tuple[Link, Reason]]]:
+        n, period = self._n, self._period_s
         now = as_time(now_s)
-        latch = self._latch
-        link, reason = "", ""
-        dt_s = self._period_s
-        if now is None:
-            link, reason = "observation_watchdog", f"observation_watchdog: now_s={now_s!r} is not a finite time"
+        dt_s = now - self._last_now_s if now is not None and self._last_now_s is not None else period
+        control_dt_s = min(dt_s, period)
+        u, why = as_vector(command, n)
+        prev = self._prev
+        v_fast: F64 | None = None
+        fast_pass: bool | None = None
+        if self._fast and u is not None and prev is not None and dt_s > 0.0:
+            # Hot path: a command inside every bound passes as is. The combined test fails on NaN/Inf too,
+            # so the finiteness check (and the measurement, needed only to hold) can wait for the slow path.
+            v_fast = self._clamp.accepts(u, prev, self._v_prev, control_dt_s)
+            fast_pass = v_fast is not None
+        step = Step(
+            now_s=now,
+            now_raw=now_s,
+            dt_s=dt_s,
+            control_dt_s=control_dt_s,
+            joint_pos=joint_pos_rad,
+            n_joints=n,
+            observation_stamp_s=as_time(observation_stamp_s),
+            command_stamp_s=as_time(command_stamp_s),
+            command_problem=why,
+            prev_target=prev,
+            v_prev=self._v_prev,
+            fast_pass=fast_pass,
+        )
+        action = u if u is not None else placeholder(n)
+        hold: tuple[Link, Reason] | None = None
+        for gate in self._gates:  # every gate runs (latches advance); the first to hold gives the reason
+            out, reasons = gate.filter(action, step)
+            if out is None and hold is None:
+                hold = (gate, reasons[0])
+        if hold is not None:
+            return self._held_result(step, hold)
+        acted: list[tuple[Link, Reason]] = []
+        links = self._after_clamp if v_fast is not None else self._body
+        for link in links:
+            out, reasons = link.filter(action, step)
+            if out is None:
+                reason = reasons[0] if reasons else (link.keys[0], f"{link.keys[0]}: held (no reason given)")
+                return self._held_result(step, (link, reason))
+            if reasons:
+                if link.kind in ("check", "gate"):  # a check passes or holds: a change means "cannot prove safe"
+                    return self._held_result(step, (link, reasons[0]))
+                acted.extend((link, r) for r in reasons)
+            action = out
+        if v_fast is not None and not acted:
+            return ChainResult(action, False, (), ()), action.copy(), v_fast, now, acted
+        if acted:
+            result = ChainResult(action, False, tuple(r for _, (_, r) in acted), tuple(k for _, (k, _) in acted))
         else:
-            # The watchdog latch advances even under an e-stop, so releasing it never resumes on stale data.
-            latch, obs_reason = check_observation(latch, now, as_time(observation_stamp_s), self._max_obs_age_s)
-            if self._last_now_s is not None:
-                dt_s = now - self._last_now_s
-            if dt_s < self._min_dt_s:
-                link = "observation_watchdog"
-                reason = f"observation_watchdog: clock step of {dt_s:.4g} s (clock went back or a repeated call)"
-            elif obs_reason:
-                link, reason = "observation_watchdog", obs_reason
-            else:
-                cmd_reason = check_command(now, as_time(command_stamp_s), self.config.command_timeout_s)
-                if cmd_reason:
-                    link, reason = "command_watchdog", cmd_reason
-        estop_reason = self._estop.hold_reason()
-        if estop_reason:
-            link, reason = "estop", estop_reason
-        u: F64 | None = None
-        dt_s = min(dt_s, self._period_s)
-        if not link:
-            u, why = as_vector(command, self._n)
-            if u is None:
-                link, reason = "shape", f"shape: {why}"
-            elif self._prev is not None and self._iface == "position":
-                # Hot path: a command inside every bound passes as is. The combined test fails on NaN/Inf too,
-                # so the finiteness check (and the measurement, needed only to hold) can wait for the slow path.
-                v_t = position_fast(u, self._prev, self._v_prev, dt_s, self._lim)
-                if v_t is not None:
-                    ws = workspace_violation(self._fk, u, self._lim) if self._fk is not None else ""
-                    if not ws:
-                        return ChainResult(u, False, (), ()), u.copy(), v_t, now, latch
-                    link, reason = "workspace", ws
-        q_meas = as_measurement(joint_pos_rad, self._n)
-        if not link and u is not None:
-            if not all_finite(u):
-                # NaN is never clipped (np.clip keeps it, ros2_control passes it): it means "no valid command".
-                bad = ", ".join(f"{self._lim.names[i]}={u[i]}" for i in np.flatnonzero(~np.isfinite(u)))
-                link, reason = "non_finite", f"non_finite: {bad}"
-        if not link and u is not None:
-            outcome = self._limit(u, q_meas, dt_s, fast_tried=self._prev is not None)
-            if isinstance(outcome[0], ChainResult):
-                return outcome[0], outcome[1], outcome[2], now, latch
-            link, reason = outcome[0], outcome[1]
-        hold, prev = self._hold(q_meas)
-        # A hold is a stop: rate limits restart from rest.
-        return ChainResult(hold, True, (reason,), (link,)), prev, np.zeros(self._n), now, latch
+            result = ChainResult(action, False, (), ())
+        return result, *self._next_state(action, step), now, acted
 
-    def _limit(
-        self, u: F64, q_meas: F64 | None, dt_s: float, *, fast_tried: bool
-    ) -> tuple[ChainResult, F64 | None, F64] | tuple[str, str]:
-        """The interface links on a finite command: (result, prev, v_prev) to commit, or (link, reason) to hold."""
-        changes: Changes = []
-        lim = self._lim
-        if self._iface == "position":
-            prev = self._prev
-            if prev is None:
-                if q_meas is None:
-                    return "position_limit", "position_limit: no previous command and no valid joint measurement"
-                prev = self._clip_position(q_meas)
-            link_fn = position_exact if fast_tried else position_link
-            out, v_new = link_fn(u, prev, self._v_prev, dt_s, lim, changes)
-            if self._fk is not None:
-                ws = workspace_violation(self._fk, out, lim)
-                if ws:
-                    return "workspace", ws
-        elif q_meas is None:
-            return "position_limit", f"position_limit: no valid joint measurement ({self._iface} interface needs one)"
-        elif self._iface == "velocity":
-            out = velocity_link(u, q_meas, self._v_prev, dt_s, lim, changes)
-            v_new = out.copy()
-            if self._fk is not None:
-                ws = workspace_violation(self._fk, q_meas + out * self._period_s, lim)
-                if ws:
-                    return "workspace", ws
-        else:
-            out = effort_link(u, q_meas, lim, changes)
-            v_new = self._v_prev
-        if changes:
-            merged: dict[str, str] = {}
-            for link, reason in changes:  # one reason per link (position_limit may clip and brake in one step)
-                merged[link] = f"{merged[link]}; {reason.removeprefix(link + ': ')}" if link in merged else reason
-            result = ChainResult(out, False, tuple(merged.values()), tuple(merged))
-        else:
-            result = ChainResult(out, False, (), ())
+    def _next_state(self, action: F64, step: Step) -> tuple[F64 | None, F64]:
+        """(previous target, previous velocity) to commit after sending `action`."""
+        if self._iface == "velocity":
+            return None, action.copy()
+        if self._iface == "effort":
+            return None, self._v_prev
+        start = step.prev_target
+        if start is None:
+            q = step.joint_pos_rad
+            start = self._clamp.clip_position(q) if q is not None else action
         # The caller owns result.action; the chain keeps its own copy of a position target.
-        return result, (out.copy() if self._iface == "position" else None), v_new
+        return action.copy(), (action - start) / step.control_dt_s
+
+    def _held_result(
+        self, step: Step, hold: tuple[Link, Reason]
+    ) -> tuple[ChainResult, F64 | None, F64, float | None, list[tuple[Link, Reason]]]:
+        action, prev = self._hold(step.joint_pos_rad)
+        key, reason = hold[1]
+        # A hold is a stop: rate limits restart from rest.
+        return ChainResult(action, True, (reason,), (key,)), prev, np.zeros(self._n), step.now_s, [hold]
 
     def _hold(self, q_meas: F64 | None) -> tuple[F64, F64 | None]:
         """(hold action, previous command to commit) for the configured interface."""
@@ -304,37 +298,78 @@ class SafetyChain:
         if self._prev is not None:
             return self._prev.copy(), self._prev
         if q_meas is not None:
-            q = self._clip_position(q_meas)
+            q = self._clamp.clip_position(q_meas)
             return q.copy(), q
         # No basis for a target: the midpoint is returned but not committed, so the next real measurement
         # (not the midpoint) becomes the start of rate limiting.
-        return self._lim.mid_rad.copy(), None
-
-    def _clip_position(self, q: F64) -> F64:
-        return np.minimum(np.maximum(q, self._lim.lower_rad), self._lim.upper_rad)
+        return self._clamp.limits.mid_rad.copy(), None
 
     # ------------------------------------------------------------------ reporting
     @property
     def counters(self) -> dict[str, int]:
-        """Steps each link changed the action (every name in LINK_NAMES), plus "held": steps that held."""
-        return dict(self._counters)
+        """Steps each counter key changed the action (every key of every link, `LINK_NAMES` for the default
+        chain), plus "held": steps that held."""
+        out: dict[str, int] = {}
+        for link in self.links:
+            out.update(link.counters)
+        out["held"] = self._held
+        return out
 
     def diagnostics(self) -> list[DiagnosticEntry]:
-        """One entry per link (LINK_NAMES order) with its counter, last reason and whether it acted last step."""
+        """One entry per counter key (link order) with its count, last reason and whether it acted last step."""
         entries = []
-        for link in LINK_NAMES:
-            active = link in self._last_changed_by
-            level = WARN if active and link in _HOLD_LINKS else OK
-            message = self._last_reason[link] if active else "ok"
-            if link == "estop" and self._estop.engaged:
-                level, message = ERROR, f"engaged: {self._estop.reason}"
-            elif link == "estop" and not self._estop.enabled:
-                level, message = WARN, "released, waiting for enable"
-            values = {
-                "count": str(self._counters[link]),
-                "last_reason": self._last_reason[link],
-                "active": "true" if active else "false",
-                "held_total": str(self._counters["held"]),
-            }
-            entries.append(DiagnosticEntry(f"safety/{link}", level, message, values))
+        for link in self.links:
+            hold_kind = link.kind in ("gate", "check")
+            counts, last = link.counters, link.last_reasons
+            for key in link.keys:
+                active = key in self._last_changed_by
+                level = WARN if active and hold_kind else OK
+                message = last.get(key, "") if active else "ok"
+                if key == "estop" and self._estop.engaged:
+                    level, message = ERROR, f"engaged: {self._estop.reason}"
+                elif key == "estop" and not self._estop.enabled:
+                    level, message = WARN, "released, waiting for enable"
+                values = {
+                    "count": str(counts.get(key, 0)),
+                    "last_reason": last.get(key, ""),
+                    "active": "true" if active else "false",
+                    "held_total": str(self._held),
+                }
+                entries.append(DiagnosticEntry(f"safety/{key}", level, message, values))
         return entries
+
+
+def _has_state(link: Link) -> bool:
+    """Whether `commit` does anything (LinkBase's does not: the hot path skips it)."""
+    return getattr(type(link), "commit", None) is not LinkBase.commit
+
+
+def _check_kinds(links: Sequence[Link], names: Sequence[str]) -> None:
+    """The kind rules config validation cannot see for custom links (it knows only their names).
+
+    Raises:
+        ValueError: a gate after a non-gate, a filter after the clamp, a second clamp, a duplicate name, or a
+            link that reads the command before the input checks.
+    """
+    kinds = [f"{name} ({link.kind})" for name, link in zip(names, links, strict=True)]
+    seen: set[str] = set()
+    for link in links:
+        if link.name in seen:
+            raise ValueError(f"two links are named {link.name!r}: {kinds}")
+        seen.add(link.name)
+    first_body = next((i for i, link in enumerate(links) if link.kind != "gate"), len(links))
+    late_gates = [names[i] for i, link in enumerate(links) if link.kind == "gate" and i > first_body]
+    if late_gates:
+        raise ValueError(
+            f"gate links {late_gates} must come before every other link (e-stop and watchdogs first): {kinds}"
+        )
+    clamps = [i for i, link in enumerate(links) if link.kind == "clamp"]
+    if len(clamps) != 1:
+        raise ValueError(f"exactly one clamp link (joint_limits) is allowed, got {[names[i] for i in clamps]}: {kinds}")
+    after = [names[i] for i in range(clamps[0] + 1, len(links)) if links[i].kind != "check"]
+    if after:
+        raise ValueError(f"only check links may follow the final clamp joint_limits, got {after}: {kinds}")
+    inputs_last = max(names.index(k) for k in INPUT_LINKS)
+    early = [names[i] for i in range(first_body, inputs_last) if names[i] not in INPUT_LINKS]
+    if early:
+        raise ValueError(f"links {early} read the command before the input checks {list(INPUT_LINKS)}: {kinds}")

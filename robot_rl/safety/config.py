@@ -17,6 +17,15 @@ from robot_rl.core.robot import RobotInterface
 COMMAND_INTERFACES = ("position", "velocity", "effort")
 """Command interfaces the chain knows: rad targets, rad/s, N·m (or N for prismatic joints)."""
 
+GATE_LINKS = ("estop", "observation_watchdog", "command_watchdog")
+"""Built-in gates: the chain starts with the e-stop, then both watchdogs (in either order)."""
+INPUT_LINKS = ("shape", "non_finite")
+"""Built-in input checks: after the gates, before any link that reads the command's values."""
+CLAMP_LINK = "joint_limits"
+"""The final joint-limit clamp: only checks (links that pass or hold, like `workspace`) may follow it."""
+DEFAULT_LINKS = (*GATE_LINKS, *INPUT_LINKS, CLAMP_LINK, "workspace")
+"""Today's chain, link by link; a config without `links` gets exactly this."""
+
 _PER_JOINT_FIELDS = (
     "position_lower_rad",
     "position_upper_rad",
@@ -56,12 +65,18 @@ class SafetyConfig:
     """An observation older than this many control periods makes the chain hold."""
     command_timeout_s: float = 0.5
     """A command older than this makes the chain hold (no command lives forever)."""
+    links: tuple[str, ...] = DEFAULT_LINKS
+    """The chain's links in order: built-in names, registered names, entry points (group
+    `robot_rl.safety_links`) or import paths "package.module:Class". Rules: "estop" first, then both watchdogs;
+    "shape" and "non_finite" before any other link; "joint_limits" after every link that changes the action
+    (only checks such as "workspace" may follow it); each link at most once."""
 
     def __post_init__(self) -> None:
         # Normalize first (lists → tuples, ints → floats) so equal configs hash equally, then validate everything
         # and report all problems at once: a deployment engineer fixes the YAML in one pass.
         problems: list[str] = []
         object.__setattr__(self, "joint_names", _names(self.joint_names, problems))
+        object.__setattr__(self, "links", _link_names(self.links, problems))
         for name in _PER_JOINT_FIELDS:
             object.__setattr__(self, name, _floats(name, getattr(self, name), problems))
         for name in ("control_period_s", "position_margin_rad", "stale_observation_periods", "command_timeout_s"):
@@ -115,6 +130,39 @@ class SafetyConfig:
             if bad_joints:
                 problems.append(f"position_lower_rad + margin must be < position_upper_rad - margin ({bad_joints})")
         self._validate_workspace(problems)
+        self._validate_links(problems)
+
+    def _validate_links(self, problems: list[str]) -> None:
+        links = self.links
+        if not links:
+            return  # _link_names reported it
+        dupes = sorted({k for k in links if links.count(k) > 1})
+        if dupes:
+            problems.append(f"links must name each link at most once, repeated: {dupes} (links: {list(links)})")
+            return
+        required = [*GATE_LINKS, *INPUT_LINKS, CLAMP_LINK] + (["workspace"] if self.has_workspace else [])
+        missing = [k for k in required if k not in links]
+        if missing:
+            why = " (the config has a workspace box)" if "workspace" in missing else ""
+            problems.append(f"links is missing {missing}{why}: got {list(links)}")
+            return
+        if links[0] != "estop" or set(links[1:3]) != set(GATE_LINKS[1:]):
+            problems.append(
+                f"links must start with the e-stop and both watchdogs: {list(GATE_LINKS)} (the watchdogs in "
+                f"either order), got {list(links[:3])}"
+            )
+        inputs_last = max(links.index(k) for k in INPUT_LINKS)
+        early = [k for k in (CLAMP_LINK, "workspace") if k in links and links.index(k) < inputs_last]
+        if early:
+            problems.append(
+                f"links: {early} must come after {list(INPUT_LINKS)} (the raw command is checked before any "
+                f"link reads it), got {list(links)}"
+            )
+        clamp = links.index(CLAMP_LINK)
+        if "workspace" in links and links.index("workspace") < clamp:
+            problems.append(
+                f"links: 'workspace' must come after {CLAMP_LINK!r} (it checks the clamped command), got {list(links)}"
+            )
 
     def _validate_workspace(self, problems: list[str]) -> None:
         wlo, whi = self.workspace_lower_m, self.workspace_upper_m
@@ -182,8 +230,16 @@ class SafetyConfig:
             raise ValueError(f"{path}: {exc}") from exc
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready data (tuples → lists); `from_dict(to_json())` round-trips."""
-        return {f.name: _to_plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        """JSON-ready data (tuples → lists); `from_dict(to_json())` round-trips.
+
+        The default `links` is left out, so the JSON (and `sha256`) of every config written before links
+        were configurable is unchanged.
+        """
+        return {
+            f.name: _to_plain(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name != "links" or self.links != DEFAULT_LINKS
+        }
 
     def sha256(self) -> str:
         """Hash of the canonical JSON (sorted keys, no spaces): identifies the limits in episode metadata."""
@@ -297,6 +353,16 @@ def _names(value: Any, problems: list[str]) -> tuple[str, ...]:
         return ()
     if not all(isinstance(v, str) and v for v in value):
         problems.append(f"joint_names must be non-empty strings, got {list(value)}")
+        return ()
+    return tuple(value)
+
+
+def _link_names(value: Any, problems: list[str]) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        problems.append(f"links must be a non-empty sequence of link names, got {value!r}")
+        return ()
+    if not all(isinstance(v, str) and v and v != "held" for v in value):
+        problems.append(f"links must be non-empty strings other than 'held', got {list(value)}")
         return ()
     return tuple(value)
 

@@ -1,21 +1,23 @@
-"""The interface limit links as vectorized numpy functions (one call per step, no per-joint Python loops).
+"""The final joint-limit clamp (`joint_limits`): position, velocity, acceleration and effort limits of the
+configured command interface, as vectorized numpy functions (one call per step, no per-joint Python loops).
 
-Each function appends `(link, reason)` for every link that changed the command and returns the filtered
-command. They assume finite input of the right shape: the chain's earlier links guarantee it.
+The four limits are one link with one counter key each (position_limit, velocity_limit, acceleration_limit,
+effort_limit) because they are coupled: the rate limits act on the velocity a target implies, and braking before
+a position limit depends on the acceleration limit; computing them in one pass keeps the output bit-exact and
+idempotent (filtering a filtered action changes nothing). Each kernel appends `(key, reason)` for every limit
+that changed the command. They assume finite input of the right shape: the `shape` and `non_finite` checks
+before the clamp guarantee it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from robot_rl.safety.config import SafetyConfig
 from robot_rl.safety.inputs import F64
-
-ForwardKinematics = Callable[[F64], F64]
-"""Joint positions [n] (config order, rad) → end-effector position [3] (m)."""
+from robot_rl.safety.link import LinkBase, LinkKind, LinkOutput, Step
 
 _FAR_RAD = 1e6
 
@@ -47,12 +49,6 @@ class JointLimits:
     """Effort limits (N·m or N); empty unless configured."""
     period_s: float
     """Nominal control period, s."""
-    workspace_lower_m: F64 | None
-    """Lower corner of the end-effector box, m (None: no box)."""
-    workspace_upper_m: F64 | None
-    """Upper corner of the end-effector box, m."""
-    workspace_box: tuple[float, float, float, float, float, float] | None
-    """(x_lo, x_hi, y_lo, y_hi, z_lo, z_hi), m, as Python floats: three scalar tests beat numpy calls."""
 
     @classmethod
     def from_config(cls, cfg: SafetyConfig) -> JointLimits:
@@ -60,8 +56,6 @@ class JointLimits:
         m = cfg.position_margin_rad
         lower = np.asarray(cfg.position_lower_rad, dtype=np.float64) + m
         upper = np.asarray(cfg.position_upper_rad, dtype=np.float64) - m
-        ws_lo = None if cfg.workspace_lower_m is None else np.asarray(cfg.workspace_lower_m, dtype=np.float64)
-        ws_hi = None if cfg.workspace_upper_m is None else np.asarray(cfg.workspace_upper_m, dtype=np.float64)
         return cls(
             names=cfg.joint_names,
             lower_rad=lower,
@@ -73,11 +67,6 @@ class JointLimits:
             accel_period=np.asarray(cfg.acceleration_limit_rad_s2, dtype=np.float64) * cfg.control_period_s,
             effort=np.asarray(cfg.effort_limit, dtype=np.float64),
             period_s=cfg.control_period_s,
-            workspace_lower_m=ws_lo,
-            workspace_upper_m=ws_hi,
-            workspace_box=None
-            if cfg.workspace_lower_m is None or cfg.workspace_upper_m is None
-            else tuple(v for pair in zip(cfg.workspace_lower_m, cfg.workspace_upper_m, strict=True) for v in pair),  # type: ignore[arg-type]
         )
 
 
@@ -219,26 +208,61 @@ def effort_link(u: F64, q_meas: F64, lim: JointLimits, changes: Changes) -> F64:
     return u if len(changes) == n_before else tau
 
 
-def workspace_violation(fk: ForwardKinematics, q: F64, lim: JointLimits) -> str:
-    """Why FK(q) is outside the workspace box ("" if inside). Never raises: a failing FK cannot prove safety."""
-    box = lim.workspace_box
-    if box is None:
-        return ""
-    try:
-        p = np.asarray(fk(q.copy()), dtype=np.float64)  # a copy: FK must not be able to change the command
-    except Exception as exc:  # user code on the robot path: any failure means "cannot prove safe" → hold
-        return f"workspace: forward kinematics failed ({type(exc).__name__}: {exc})"
-    if p.shape != (3,):
-        return f"workspace: forward kinematics returned shape {p.shape}, expected (3,) (m)"
-    x, y, z = p.tolist()
-    # NaN fails every comparison, so it lands in the reporting branch below.
-    if box[0] <= x <= box[1] and box[2] <= y <= box[3] and box[4] <= z <= box[5]:
-        return ""
-    if not np.isfinite(p).all():
-        return f"workspace: forward kinematics returned {p.tolist()}, expected finite numbers (m)"
-    axes = [
-        f"{axis} {v:.4g} {'<' if v < lo else '>'} {lo if v < lo else hi:.4g}"
-        for axis, v, lo, hi in (("x", x, box[0], box[1]), ("y", y, box[2], box[3]), ("z", z, box[4], box[5]))
-        if not lo <= v <= hi
-    ]
-    return f"workspace: end effector ({x:.4g}, {y:.4g}, {z:.4g}) m outside the box ({', '.join(axes)})"
+LIMIT_KEYS = ("position_limit", "velocity_limit", "acceleration_limit", "effort_limit")
+"""Counter keys of the `joint_limits` link, one per limit."""
+
+
+class JointLimitsLink(LinkBase):
+    """The final clamp: the configured interface's position, velocity, acceleration and effort limits."""
+
+    name = "joint_limits"
+    kind: LinkKind = "clamp"
+
+    def __init__(self, config: SafetyConfig, kinematics: object = None) -> None:
+        """Args:
+        config: the validated limits.
+        kinematics: unused (the registry's factory signature).
+        """
+        super().__init__(LIMIT_KEYS)
+        self.limits = JointLimits.from_config(config)
+        """The config's limits as float64 arrays."""
+        self._iface = config.command_interface
+
+    def accepts(self, u: F64, prev: F64, v_prev: F64, dt_s: float) -> F64 | None:
+        """The chain's fast path (position interface): the implied velocity if target `u` passes every limit
+        unchanged, else None (also for NaN/Inf)."""
+        return position_fast(u, prev, v_prev, dt_s, self.limits)
+
+    def clip_position(self, q: F64) -> F64:
+        """`q` clipped into the (margined) position limits."""
+        return np.minimum(np.maximum(q, self.limits.lower_rad), self.limits.upper_rad)
+
+    def filter(self, action: F64, step: Step) -> LinkOutput:
+        """Clamp a finite command; hold when the limits cannot be applied (no basis to rate-limit from)."""
+        changes: Changes = []
+        lim = self.limits
+        dt_s = step.control_dt_s
+        if self._iface == "position":
+            prev = step.prev_target
+            if prev is None:
+                q_meas = step.joint_pos_rad
+                if q_meas is None:
+                    return self.hold("no previous command and no valid joint measurement", "position_limit")
+                prev = self.clip_position(q_meas)
+            # The chain's failed fast test need not run twice.
+            link_fn = position_exact if step.fast_pass is False else position_link
+            out, _ = link_fn(action, prev, step.v_prev, dt_s, lim, changes)
+        else:
+            q_meas = step.joint_pos_rad
+            if q_meas is None:
+                return self.hold(f"no valid joint measurement ({self._iface} interface needs one)", "position_limit")
+            if self._iface == "velocity":
+                out = velocity_link(action, q_meas, step.v_prev, dt_s, lim, changes)
+            else:
+                out = effort_link(action, q_meas, lim, changes)
+        if not changes:
+            return out, ()
+        merged: dict[str, str] = {}
+        for key, reason in changes:  # one reason per key (position_limit may clip and brake in one step)
+            merged[key] = f"{merged[key]}; {reason.removeprefix(key + ': ')}" if key in merged else reason
+        return out, tuple(merged.items())
