@@ -119,7 +119,7 @@ def write_figures(summary: dict[str, Any], args: Any, path: Path) -> None:
         "source": "written by `robot-rl demo --figures-out` at the end of the run",
         "command": "robot-rl demo " + " ".join(argv),
         "wall_s": summary["demo_wall_s"],
-        "conditions": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "conditions": f"a run on {platform.machine()} with {os.cpu_count()} CPUs (Python {platform.python_version()})",
         "deploy_s": args.deploy_s,
         "eval_episodes": args.eval_episodes,
         "summary": summary,

@@ -1,0 +1,449 @@
+"""README.md's measured figures, rendered from the benchmark JSON files that measured them.
+
+    .venv/bin/python bench/readme_figures.py            # rewrite the marked blocks of README.md
+    .venv/bin/python bench/readme_figures.py --check    # exit 1 with a diff when README.md is stale
+
+Every number in README.md that describes a measurement sits between marker comments
+
+    <!-- figures:begin NAME -->
+    ...
+    <!-- figures:end NAME -->
+
+and is written here from `docs/benchmarks/*.json` (each written by the bench script, or by `robot-rl demo
+--figures-out`, that measured it). Targets, "met"/"missed" verdicts and the words around a figure are computed from
+the numbers, never typed in. `tests/bench/test_readme_figures.py` runs `--check`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+README = REPO_ROOT / "README.md"
+DATA_DIR = REPO_ROOT / "docs" / "benchmarks"
+LINK = "docs/benchmarks"  # README-relative path of the data files, for links
+
+MARKER = re.compile(
+    r"(?P<begin><!-- figures:begin (?P<name>[\w-]+) -->\n)(?P<body>.*?)(?P<end><!-- figures:end (?P=name) -->)",
+    re.DOTALL,
+)
+
+Data = Callable[[str], dict[str, Any]]
+"""Loads `<name>.json` from the data directory."""
+
+
+class FiguresError(ValueError):
+    """README's markers and the renderers disagree, or a JSON file lacks a figure the README needs."""
+
+
+# ----------------------------------------------------------------------------- small formatting helpers
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "**missed**"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _short_env(env_id: str) -> str:
+    """ "robot_rl/PandaReach-v0" -> "PandaReach"."""
+    return re.sub(r"-v\d+$", "", env_id.split("/")[-1])
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _need(d: dict[str, Any], *path: str) -> Any:
+    """d[path[0]][path[1]]..., or a FiguresError naming the missing key."""
+    cur: Any = d
+    for i, key in enumerate(path):
+        if not isinstance(cur, dict) or key not in cur:
+            raise FiguresError(f"missing figure {'.'.join(path[: i + 1])!r}")
+        cur = cur[key]
+    return cur
+
+
+# ----------------------------------------------------------------------------- the benchmark table
+
+
+def row_sac_throughput(data: Data) -> list[str]:
+    d = data("sac_vs_sb3")
+    tp = _need(d, "throughput")
+    envs = list(tp)
+    one = [t["1"]["robot_rl"] / t["1"]["sb3"] for t in _need(d, "throughput_by_threads").values() if "1" in t]
+    target = _need(d, "target_throughput_ratio")
+    ratios = " / ".join(f"{tp[e]['ratio']:.2f}x" for e in envs)
+    rates = ", ".join(f"{tp[e]['ours_steps_per_s']:.0f} vs {tp[e]['sb3_steps_per_s']:.0f}" for e in envs)
+    one_s = f"{min(one):.2f}x" if f"{min(one):.2f}" == f"{max(one):.2f}" else f"{min(one):.2f}–{max(one):.2f}x"
+    return [
+        f"SAC env-steps/s vs Stable-Baselines3, same hyperparameters, {' / '.join(envs)} (each at its best thread "
+        "count)",
+        f"**{ratios}** ({rates} steps/s); {one_s} on one thread",
+        f"{target:g}x: {_verdict(d['throughput_target_met'])} (see [sac_vs_sb3.md]({LINK}/sac_vs_sb3.md))",
+    ]
+
+
+def row_sac_returns(data: Data) -> list[str]:
+    d = data("sac_vs_sb3")
+    (env, returns), *_ = _need(d, "returns").items()
+    sb3 = returns["sb3"]
+    names = {"sb3": "SB3", "classic": "ours classic", "crossq": "ours CrossQ"}
+    parts = [
+        f"{names.get(k, k)} {v['mean_return']:.0f} ({v['min_return']:.0f}–{v['max_return']:.0f})"
+        for k, v in sorted(returns.items(), key=lambda kv: kv[0] != "sb3")
+    ]
+    worse = [names.get(k, k) for k, v in returns.items() if k != "sb3" and v["mean_return"] < sb3["mean_return"]]
+    steps = int(sb3["final_step"])
+    seeds = min(v["seeds"] for v in returns.values())
+    return [
+        f"{env} return at {steps // 1000}k steps, {seeds} seeds (mean, min–max)",
+        ", ".join(parts),
+        "not worse than SB3: " + ("met" if not worse else f"**missed** ({', '.join(worse)})"),
+    ]
+
+
+def row_sac_wallclock(data: Data) -> list[str]:
+    d = data("sac_vs_sb3")
+    derived = _need(d, "wallclock_speedup_derived_by_recipe", "crossq")
+    raw = _need(d, "wallclock_speedup_raw_by_recipe", "crossq")
+    target = _need(d, "target_wallclock_speedup")
+    return [
+        "CrossQ recipe, wall-clock to SB3's final return",
+        f"{derived:.1f}x (steps-to-threshold x quiet step rate); {raw:.1f}x raw from the shared-machine runs",
+        f"{target:g}x: {_verdict(derived >= target)} on the conservative figure",
+    ]
+
+
+def row_onnx(data: Data) -> list[str]:
+    d = data("onnx_latency")
+    target = _need(d, "target_p99_us")
+    bare = _need(d, "onnxruntime_session_run")
+    hidden = _need(d, "model", "hidden")
+    return [
+        f"ONNX Runtime actor ({len(hidden)}x{hidden[0]}) latency, batch 1, via `OnnxPolicy.act`",
+        f"p50 {d['p50_us']:.0f} µs, p99 {d['p99_us']:.0f} µs; torch eager "
+        f"{_need(d, 'ratio_torch_eager_over_onnxruntime', 'p50'):.1f}x slower at p50",
+        f"p99 ≤ {target:g} µs: {_verdict(d['p99_us'] <= target)} (a bare ORT session, same run: p50 "
+        f"{bare['p50_us']:.0f} µs / p99 {bare['p99_us']:.0f} µs)",
+    ]
+
+
+def row_sim_speed(data: Data) -> list[str]:
+    d = data("sim_speed")
+    target = _need(d, "target_wrapper_overhead_mujoco")
+    mj = [r for r in _need(d, "results").values() if r["backend"] == "mujoco"]
+    met = [_short_env(r["env_id"]) for r in mj if r["wrapper_overhead"] <= target]
+    missed = [r for r in mj if r["wrapper_overhead"] > target]
+    verdict = f"≤ {_pct(target)}: " + "; ".join(
+        part
+        for part in (
+            f"met on {_and(met)}" if met else "",
+            f"**missed** on {_and([_short_env(r['env_id']) for r in missed])}" if missed else "",
+        )
+        if part
+    )
+    if missed:
+        worst = max(missed, key=lambda r: r["wrapper_overhead"])
+        us = worst["us_per_step"]
+        verdict += (
+            f" ({us['bare']:.0f} µs of physics per {_short_env(worst['env_id'])} step allows {target * us['bare']:.1f}"
+            f" µs of Python; it takes {us['wrapper']:.0f})"
+        )
+    return [
+        "Sim wrapper overhead over bare MuJoCo stepping (`bench/sim_speed.py`)",
+        ", ".join(f"{_short_env(r['env_id'])} {_pct(r['wrapper_overhead'])}" for r in mj),
+        verdict,
+    ]
+
+
+def row_sim2sim(data: Data) -> list[str]:
+    d = data("sim2sim")
+    names = {"mujoco": "MuJoCo", "pybullet": "PyBullet"}
+    pairs = _need(d, "pairs")
+    cells = []
+    for key, v in pairs.items():
+        a, b = key.split("->")
+        cells.append(f"{names.get(a, a)}→{names.get(b, b)} {v['success_rate']:.2f}")
+    return [
+        f"Sim-to-sim, SAC reach {d['train_steps'] // 1000}k steps (`bench/sim2sim.py`)",
+        ", ".join(cells) + " success",
+        "(a figure, no target)",
+    ]
+
+
+def row_node_latency(data: Data) -> list[str]:
+    d = data("node_latency")
+    targets = _need(d, "targets")
+    rates = [r for r in targets if r in d]
+    parts = []
+    for r in rates:
+        x = d[r]
+        parts.append(
+            f"{r} Hz: p50 {x['p50_ms']:.2f} ms, p99 {x['p99_ms']:.2f} ms, {100 * x['deadline_miss_rate']:.2g}% misses"
+        )
+    echo = " / ".join(f"{d[r]['echo']['p99_ms']:.2f}" for r in rates)
+    p99_parts, miss_parts = [], []
+    for r in rates:
+        x, t = d[r], targets[r]
+        floor = " (the echo floor is above it)" if d[r]["echo"]["p99_ms"] > t["p99_ms"] else ""
+        p99_parts.append(f"{_verdict(x['p99_ms'] <= t['p99_ms'])} at {r} Hz{floor}")
+        miss_parts.append(_verdict(x["deadline_miss_rate"] <= t["deadline_miss_rate"]) + f" at {r} Hz")
+    p99_targets = {t["p99_ms"] for t in targets.values()}
+    if len({v.split(" at ")[0] for v in miss_parts}) == 1:  # one verdict for every rate: say it once
+        miss_parts = [miss_parts[0].split(" at ")[0]]
+    miss_targets = " / ".join(f"{100 * targets[r]['deadline_miss_rate']:g}%" for r in rates)
+    return [
+        "Policy node `/joint_states` → command, 2x256 actor + safety chain (`bench/node_latency.py`)",
+        "; ".join(parts) + f" (bare rclpy echo p99: {echo} ms)",
+        f"p99 ≤ {'/'.join(f'{t:g}' for t in sorted(p99_targets))} ms: {', '.join(p99_parts)}; misses ≤ "
+        f"{miss_targets}: {', '.join(miss_parts)}",
+    ]
+
+
+def _first(d: dict[str, Any], *paths: tuple[str, ...]) -> Any:
+    """The first of several key paths present in d (the safety bench's JSON has grown new keys over time)."""
+    for path in paths:
+        try:
+            return _need(d, *path)
+        except FiguresError:
+            continue
+    raise FiguresError(f"none of {['.'.join(p) for p in paths]} in safety_chain.json")
+
+
+def row_safety_chain(data: Data) -> list[str]:
+    d = data("safety_chain")
+    target = _need(d, "target_p99_us")
+    p50 = _first(d, ("p50_us",), ("chain", "p50_us"))
+    p99 = _first(d, ("p99_us",), ("chain", "p99_us"))
+    work = d.get("workload", {})
+    what = f"{work['n_joints']}-DoF" if "n_joints" in work else "one step"
+    if work.get("workspace_box"):
+        what += " with workspace box"
+    fk = str(work.get("forward_kinematics", ""))
+    if fk:
+        what += f" ({'URDF' if 'urdf' in fk.lower() else 'stub'} FK)"
+    split = ""
+    unchanged = d.get("chain_unchanged_steps", {}).get("p99_us")
+    clipped = d.get("chain_clipped_steps", {}).get("p99_us")
+    changed = work.get("fraction_changed")
+    if unchanged is not None and clipped is not None and changed is not None:
+        split = (
+            f" (commands passed unchanged p99 {unchanged:.0f} µs; the {_pct(changed)} it changes p99 {clipped:.0f} µs)"
+        )
+    return [
+        f"Safety chain per step, {what} (`bench/safety_chain.py`)",
+        f"p50 {p50:.0f} µs, p99 {p99:.0f} µs{split}",
+        f"p99 ≤ {target:g} µs: {_verdict(p99 <= target)}",
+    ]
+
+
+def row_recorder(data: Data) -> list[str]:
+    d = data("recorder_throughput")
+    ours, peer = _need(d, "ours", "steps_per_s"), _need(d, "rosbags_mcap_writer", "steps_per_s")
+    need = _need(d, "needed_steps_per_s")
+    return [
+        "Episode recorder (`bench/recorder_throughput.py`)",
+        f"{ours:,.0f} steps/s sustained incl. fsync + verification (rosbags' MCAP writer: {peer:,.0f})",
+        f"≥ {need:,.0f} steps/s (a 500 Hz loop): {_verdict(ours >= need)} ({ours / need:.0f}x)",
+    ]
+
+
+ROWS: list[Callable[[Data], list[str]]] = [
+    row_sac_throughput,
+    row_sac_returns,
+    row_sac_wallclock,
+    row_onnx,
+    row_sim_speed,
+    row_sim2sim,
+    row_node_latency,
+    row_safety_chain,
+    row_recorder,
+]
+
+
+def block_benchmarks(data: Data) -> str:
+    lines = ["| what | result | target |", "|---|---|---|"]
+    lines += ["| " + " | ".join(row(data)) + " |" for row in ROWS]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- the demo
+
+
+DEMO_KEYS: list[tuple[str, str]] = [
+    ("env", ""),
+    ("steps", ""),
+    ("train_wall_s", ""),
+    ("torch_eval_return", "the torch policy at the end of training"),
+    ("onnx_eval_return", "the exported bundle, run by ONNX Runtime in MuJoCo"),
+    ("mujoco_success_rate", "end effector within 5 cm of the target at the end of the episode"),
+    ("mujoco_final_distance_m", ""),
+    ("pybullet_success_rate", "the same bundle, same seeded targets, in the PyBullet twin"),
+    ("pybullet_final_distance_m", ""),
+    ("ros_episodes_finished", "episodes the simulated robot ended during the {deploy_s:g} s ROS 2 run"),
+    ("ros_task_success_rate", "their success, behind the chain with the Franka's limits"),
+    ("ros_loop_p50_ms", "joint state in → command out, inside the policy node"),
+    ("ros_loop_p99_ms", ""),
+    ("ros_deadline_misses", ""),
+    ("ros_safety_activations", "how often each safety link changed the policy's command"),
+    ("ros_intervention_steps", "steps the scripted human drove ..."),
+    ("ros_recorded_intervention_steps", "... and those labelled in the MCAP episodes"),
+    ("ros_recorded_episodes", "runs/demo-*/ros_deploy/episodes/episode_*.mcap"),
+    ("ros_node_exit_codes", ""),
+    ("parity_max_abs_diff", "ONNX vs torch on the export's random + boundary observations"),
+    ("bundle", ""),
+]
+"""The summary lines README shows, in order, with their comments (keys absent from the JSON are skipped)."""
+
+
+def block_demo_intro(data: Data) -> str:
+    d = data("demo")
+    s = _need(d, "summary")
+    minutes, seconds = divmod(round(_need(d, "wall_s")), 60)
+    return (
+        f"In {d['conditions']}, `{d['command']}` took **{minutes} min {seconds:02d} s** in all (training "
+        f"{s['train_wall_s']:.0f} s at {s['steps_per_s']:.0f} steps/s):\n"
+    )
+
+
+def block_demo_summary(data: Data) -> str:
+    d = data("demo")
+    s = _need(d, "summary")
+    width = max(len(k) for k, _ in DEMO_KEYS) + 2
+    lines = ["```", "=== robot-rl demo summary ==="]
+    for key, comment in DEMO_KEYS:
+        if key not in s:
+            continue
+        line = f"  {key:<{width}} {s[key]}"
+        if comment:
+            line = f"{line:<{width + 16}} # {comment.format(**d)}"
+        lines.append(line.rstrip())
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def block_demo_reading(data: Data) -> str:
+    s = _need(data("demo"), "summary")
+    home, twin = s["mujoco_success_rate"], s["pybullet_success_rate"]
+    text = (
+        f"Read the figures together: the policy reaches {_pct(home)} in MuJoCo and {_pct(twin)} in the PyBullet twin "
+        "(the sim-to-sim gap, [docs/sim2sim.md](docs/sim2sim.md))"
+    )
+    ros = s.get("ros_task_success_rate")
+    if isinstance(ros, float | int):
+        done = s["ros_episodes_finished"]
+        acted = s.get("ros_safety_activations")
+        links = _and(sorted(acted)) if isinstance(acted, dict) and acted else ""
+        text += (
+            f"; deployed in ROS 2 behind the safety chain it reaches {_pct(ros)} ({round(ros * done)} of {done} "
+            "episodes)"
+            + (f", with the chain's {links} acting on {sum(acted.values())} steps" if links else "")
+            + (
+                f" — {100 * (home - ros):.0f} points below MuJoCo alone: a sim-to-real warning the demo makes visible "
+                "before a robot is involved."
+                if ros < home
+                else "."
+            )
+        )
+    else:
+        text += "."
+    return text + "\n"
+
+
+BLOCKS: dict[str, Callable[[Data], str]] = {
+    "demo-intro": block_demo_intro,
+    "demo-summary": block_demo_summary,
+    "demo-reading": block_demo_reading,
+    "benchmarks": block_benchmarks,
+}
+"""Every marked block README.md must hold, by marker name."""
+
+
+# ----------------------------------------------------------------------------- render / check
+
+
+def loader(data_dir: Path) -> Data:
+    """`data(name)` reads `<data_dir>/<name>.json` (once)."""
+    cache: dict[str, dict[str, Any]] = {}
+
+    def data(name: str) -> dict[str, Any]:
+        if name not in cache:
+            path = data_dir / f"{name}.json"
+            if not path.exists():
+                raise FiguresError(f"{path} is missing: run the bench script that writes it")
+            cache[name] = json.loads(path.read_text())
+        return cache[name]
+
+    return data
+
+
+def render(readme: str, data_dir: Path) -> str:
+    """README text with every marked block re-rendered from the JSON files in `data_dir`."""
+    data = loader(data_dir)
+    found = [m.group("name") for m in MARKER.finditer(readme)]
+    unknown = sorted(set(found) - set(BLOCKS))
+    missing = sorted(set(BLOCKS) - set(found))
+    if unknown or missing:
+        raise FiguresError(f"README markers: unknown {unknown}, missing {missing} (known: {sorted(BLOCKS)})")
+    duplicated = sorted({n for n in found if found.count(n) > 1})
+    if duplicated:
+        raise FiguresError(f"README markers appear more than once: {duplicated}")
+
+    def sub(m: re.Match[str]) -> str:
+        # Blank lines around the body keep each block a separate Markdown block (a table must not run into a marker).
+        return m.group("begin") + "\n" + BLOCKS[m.group("name")](data) + "\n" + m.group("end")
+
+    return MARKER.sub(sub, readme)
+
+
+def check(readme_path: Path, data_dir: Path) -> str:
+    """A unified diff from README to what the JSON says ("" when README is current)."""
+    current = readme_path.read_text()
+    fresh = render(current, data_dir)
+    return "".join(
+        difflib.unified_diff(
+            current.splitlines(keepends=True),
+            fresh.splitlines(keepends=True),
+            f"{readme_path.name} (committed)",
+            f"{readme_path.name} (rendered from {data_dir})",
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="do not write; exit 1 with a diff when README is stale")
+    ap.add_argument("--readme", type=Path, default=README)
+    ap.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    args = ap.parse_args(argv)
+    try:
+        if args.check:
+            diff = check(args.readme, args.data_dir)
+            if diff:
+                print(diff, end="")
+                print(f"{args.readme} is stale: run `python bench/readme_figures.py`", file=sys.stderr)
+                return 1
+            return 0
+        text = args.readme.read_text()
+        fresh = render(text, args.data_dir)
+        if fresh != text:
+            args.readme.write_text(fresh)
+            print(f"updated {args.readme}")
+        return 0
+    except FiguresError as exc:
+        print(f"readme_figures: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
