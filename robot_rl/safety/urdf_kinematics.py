@@ -1,4 +1,4 @@
-"""Forward kinematics of a serial chain read from a URDF: numpy + the standard library only.
+"""Forward kinematics and the geometric Jacobian of a serial chain read from a URDF: numpy + the standard library.
 
 `UrdfChain.from_urdf(urdf, ee_link, joint_names)` walks the URDF tree from its root link (or `base_link`) to
 `ee_link` and keeps the joints on that path (revolute, continuous, prismatic, fixed). The positions it takes are
@@ -376,6 +376,42 @@ class UrdfChain:
             t = t @ motion @ self._statics[k + 1]
         return t[:3, 3].copy(), t[:3, :3].copy()
 
+    def jacobian(self, q: npt.ArrayLike) -> F64:
+        """Geometric Jacobian [6, n] of the end-effector link's origin in the base frame.
+
+        Rows 0-2 map joint velocities to the linear velocity of the end-effector origin (m/s), rows 3-5 to the
+        angular velocity (rad/s), both in the base frame; column j belongs to `joint_names[j]` (rad/s, or m/s
+        for a prismatic joint). A revolute joint with axis z through o contributes (z × (p − o), z), a prismatic
+        one (z, 0): the same convention as MuJoCo's `mj_jacBody`.
+
+        Raises:
+            ValueError: `q` is not n numbers.
+        """
+        qs = self._values(q)
+        frames: list[F64] = []  # each moving joint's frame (its axis is the local z), base frame
+        t = self._statics[0].copy()
+        for k in range(self._n):
+            frames.append(t)
+            qi = qs[self._read[k]]
+            motion = np.eye(4)
+            if self._prismatic[k]:
+                motion[2, 3] = qi
+            else:
+                c, s = math.cos(qi), math.sin(qi)
+                motion[:2, :2] = ((c, -s), (s, c))
+            t = t @ motion @ self._statics[k + 1]
+        p_ee = t[:3, 3]
+        jac = np.zeros((6, self._n))
+        for k, frame in enumerate(frames):
+            z, origin = frame[:3, 2], frame[:3, 3]
+            col = self._read[k]
+            if self._prismatic[k]:
+                jac[:3, col] = z
+            else:
+                jac[:3, col] = np.cross(z, p_ee - origin)
+                jac[3:, col] = z
+        return jac
+
 
 def resolve_urdf(urdf: str) -> str:
     """The file path of `urdf`: a path as is, or `pybullet_data:<relative path>` inside the pybullet_data package.
@@ -402,6 +438,28 @@ def resolve_urdf(urdf: str) -> str:
     return path
 
 
+def load_urdf_chain(
+    urdf: str,
+    ee_link: str,
+    joint_names: Sequence[str],
+    *,
+    base_link: str | None = None,
+    fixed_positions: Mapping[str, float] | None = None,
+) -> UrdfChain:
+    """The `UrdfChain` (FK and Jacobian) the policy node and `eval --safety` hand to `build_chain`.
+
+    Args: see `load_forward_kinematics`.
+
+    Raises:
+        ValueError: see `resolve_urdf` and `UrdfChain.from_urdf`.
+    """
+    if not ee_link:
+        raise ValueError(f"no end-effector link given for URDF {urdf!r}")
+    return UrdfChain.from_urdf(
+        resolve_urdf(urdf), ee_link, joint_names, base_link=base_link, fixed_positions=fixed_positions
+    )
+
+
 def load_forward_kinematics(
     urdf: str,
     ee_link: str,
@@ -422,9 +480,4 @@ def load_forward_kinematics(
     Raises:
         ValueError: see `resolve_urdf` and `UrdfChain.from_urdf`.
     """
-    if not ee_link:
-        raise ValueError(f"no end-effector link given for URDF {urdf!r}")
-    chain = UrdfChain.from_urdf(
-        resolve_urdf(urdf), ee_link, joint_names, base_link=base_link, fixed_positions=fixed_positions
-    )
-    return chain.position
+    return load_urdf_chain(urdf, ee_link, joint_names, base_link=base_link, fixed_positions=fixed_positions).position

@@ -244,7 +244,7 @@ def test_workspace_box_deployment_holds_a_command_leaving_the_box(reach_bundle: 
     assert not build_deployment({"bundle_dir": str(reach_bundle), "urdf": urdf}).safety_config.has_workspace
 
     dep = build_deployment(_box_params(reach_bundle, lower, upper, urdf=urdf, ee_link="panda_grasptarget"))
-    chain, iface = dep.step.chain, dep.step.mapping.command_interface
+    chain, iface = dep.step.chain, dep.step.command.ros2_control
     period = dep.safety_config.control_period_s
     assert dep.safety_config.has_workspace and iface in ("position", "velocity")
     chain.reset(joint_pos_rad=home)
@@ -269,3 +269,64 @@ def test_workspace_box_deployment_holds_a_command_leaving_the_box(reach_bundle: 
     assert "outside the box" in res.reasons[0] and "x " in res.reasons[0]
     assert res.action.tolist() == (home.tolist() if iface == "position" else [0.0] * 7)
     assert not send(-tilt).held  # moving back away from the face is fine
+
+
+# ------------------------------------------------------------------ Jacobian
+N_JACOBIAN_CONFIGS = 25
+
+
+@pytest.mark.parametrize("robot_name", ["panda", "iiwa"])
+def test_jacobian_matches_mujoco_jac_body(robot_name: str) -> None:
+    from sim.backend import Scene
+    from sim.mujoco.backend import MujocoBackend
+    from sim.robots.description import get_robot
+
+    robot = get_robot(robot_name)
+    chain = UrdfChain.from_urdf(resolve_urdf(f"pybullet_data:{robot.urdf}"), robot.ee_link, robot.actuated)
+    backend = MujocoBackend(robot, Scene(floor=False))
+    model, data = backend.model, backend.data
+    dofs = [int(model.jnt_dofadr[model.joint(name).id]) for name in robot.actuated]  # our column order
+    body = model.body(robot.ee_link).id
+    limits = robot.limits(robot.joints)
+    rng = np.random.default_rng(11)
+    worst = 0.0
+    for _ in range(N_JACOBIAN_CONFIGS):
+        q = rng.uniform(limits["lower"], limits["upper"])
+        backend.set_robot_state(q, np.zeros_like(q))
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_comPos(model, data)
+        jacp, jacr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
+        mujoco.mj_jacBody(model, data, jacp, jacr, body)
+        # World frame → the URDF chain's base frame (the sim may place the base anywhere, as for FK above).
+        base_r = _mat(backend.link_pose(chain.base_link)[1])
+        ref = np.vstack([base_r.T @ jacp[:, dofs], base_r.T @ jacr[:, dofs]])
+        jac = chain.jacobian(q)
+        assert jac.shape == (6, 7)
+        worst = max(worst, float(np.abs(jac - ref).max()))
+    assert worst <= 1e-6, f"{robot_name}: worst Jacobian error {worst}"
+
+
+def test_jacobian_of_odd_urdf_prismatic_and_permuted_columns() -> None:
+    names = ["j_d", "j_a", "j_c", "j_b"]  # j_b is prismatic; columns follow this order, not the chain's
+    chain = UrdfChain.from_urdf(SYNTHETIC_URDF, "tool", names, fixed_positions={"j_held": 0.4})
+    model = mujoco.MjModel.from_xml_string(SYNTHETIC_URDF)
+    data = mujoco.MjData(model)
+    body = model.body("tool").id
+    rng = np.random.default_rng(5)
+    for _ in range(N_JACOBIAN_CONFIGS):
+        q = np.array([rng.uniform(-3, 3), rng.uniform(-3, 3), rng.uniform(-6, 6), rng.uniform(-0.5, 0.5)])
+        for name, value in [*zip(names, q, strict=True), ("j_held", 0.4)]:
+            data.qpos[model.jnt_qposadr[model.joint(name).id]] = value
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_comPos(model, data)
+        jacp, jacr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
+        mujoco.mj_jacBody(model, data, jacp, jacr, body)
+        cols = [int(model.jnt_dofadr[model.joint(n).id]) for n in names]
+        np.testing.assert_allclose(chain.jacobian(q), np.vstack([jacp[:, cols], jacr[:, cols]]), atol=1e-6, rtol=0)
+    # A finite-difference check of the linear rows, independent of MuJoCo.
+    q = np.array([0.3, -0.7, 1.1, 0.2])
+    eps = 1e-6
+    fd = np.column_stack([(chain.position(q + eps * e) - chain.position(q - eps * e)) / (2 * eps) for e in np.eye(4)])
+    np.testing.assert_allclose(chain.jacobian(q)[:3], fd, atol=1e-6)
+    with pytest.raises(ValueError, match="expected 4 joint positions"):
+        chain.jacobian(np.zeros(3))
