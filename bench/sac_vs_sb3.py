@@ -305,6 +305,8 @@ def report(args: argparse.Namespace) -> None:
 
     summary: dict[str, object] = {"machine": "2-core x86_64 CPU, no GPU (robot_rl dev machine)"}
     md = ["# SAC: robot_rl vs Stable-Baselines3", ""]
+    out_dir = Path(getattr(args, "out_dir", RESULTS))  # the raw runs are always read from RESULTS
+    out_dir.mkdir(parents=True, exist_ok=True)
     tp_file = RESULTS / "sac_vs_sb3_throughput_raw.json"
     if tp_file.exists():
         tp = json.loads(tp_file.read_text())
@@ -464,12 +466,12 @@ def report(args: argparse.Namespace) -> None:
             ax.grid(alpha=0.3)
             ax.legend()
             fig.tight_layout()
-            fig.savefig(RESULTS / fname)
+            fig.savefig(out_dir / fname)
             plt.close(fig)
         md += ["![returns vs steps](sac_vs_sb3_steps.png) ![returns vs wall-clock](sac_vs_sb3_wallclock.png)", ""]
     md += ["## What limits these numbers (read before quoting them)", "", *limits(summary), ""]
-    (RESULTS / "sac_vs_sb3.md").write_text("\n".join(md) + "\n")
-    (RESULTS / "sac_vs_sb3.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out_dir / "sac_vs_sb3.md").write_text("\n".join(md) + "\n")
+    (out_dir / "sac_vs_sb3.json").write_text(json.dumps(summary, indent=1) + "\n")
     print("\n".join(md))
 
 
@@ -569,6 +571,7 @@ def main() -> None:
     r.add_argument("--jobs", type=int, default=2, help="runs in parallel (each uses 1 torch thread)")
     rep = sub.add_parser("report")
     rep.add_argument("--env", default="Hopper-v5")
+    rep.add_argument("--out-dir", type=Path, default=RESULTS, help="where the tables, JSON and plots go")
     args = p.parse_args()
     {"throughput": throughput, "returns": returns, "report": report}[args.cmd](args)
 
