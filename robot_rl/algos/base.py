@@ -1,4 +1,4 @@
-"""The one protocol every training algorithm satisfies (DESIGN.md principles 1 and 2)."""
+"""The one protocol every training algorithm satisfies (docs/architecture.md)."""
 
 from __future__ import annotations
 

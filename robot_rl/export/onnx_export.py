@@ -1,7 +1,7 @@
 """Export a deployable torch policy to a verified bundle: policy.onnx + README.md + manifest.json.
 
 The export is refused unless onnxruntime reproduces the policy on >= 10^4 random and boundary
-observations (RELIABILITY.md M1, see `_verify_parity`), every action is finite and inside the
+observations (see `_verify_parity`), every action is finite and inside the
 bounds, and the graph is single-file and sampling-free. Nothing is written to the bundle
 directory until all checks pass; `manifest.json` is written last, atomically, as the valid marker.
 
@@ -386,7 +386,7 @@ def _verify_parity(
 
     An observation passes if either holds (`parity.criterion` = "float64-reference"):
 
-    * |onnxruntime - torch| <= allowed(m): the literal RELIABILITY.md M1 bound; or
+    * |onnxruntime - torch| <= allowed(m): the literal parity bound; or
     * onnxruntime is as accurate as torch itself. A float64 copy of the module gives the reference
       `ref`; `err_onnx = |onnxruntime - ref|` (batched and batch-1), `err_torch = |torch - ref|`
       taken as its max over float32-ulp neighbours of the observation (`_torch_error_envelope`), and

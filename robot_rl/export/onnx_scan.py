@@ -1,8 +1,8 @@
 """A minimal, stdlib-only reader of ONNX protobuf bytes: external-data tensors and operator types.
 
 The robot-side runtime may not import `onnx` or `torch`, yet it must refuse models that keep
-weights in external files (RELIABILITY.md M2) or that sample at inference time (DESIGN.md
-principle 7). onnxruntime does not expose either fact, so this walks the protobuf wire format
+weights in external files or that sample at inference time (the export contract in
+docs/architecture.md). onnxruntime does not expose either fact, so this walks the protobuf wire format
 along the few schema paths that can hold tensors or nodes (field numbers from onnx.proto).
 """
 

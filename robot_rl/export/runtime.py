@@ -1,6 +1,6 @@
 """`OnnxPolicy`: run an exported bundle with numpy + onnxruntime only (never torch).
 
-This is the robot-side loader (RELIABILITY.md M2): it refuses a bundle whose model file does
+This is the robot-side loader: it refuses a bundle whose model file does
 not hash to the manifest's sha256, that keeps weights in external files, that samples at
 inference time, or whose input/output signature or embedded spec disagree with the manifest.
 Importing this module must not import torch (the robot side starts fast and small).

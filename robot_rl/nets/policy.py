@@ -2,7 +2,7 @@
 
 This is the object that is exported to ONNX: normalization, the actor's mean, tanh squashing
 and the affine map to physical bounds are all inside `forward`, so nothing downstream
-re-implements them (DESIGN.md principle 6 and 7).
+re-implements them (docs/architecture.md).
 """
 
 from __future__ import annotations

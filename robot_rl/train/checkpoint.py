@@ -3,7 +3,7 @@
 Layout: `<run>/checkpoints/step_<N>/{model.safetensors, data.safetensors, state.json}` and
 `<run>/checkpoints/latest` naming the newest valid one. `state.json` is written last and carries
 the sha256 of both tensor files: a checkpoint without it, or whose hashes or tensors are bad,
-is never loaded. Non-finite weights are refused at save time (RELIABILITY.md N1).
+is never loaded. Non-finite weights are refused at save time.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The off-policy training loop: collect → update → evaluate → checkpoint.
 
 The trainer owns the env, the replay buffer and the RNG streams; the algorithm only sees an
-iterator of batches (DESIGN.md principle 2). With `overlap_env` the env step for the action just
+iterator of batches (docs/architecture.md). With `overlap_env` the env step for the action just
 chosen runs in a worker thread while the learner takes its gradient step on data collected up to
 the previous step, so both cores are busy; the update never reads the in-flight transition, so
 overlapped and sequential runs are bit-identical.

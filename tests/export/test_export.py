@@ -44,7 +44,7 @@ def test_export_writes_verified_bundle(bundle: Path, policy: TanhPolicy) -> None
     assert sorted(os.listdir(bundle)) == sorted([MANIFEST_FILE, ONNX_FILE, MODEL_CARD_FILE])
     manifest = read_manifest(bundle)
     parity = manifest.parity
-    # RELIABILITY.md M1: >= 10^4 random + boundary observations, max abs diff <= 1e-5.
+    # The parity contract: >= 10^4 random + boundary observations, max abs diff <= 1e-5.
     assert parity["n_random"] >= 10_000
     assert parity["n_boundary"] > 0
     assert parity["n_samples"] == parity["n_random"] + parity["n_boundary"]

@@ -2,7 +2,7 @@
 
 torch and onnxruntime both compute in float32, in different summation orders. For a policy with large
 weights and pre-activations (a longer-trained one), |onnxruntime - torch| exceeds 1e-5 from rounding
-alone; the export must judge onnxruntime against a float64 evaluation instead (RELIABILITY.md M1).
+alone; the export must judge onnxruntime against a float64 evaluation instead.
 """
 
 from __future__ import annotations

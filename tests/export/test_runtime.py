@@ -151,7 +151,7 @@ def test_thread_count_is_configurable(bundle: Path) -> None:
         OnnxPolicy.load(bundle, intra_op_num_threads=0)
 
 
-# --- refusal of tampered / mismatched bundles (RELIABILITY.md M2) ------------------------------
+# --- refusal of tampered / mismatched bundles ---------------------------------------------------
 
 
 def test_flipped_byte_refused(copy_of: Path) -> None:
