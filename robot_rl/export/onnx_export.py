@@ -5,12 +5,12 @@ observations (see `_verify_parity`), every action is finite and inside the
 bounds, and the graph is single-file and sampling-free. Nothing is written to the bundle
 directory until all checks pass; `manifest.json` is written last, atomically, as the valid marker.
 
-Reading of M1 ("max abs diff <= 1e-5 (fp32)"): onnxruntime and torch both evaluate the same float32
+Reading of the parity bound ("max abs diff <= 1e-5 (fp32)"): onnxruntime and torch both evaluate the same float32
 function, and neither is the exact one: each rounds in its own summation order (GEMM blocking, FMA,
 tanh kernel). For a network with large weights or pre-activations torch's own float32 output is off
 from the exact (float64) evaluation by more than 1e-5, so |onnxruntime - torch| > 1e-5 there says
 nothing about the export. An observation therefore passes if onnxruntime is within 1e-5 of torch
-(the literal M1 bound, always sufficient), or if onnxruntime is within `FLOAT64_FACTOR` times torch's
+(the literal bound, always sufficient), or if onnxruntime is within `FLOAT64_FACTOR` times torch's
 own float32 error of a float64 reference evaluation of the same module, capped at
 `PARITY_HARD_CEILING`. Real export bugs (a wrong normalizer, tanh, bias or weight) make onnxruntime
 compute a different function and are far outside both.
@@ -471,7 +471,7 @@ def _verify_parity(
             envelope[suspect] = np.maximum(envelope[suspect], around)
         allowed64 = np.minimum(np.maximum(allowed, FLOAT64_FACTOR * envelope + _SMALL_ABS), ceiling)
         fraction = np.minimum(fraction, np.maximum(_ratio(err_onnx, allowed64), _ratio(diff, ceiling)))
-        beyond = ~within_tolerance  # the literal M1 bound would refuse these
+        beyond = ~within_tolerance  # the literal parity bound would refuse these
         by_factor = beyond & ~(err_onnx <= allowed)  # and onnxruntime is off from float64 beyond it too
         float64 = {
             "float64_factor": FLOAT64_FACTOR,

@@ -73,7 +73,7 @@ def policy(make_policy: PolicyFactory) -> TanhPolicy:
 
 @pytest.fixture(scope="session")
 def bundle(tmp_path_factory: pytest.TempPathFactory, policy: TanhPolicy) -> Path:
-    """One bundle exported with the default (M1) parity settings, shared read-only by the tests."""
+    """One bundle exported with the default parity settings, shared read-only by the tests."""
     from robot_rl.export.onnx_export import export_policy
 
     out = tmp_path_factory.mktemp("bundles") / "policy"

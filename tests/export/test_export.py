@@ -1,4 +1,4 @@
-"""export_policy: parity (M1), bounds, refusal paths that leave no bundle behind."""
+"""export_policy: parity, bounds, refusal paths that leave no bundle behind."""
 
 from __future__ import annotations
 

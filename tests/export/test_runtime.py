@@ -1,4 +1,4 @@
-"""OnnxPolicy: verified loading (M2 tamper refusal), act/act_batch contracts, and no torch import."""
+"""OnnxPolicy: verified loading (tamper refusal), act/act_batch contracts, and no torch import."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RELIABILITY N1: non-finite losses halt the run with a dump; non-finite env output never enters the buffer."""
+"""Non-finite losses halt the run with a dump; non-finite env output never enters the buffer."""
 
 from __future__ import annotations
 
