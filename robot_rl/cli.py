@@ -248,8 +248,9 @@ def _eval_safe(args: EvalArgs) -> int:
     )
     acted = {k: v for k, v in actor.chain.counters.items() if v}
     print(f"safety chain activations: {acted or 'none'} over {sum(len(e) for e in actor.executed)} steps")
-    bad = limit_violations(actor.executed, config, config.control_period_s)
-    print(f"executed commands beyond the velocity/acceleration limits: {bad['velocity']}/{bad['acceleration']}")
+    bad = limit_violations(actor.executed, config, config.control_period_s, actor.measured)
+    counts = ", ".join(f"{k} {v}" for k, v in bad.items() if k != "steps")
+    print(f"executed commands beyond the {config.command_interface}-interface limits: {counts} of {bad['steps']} steps")
     return 0
 
 
