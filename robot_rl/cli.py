@@ -18,16 +18,20 @@ import tyro
 if TYPE_CHECKING:
     from robot_rl.train.evaluate import EvalResult
 
-USAGE = """usage: robot-rl <command> [options]
+USAGE = """usage: robot-rl [--plugin MODULE]... <command> [options]
 
 commands:
-  train sac|td3   train an off-policy agent on a Gymnasium env   (robot-rl train sac --help)
+  train ALGO      train a registered algorithm (sac, td3, bc, plug-ins)   (robot-rl train --help)
   export RUN_DIR  write a verified ONNX bundle (policy.onnx + manifest.json)
   eval            evaluate an exported bundle in simulation
   demo            the main job: train SAC, export, verify, evaluate the ONNX, plot
   envs            list continuous-control environments that can be trained on
   episodes DIR    list recorded MCAP episodes (steps, success, interventions, rewards); --recover crashed ones
   deploy FILE     run a ROS 2 launch file's nodes (sim or robot) without ros2 launch (robot-rl deploy --help)
+
+global options (before the command):
+  --plugin MODULE import MODULE first, so the algorithms it registers can be trained (repeatable; also
+                  $ROBOT_RL_PLUGINS=mod_a,mod_b, and the `robot_rl.algorithms` entry-point group)
 """
 
 _FLAT = (tyro.conf.OmitArgPrefixes,)
@@ -97,43 +101,68 @@ def _fail(msg: str, code: int = 2) -> int:
     return code
 
 
+def _pop_recipe(argv: list[str]) -> str | None:
+    """Remove `--recipe NAME` / `--recipe=NAME` from `argv`; returns NAME (None when absent)."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--recipe="):
+            del argv[i]
+            return arg.split("=", 1)[1]
+        if arg == "--recipe":
+            if i + 1 >= len(argv):
+                raise ValueError("--recipe needs a value")
+            recipe = argv[i + 1]
+            del argv[i : i + 2]
+            return recipe
+    return None
+
+
+def _train_usage() -> str:
+    from robot_rl.algos.registry import registered
+
+    lines = ["usage: robot-rl train ALGO [options]   (robot-rl train ALGO --help for its options)", "", "algorithms:"]
+    for name, entry in sorted(registered().items()):
+        doc = (entry.config_cls.__doc__ or "").strip().splitlines()
+        recipes = f" (--recipe {'|'.join(entry.presets)})" if entry.presets else ""
+        lines.append(f"  {name:<14}{doc[0] if doc else ''}{recipes}")
+    return "\n".join(lines)
+
+
 def _train(algo: str, argv: list[str]) -> int:
-    from robot_rl.algos.sac.config import SACConfig
-    from robot_rl.algos.td3.config import TD3Config
-    from robot_rl.train.cli_args import TrainSAC, TrainTD3
+    """`robot-rl train ALGO ...`: the registry entry's config dataclass (and its recipe) parsed by tyro."""
+    from robot_rl.algos.registry import get_algorithm
+    from robot_rl.train.cli_args import TrainArgs
     from robot_rl.train.config import TrainConfig
     from robot_rl.train.loop import train
 
-    if algo == "sac":
-        recipe = "classic"
-        for i, arg in enumerate(argv):
-            if arg.startswith("--recipe="):
-                recipe = arg.split("=", 1)[1]
-                del argv[i]
-                break
-            if arg == "--recipe":
-                if i + 1 >= len(argv):
-                    return _fail("--recipe needs a value: classic or crossq")
-                recipe = argv[i + 1]
-                del argv[i : i + 2]
-                break
-        default_sac = TrainSAC(TrainConfig(), SACConfig.preset(recipe))
-        args_sac = tyro.cli(TrainSAC, args=argv, default=default_sac, prog="robot-rl train sac", config=_FLAT)
-        train_cfg, resume = args_sac.train, args_sac.resume
-        algo_cfg: object = args_sac.sac
-    elif algo == "td3":
-        default_td3 = TrainTD3(TrainConfig(), TD3Config())
-        args_td3 = tyro.cli(TrainTD3, args=argv, default=default_td3, prog="robot-rl train td3", config=_FLAT)
-        train_cfg, resume = args_td3.train, args_td3.resume
-        algo_cfg = args_td3.td3
-    else:
-        return _fail(f"unknown algorithm {algo!r}; choose sac or td3")
+    entry = get_algorithm(algo)
+    recipe = ""
+    if entry.presets:
+        try:
+            recipe = _pop_recipe(argv) or ""
+        except ValueError as exc:
+            return _fail(f"{exc}: one of {', '.join(entry.presets)}")
+    doc = (entry.config_cls.__doc__ or "").strip()
+    description = f"Train {algo}: {doc}" if doc else f"Train {algo}."
+    if entry.presets:
+        description += f"\n\nRecipes (--recipe NAME, default {entry.default_preset}): {', '.join(entry.presets)}."
+    default = TrainArgs(TrainConfig(), entry.default_config(recipe))
+    args = tyro.cli(
+        TrainArgs[entry.config_cls],  # type: ignore[name-defined]
+        args=argv,
+        default=default,
+        prog=f"robot-rl train {algo}",
+        description=description,
+        config=_FLAT,
+    )
+    train_cfg, resume = args.train, args.resume
     steps_given = any(a == "--total-steps" or a.startswith("--total-steps=") for a in argv)
     extend = train_cfg.total_steps if resume and steps_given else None
-    result = train(train_cfg, algo, algo_cfg, resume=resume, extend_to_steps=extend)
+    result = train(train_cfg, algo, args.algo, resume=resume, extend_to_steps=extend)
     ev = result.final_eval
+    unit = "updates" if train_cfg.data == "offline" else "steps"
     print(
-        f"done: {result.steps} steps in {result.train_wall_s:.0f}s ({result.steps / result.train_wall_s:.0f} steps/s); "
+        f"done: {result.steps} {unit} in {result.train_wall_s:.0f}s "
+        f"({result.steps / max(result.train_wall_s, 1e-9):.0f} {unit}/s); "
         f"eval return {ev.mean_return:.1f} ± {ev.std_return:.1f} over {len(ev.returns)} episodes; run: {result.run_dir}"
     )
     return 0
@@ -332,19 +361,42 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 }
 
 
+def _split_plugins(args: list[str]) -> tuple[list[str], list[str]]:
+    """Leading global `--plugin MODULE` / `--plugin=MODULE` options, and the rest of the command line."""
+    plugins: list[str] = []
+    while args and (args[0] == "--plugin" or args[0].startswith("--plugin=")):
+        if args[0] == "--plugin":
+            if len(args) < 2 or args[1].startswith("-"):
+                raise ValueError("--plugin needs a module name: robot-rl --plugin my_pkg.my_algo train my_algo ...")
+            plugins.append(args[1])
+            args = args[2:]
+        else:
+            plugins.append(args[0].split("=", 1)[1])
+            args = args[1:]
+    return plugins, args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        plugins, args = _split_plugins(args)
+    except ValueError as exc:
+        return _fail(str(exc))
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if args else 2
     cmd, rest = args[0], args[1:]
     try:
+        if plugins:
+            from robot_rl.algos.registry import load_plugins
+
+            load_plugins(plugins)
         if cmd == "train":
             if rest and rest[0] in ("-h", "--help"):
-                print("usage: robot-rl train sac|td3 [options]   (robot-rl train sac --help for the options)")
+                print(_train_usage())
                 return 0
             if not rest or rest[0].startswith("-"):
-                return _fail("train needs an algorithm: robot-rl train sac|td3 [options]")
+                return _fail(f"train needs an algorithm: robot-rl train ALGO [options]\n{_train_usage()}")
             return _train(rest[0], rest[1:])
         if cmd not in COMMANDS:
             return _fail(f"unknown command {cmd!r}\n{USAGE}")

@@ -94,7 +94,7 @@ def make_batch() -> Callable[..., Batch[torch.Tensor]]:
             terminated=term,
             truncated=trunc,
         )
-        return Batch(*(torch.as_tensor(np.asarray(x, np.float32)) for x in arrays))
+        return Batch(*(torch.as_tensor(np.asarray(x, np.float32)) for x in arrays[:6]))  # the six transition fields
 
     return make
 

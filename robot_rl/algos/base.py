@@ -10,11 +10,16 @@ import numpy.typing as npt
 import torch
 
 from robot_rl.core.types import Batch, TrainingStats
-from robot_rl.nets.policy import TanhPolicy
+from robot_rl.nets.deployable import DeployablePolicy
 
 
 class Algorithm(Protocol):
-    """An off-policy learner: the trainer owns the data, the algorithm owns the networks."""
+    """A learner: the trainer owns the data, the algorithm owns the networks.
+
+    Built as `algo_cls(spec: PolicySpec, cfg)` by the registry (`robot_rl.algos.registry.register_algorithm`).
+    The same object is driven online (env), offline (dataset) or on mixed data by `robot_rl.train.loop.train`;
+    it never knows which: it only sees `Batch`es (whose optional fields it may use or ignore).
+    """
 
     name: str
 
@@ -30,8 +35,9 @@ class Algorithm(Protocol):
         """Feed new raw observations `[N, O]` to running statistics (observation normalizer)."""
         ...
 
-    def policy(self) -> TanhPolicy:
-        """The deployable policy module (shares weights with the learner; no critics)."""
+    def policy(self) -> DeployablePolicy:
+        """The deployable policy module: raw observations in, physical actions out (shares weights with the
+        learner; no critics, targets or optimizers)."""
         ...
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
@@ -13,6 +14,17 @@ import numpy.typing as npt
 from robot_rl.core.specs import PolicySpec
 
 ArrayT = TypeVar("ArrayT")
+
+
+class DataSource(IntEnum):
+    """Where a transition came from: the integer codes of `Batch.source` and the replay buffer's `source` column."""
+
+    ONLINE = 0
+    """Collected by the learner's own policy in the environment."""
+    DATASET = 1
+    """From a dataset: demonstrations, scripted-expert rollouts, recorded episodes."""
+    INTERVENTION = 2
+    """A human (or scripted operator) took over; the executed action is theirs."""
 
 
 class Transition(NamedTuple):
@@ -34,23 +46,44 @@ class Transition(NamedTuple):
     """True when the MDP terminated: the target does not bootstrap from `next_obs`."""
     truncated: bool
     """True when the episode was cut short: the target still bootstraps from `next_obs`."""
+    cost: float = 0.0
+    """Per-step constraint cost (0 where the source has none)."""
+    intervention: bool = False
+    """True when a human took over and `action` is theirs."""
+    source: int = DataSource.ONLINE
+    """`DataSource` code of where the transition came from."""
 
 
 class Batch(NamedTuple, Generic[ArrayT]):
-    """A batch of transitions; arrays are numpy or torch with leading dimension B."""
+    """A batch of transitions; arrays are numpy or torch with leading dimension B.
+
+    The first six fields are always present. The optional ones default to None; an algorithm that does not use
+    them ignores them (SAC and TD3 do), and a source that cannot fill them leaves them None. B = batch size,
+    O = observation size, A = action size, H = action chunk length, T = observation history length.
+    """
 
     obs: ArrayT
-    """`[B, obs_dim]` float32."""
+    """`[B, obs_dim]` float32, raw (unnormalized) observation before the action."""
     action: ArrayT
-    """`[B, act_dim]` float32, normalized to [-1, 1]."""
+    """`[B, act_dim]` float32, the executed action normalized to [-1, 1]."""
     reward: ArrayT
     """`[B]` float32."""
     next_obs: ArrayT
-    """`[B, obs_dim]` float32."""
+    """`[B, obs_dim]` float32, the real observation after the action."""
     terminated: ArrayT
     """`[B]` float32 in {0, 1}; 1 stops bootstrapping."""
     truncated: ArrayT
     """`[B]` float32 in {0, 1}; informational, bootstrapping continues."""
+    action_chunk: ArrayT | None = None
+    """`[B, H, A]` float32 normalized to [-1, 1]: the H actions executed from `obs` on (chunk 0 = `action`)."""
+    obs_history: ArrayT | None = None
+    """`[B, T, O]` float32 raw observations, oldest first; the last one is `obs`."""
+    cost: ArrayT | None = None
+    """`[B]` float32 ≥ 0, per-step constraint cost (safe/Lyapunov RL), in the task's cost units."""
+    intervention: ArrayT | None = None
+    """`[B]` float32 in {0, 1}; 1 where a human took over and `action` is theirs."""
+    source: ArrayT | None = None
+    """`[B]` int64 `DataSource` codes: 0 online, 1 dataset/demo, 2 intervention."""
 
 
 @dataclass(frozen=True)

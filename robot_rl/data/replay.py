@@ -13,13 +13,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from robot_rl.core.types import Batch
+from robot_rl.core.types import Batch, DataSource
 
-_FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated")
+_FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "truncated", "cost", "intervention", "source")
+_OPTIONAL = ("cost", "intervention", "source")
+"""Columns added after the first checkpoint format: a saved buffer without them loads with zeros (online, no
+cost, no intervention), which is what every transition of such a run was."""
 
 
 class ReplayBuffer:
     """Fixed-capacity FIFO of transitions with uniform sampling.
+
+    Besides the six transition columns it keeps `cost` (float32), `intervention` (float32 0/1) and `source`
+    (int64 `DataSource` codes), which fill a `Batch`'s optional fields of the same names.
 
     Args:
         capacity: maximum number of transitions; the oldest are overwritten.
@@ -38,6 +44,9 @@ class ReplayBuffer:
         self.next_obs = np.zeros((capacity, obs_dim), dtype=obs_dtype)
         self.terminated = np.zeros((capacity,), dtype=np.float32)
         self.truncated = np.zeros((capacity,), dtype=np.float32)
+        self.cost = np.zeros((capacity,), dtype=np.float32)
+        self.intervention = np.zeros((capacity,), dtype=np.float32)
+        self.source = np.zeros((capacity,), dtype=np.int64)
         self.pos = 0
         """Index the next transition is written to."""
         self.size = 0
@@ -54,6 +63,9 @@ class ReplayBuffer:
         next_obs: npt.ArrayLike,
         terminated: bool,
         truncated: bool,
+        cost: float = 0.0,
+        intervention: bool = False,
+        source: int = DataSource.ONLINE,
     ) -> None:
         """Append one transition, overwriting the oldest when full."""
         i = self.pos
@@ -63,8 +75,63 @@ class ReplayBuffer:
         self.next_obs[i] = next_obs
         self.terminated[i] = float(terminated)
         self.truncated[i] = float(truncated)
+        self.cost[i] = cost
+        self.intervention[i] = float(intervention)
+        self.source[i] = int(source)
         self.pos = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
+
+    def add_batch(
+        self,
+        obs: npt.ArrayLike,
+        action: npt.ArrayLike,
+        reward: npt.ArrayLike,
+        next_obs: npt.ArrayLike,
+        terminated: npt.ArrayLike,
+        truncated: npt.ArrayLike,
+        cost: npt.ArrayLike | None = None,
+        intervention: npt.ArrayLike | None = None,
+        source: npt.ArrayLike = DataSource.DATASET,
+    ) -> None:
+        """Append N transitions at once (a dataset's bulk fill): arrays `[N, ...]` like `add`'s arguments.
+
+        `cost`/`intervention` default to 0; `source` is one code for all rows or `[N]` codes (default: dataset).
+        Rows are written in order with the same wrap-around as N calls of `add` (only the last `capacity` stay).
+
+        Raises:
+            ValueError: columns of different lengths or wrong trailing shapes (the message names them).
+        """
+        cols: dict[str, npt.NDArray[Any]] = {
+            "obs": np.asarray(obs),
+            "action": np.asarray(action),
+            "reward": np.asarray(reward),
+            "next_obs": np.asarray(next_obs),
+            "terminated": np.asarray(terminated),
+            "truncated": np.asarray(truncated),
+        }
+        n = int(cols["reward"].shape[0]) if cols["reward"].ndim else -1
+        cols["cost"] = np.zeros(n, np.float32) if cost is None else np.asarray(cost)
+        cols["intervention"] = np.zeros(n, np.float32) if intervention is None else np.asarray(intervention)
+        src = np.asarray(source)
+        cols["source"] = np.full(n, int(src), np.int64) if src.ndim == 0 else src
+        bad = [
+            f"{name} {tuple(col.shape)} (expected {(n, *getattr(self, name).shape[1:])})"
+            for name, col in cols.items()
+            if col.shape != (n, *getattr(self, name).shape[1:])
+        ]
+        if n < 0 or bad:
+            raise ValueError(f"add_batch: columns disagree with {n} rows of this buffer's shapes: {bad}")
+        if n == 0:
+            return
+        if n > self.capacity:  # only the newest `capacity` rows survive, as with `add`
+            self.pos = (self.pos + n - self.capacity) % self.capacity
+            cols = {k: v[n - self.capacity :] for k, v in cols.items()}
+            n = self.capacity
+        idx = (self.pos + np.arange(n)) % self.capacity
+        for name, col in cols.items():
+            getattr(self, name)[idx] = col  # numpy casts to the column's dtype, as `add` does
+        self.pos = int((self.pos + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
 
     def sample_indices(self, batch_size: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
         """Uniform indices into the valid part of the buffer."""
@@ -81,6 +148,9 @@ class ReplayBuffer:
             next_obs=self.next_obs[idx],
             terminated=self.terminated[idx],
             truncated=self.truncated[idx],
+            cost=self.cost[idx],
+            intervention=self.intervention[idx],
+            source=self.source[idx],
         )
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch[npt.NDArray[Any]]:
@@ -107,6 +177,9 @@ class ReplayBuffer:
             raise ValueError(f"saved buffer write position {pos} is inconsistent with size {n}")
         for name in _FIELDS:
             dst = getattr(self, name)
+            if name in _OPTIONAL and name not in arrays:  # a checkpoint from before the column existed
+                dst[:n] = 0
+                continue
             src = arrays[name]
             if src.shape[1:] != dst.shape[1:] or src.dtype != dst.dtype:
                 raise ValueError(

@@ -61,6 +61,7 @@ from robot_rl.export.manifest import (
 from robot_rl.export.model_card import render_model_card
 from robot_rl.export.onnx_scan import scan_onnx
 from robot_rl.export.runtime import OnnxPolicy, create_session, signature_problem
+from robot_rl.nets.deployable import DeployablePolicy, as_module
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -584,7 +585,7 @@ def _read_back(
 
 
 def export_policy(
-    policy: nn.Module,
+    policy: DeployablePolicy,
     out_dir: str | os.PathLike[str],
     training_config: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
@@ -600,7 +601,8 @@ def export_policy(
     The policy is copied, moved to CPU and put in eval mode (the caller's module is untouched).
 
     Args:
-        policy: module with a `.spec: PolicySpec` and a deterministic forward (e.g. TanhPolicy).
+        policy: a `DeployablePolicy` module (robot_rl/nets/deployable.py), e.g. a TanhPolicy; this exporter
+            takes plain ones (no observation history, no chunk, no noise input).
         out_dir: bundle directory to create (policy.onnx, README.md, manifest.json).
         training_config: algorithm/train config as JSON, stored in the manifest.
         extra: free JSON metadata for the manifest.
@@ -631,8 +633,9 @@ def export_policy(
             raise ValueError(f"{label} must be JSON-serializable (no NaN/Inf): {exc}") from exc
     out_dir = Path(out_dir)
     _check_destination(out_dir, overwrite)
-    spec = _check_policy(policy)
-    model = copy.deepcopy(policy).to("cpu").eval()
+    module = as_module(policy)
+    spec = _check_policy(module)
+    model = copy.deepcopy(module).to("cpu").eval()
     for param in model.parameters():
         param.requires_grad_(False)
 

@@ -18,8 +18,13 @@ class TanhPolicy(nn.Module):
     """`obs [B, obs_dim]` (raw) → `action [B, act_dim]` (physical), deterministic.
 
     `trunk` maps normalized observations to the pre-tanh action mean. For SAC it is the mean
-    head of the Gaussian actor; for TD3 it is the deterministic actor without its final tanh.
+    head of the Gaussian actor; for TD3 and BC it is the deterministic actor without its final tanh.
+    A plain `DeployablePolicy` (robot_rl/nets/deployable.py): no history, no chunk, no noise input.
     """
+
+    obs_history = 1
+    chunk_size = 1
+    noise_shape: tuple[int, ...] | None = None
 
     def __init__(self, spec: PolicySpec, normalizer: ObsNormalizer, trunk: nn.Module) -> None:
         super().__init__()
@@ -34,6 +39,8 @@ class TanhPolicy(nn.Module):
     action_scale: torch.Tensor
     action_bias: torch.Tensor
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        if noise is not None:
+            raise ValueError(f"TanhPolicy is deterministic and takes no noise, got noise {tuple(noise.shape)}")
         mean = self.trunk(self.normalizer(obs))
         return torch.tanh(mean) * self.action_scale + self.action_bias

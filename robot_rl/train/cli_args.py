@@ -1,29 +1,20 @@
-"""Argument dataclasses of `robot-rl train <algo>` (module level so tyro can resolve their annotations)."""
+"""Argument dataclass of `robot-rl train <algo>`, generic over the algorithm's config (one per registry entry)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from robot_rl.algos.sac.config import SACConfig
-from robot_rl.algos.td3.config import TD3Config
 from robot_rl.train.config import TrainConfig
 
-
-@dataclass(frozen=True)
-class TrainSAC:
-    """Train Soft Actor-Critic. `--recipe crossq` selects the sample-efficient preset."""
-
-    train: TrainConfig
-    sac: SACConfig
-    resume: bool = False
-    """Continue the run in its directory from its latest checkpoint (`--total-steps` may extend it)."""
+AlgoConfigT = TypeVar("AlgoConfigT")
 
 
 @dataclass(frozen=True)
-class TrainTD3:
-    """Train TD3 (Fujimoto et al. 2018)."""
+class TrainArgs(Generic[AlgoConfigT]):
+    """`robot-rl train <algo>`: the run's TrainConfig and the algorithm's config, flags flattened (no prefixes)."""
 
     train: TrainConfig
-    td3: TD3Config
+    algo: AlgoConfigT
     resume: bool = False
     """Continue the run in its directory from its latest checkpoint (`--total-steps` may extend it)."""

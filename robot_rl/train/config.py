@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -11,11 +12,20 @@ class TrainConfig:
     """What to train on, for how long, and where the results go."""
 
     env: str = "Pendulum-v1"
-    """Gymnasium environment id with continuous (Box) observations and actions."""
+    """Gymnasium environment id with continuous (Box) observations and actions (also the evaluation env of
+    offline training)."""
     backend: str = ""
     """Physics backend for the robot_rl/* simulation suite ("mujoco" or "pybullet"); empty = the env's default."""
+    data: Literal["online", "offline", "mixed"] = "online"
+    """Training data: `online` (the learner's own env steps), `offline` (only `--dataset`; no env steps, the env
+    is used for evaluation), `mixed` (env steps, each batch drawing `--demo-ratio` of its rows from the dataset)."""
+    dataset: str = ""
+    """Dataset folder for `offline`/`mixed` data (`robot-rl dataset` writes one); its actions are normalized."""
+    demo_ratio: float = 0.5
+    """Share of each batch drawn from the dataset in `mixed` mode (0.5 = RLPD's symmetric sampling)."""
     total_steps: int = 20_000
-    """Environment steps to collect in total (including random warm-up steps)."""
+    """Environment steps to collect in total (including random warm-up steps); with `offline` data, calls of the
+    algorithm's update (gradient steps for an update-to-data ratio of 1)."""
     seed: int = 0
     """Seed for networks, sampling and environment resets; same seed → same run on CPU."""
     learning_starts: int = 1_000
@@ -52,6 +62,10 @@ class TrainConfig:
         for name in ("learning_starts", "eval_every", "checkpoint_every", "torch_threads", "seed"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.data not in ("online", "offline", "mixed"):
+            problems.append(f"data must be online, offline or mixed, got {self.data!r}")
+        if not 0.0 <= self.demo_ratio <= 1.0:
+            problems.append(f"demo_ratio must be in [0, 1], got {self.demo_ratio}")
         if "/" in self.run_name or self.run_name in (".", ".."):
             problems.append(f"run_name must be a plain directory name, got {self.run_name!r}")
         if problems:

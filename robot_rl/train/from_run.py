@@ -9,7 +9,7 @@ from typing import Any
 
 from robot_rl.algos.registry import algo_config_from_json, make_algorithm
 from robot_rl.core.specs import PolicySpec
-from robot_rl.nets.policy import TanhPolicy
+from robot_rl.nets.deployable import DeployablePolicy
 from robot_rl.train import checkpoint as ckpt
 
 
@@ -17,16 +17,20 @@ from robot_rl.train import checkpoint as ckpt
 class RunPolicy:
     """A run's policy module and what the export manifest should say about it."""
 
-    policy: TanhPolicy
+    policy: DeployablePolicy
+    """Raw observations in, physical actions out, in eval mode."""
     config: dict[str, Any]
-    """The run's config.json (algorithm, algorithm config, train config, policy spec)."""
+    """The run's config.json (algorithm, its registering module, algorithm config, train config, policy spec)."""
     checkpoint: Path
     summary: dict[str, Any]
     """The run's summary.json, or {} when the run did not finish."""
 
 
 def load_run_policy(run_dir: Path) -> RunPolicy:
-    """Load `run_dir`'s policy; raises FileNotFoundError/CheckpointError with the reason."""
+    """Load `run_dir`'s policy; raises FileNotFoundError/CheckpointError with the reason.
+
+    A plug-in algorithm is found by re-importing the module recorded as `algo_module` in config.json.
+    """
     config_file = run_dir / "config.json"
     if not config_file.exists():
         raise FileNotFoundError(f"{run_dir} is not a training run directory (no config.json)")
@@ -36,8 +40,11 @@ def load_run_policy(run_dir: Path) -> RunPolicy:
         raise FileNotFoundError(f"{run_dir} has no valid checkpoint to export")
     saved = ckpt.load_checkpoint(latest)
     spec = PolicySpec.from_json(config["policy_spec"])
-    algo = make_algorithm(config["algo"], spec, algo_config_from_json(config["algo"], config["algo_config"]))
+    name, module = config["algo"], config.get("algo_module", "")
+    algo = make_algorithm(name, spec, algo_config_from_json(name, config["algo_config"], module), module)
     algo.load_state_tensors(saved.model, saved.state["algo_meta"])
     summary_file = run_dir / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
-    return RunPolicy(policy=algo.policy().eval(), config=config, checkpoint=latest, summary=summary)
+    policy = algo.policy()
+    policy.eval()
+    return RunPolicy(policy=policy, config=config, checkpoint=latest, summary=summary)

@@ -1,0 +1,76 @@
+"""BC update: one regression step per batch; the deployable policy is a TanhPolicy over the same actor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from robot_rl.algos import common
+from robot_rl.algos.bc import losses
+from robot_rl.algos.bc.config import BCConfig
+from robot_rl.core.specs import PolicySpec
+from robot_rl.core.types import Batch, TrainingStats
+from robot_rl.nets.actors import DeterministicActor
+from robot_rl.nets.normalizer import ObsNormalizer
+from robot_rl.nets.policy import TanhPolicy
+
+
+class BC:
+    """Deterministic behaviour cloning: `tanh(actor(normalize(obs)))` regresses the batch's normalized action."""
+
+    name = "bc"
+
+    def __init__(self, spec: PolicySpec, cfg: BCConfig) -> None:
+        self.spec, self.cfg = spec, cfg
+        obs_dim, act_dim = spec.observation.dim, spec.action.dim
+        self.normalizer = ObsNormalizer(obs_dim, enabled=cfg.obs_normalization)
+        self.actor = DeterministicActor(obs_dim, act_dim, cfg.actor_hidden)
+        self.opt = torch.optim.AdamW(self.actor.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self._policy = TanhPolicy(spec, self.normalizer, self.actor)
+        self.num_updates = 0
+
+    @torch.inference_mode()
+    def act(self, obs: npt.NDArray[np.float32], deterministic: bool) -> npt.NDArray[np.float32]:
+        a = torch.tanh(self.actor(self.normalizer(torch.as_tensor(obs, dtype=torch.float32))))
+        if not deterministic and self.cfg.exploration_noise > 0:
+            a = (a + self.cfg.exploration_noise * torch.randn_like(a)).clamp(-1.0, 1.0)
+        return a.numpy()
+
+    def observe(self, obs: npt.NDArray[np.float32]) -> None:
+        self.normalizer.update(obs)
+
+    def policy(self) -> TanhPolicy:
+        return self._policy
+
+    def update(self, batches: Iterator[Batch[torch.Tensor]]) -> TrainingStats:
+        b = next(batches)
+        with torch.no_grad():
+            obs = self.normalizer(b.obs)
+        loss = losses.bc_loss(torch.tanh(self.actor(obs)), b.action)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.num_updates += 1
+        return TrainingStats(values={"loss/bc": float(loss.detach())}, num_updates=1)
+
+    # --- checkpointing (same layout as SAC/TD3: prefixed modules + flattened optimizer state) ---
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        out.update(common.module_tensors("actor", self.actor))
+        out.update(common.module_tensors("normalizer", self.normalizer))
+        out.update(common.optimizer_tensors("actor", self.opt))
+        return out
+
+    def state_meta(self) -> dict[str, Any]:
+        return {"num_updates": self.num_updates, "optimizers": {"actor": common.optimizer_meta(self.opt)}}
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        common.load_module("actor", self.actor, tensors)
+        common.load_module("normalizer", self.normalizer, tensors)
+        common.load_optimizer("actor", self.opt, tensors, meta["optimizers"]["actor"])
+        self.num_updates = int(meta["num_updates"])

@@ -1,0 +1,98 @@
+"""Batch streams for `Algorithm.update`: one buffer, or an online/dataset mix; numpy → torch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from robot_rl.core.types import Batch
+from robot_rl.data.replay import ReplayBuffer
+
+NumpyBatch = Batch[npt.NDArray[Any]]
+
+
+def to_torch(batch: NumpyBatch) -> Batch[torch.Tensor]:
+    """The same batch as torch tensors sharing memory (optional fields stay None)."""
+
+    def opt(x: npt.NDArray[Any] | None) -> torch.Tensor | None:
+        return None if x is None else torch.from_numpy(x)
+
+    b = batch
+    return Batch(
+        obs=torch.from_numpy(b.obs),
+        action=torch.from_numpy(b.action),
+        reward=torch.from_numpy(b.reward),
+        next_obs=torch.from_numpy(b.next_obs),
+        terminated=torch.from_numpy(b.terminated),
+        truncated=torch.from_numpy(b.truncated),
+        action_chunk=opt(b.action_chunk),
+        obs_history=opt(b.obs_history),
+        cost=opt(b.cost),
+        intervention=opt(b.intervention),
+        source=opt(b.source),
+    )
+
+
+def torch_batches(batches: Iterator[NumpyBatch]) -> Iterator[Batch[torch.Tensor]]:
+    """`batches` converted with `to_torch` (what `Algorithm.update` consumes)."""
+    for b in batches:
+        yield to_torch(b)
+
+
+def concat(parts: list[NumpyBatch]) -> NumpyBatch:
+    """Row-wise concatenation; an optional field is kept only where every part has it."""
+
+    def cat(name: str) -> npt.NDArray[Any]:
+        return np.concatenate([getattr(p, name) for p in parts])
+
+    def cat_opt(name: str) -> npt.NDArray[Any] | None:
+        return None if any(getattr(p, name) is None for p in parts) else cat(name)
+
+    return Batch(
+        obs=cat("obs"),
+        action=cat("action"),
+        reward=cat("reward"),
+        next_obs=cat("next_obs"),
+        terminated=cat("terminated"),
+        truncated=cat("truncated"),
+        action_chunk=cat_opt("action_chunk"),
+        obs_history=cat_opt("obs_history"),
+        cost=cat_opt("cost"),
+        intervention=cat_opt("intervention"),
+        source=cat_opt("source"),
+    )
+
+
+def offline_rows(ratio: float, batch_size: int) -> int:
+    """Rows of a mixed batch drawn from the dataset: `round(ratio * batch_size)` (Python's round-half-even)."""
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"demo ratio must be in [0, 1], got {ratio}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return round(ratio * batch_size)
+
+
+def mixed_batches(
+    online: ReplayBuffer, offline: ReplayBuffer, ratio: float, batch_size: int, rng: np.random.Generator
+) -> Iterator[NumpyBatch]:
+    """Endless batches of `batch_size` rows: `offline_rows(ratio, batch_size)` uniformly from `offline` (the
+    dataset), the rest uniformly from `online`; online rows first. `ratio = 0.5` is RLPD's symmetric sampling
+    (Ball et al. 2023). Each row keeps its buffer's `source` code, so a learner can tell them apart.
+
+    Indices are drawn online first, then offline, from the one `rng` (so a seeded run is reproducible).
+    """
+    n_off = offline_rows(ratio, batch_size)
+    n_on = batch_size - n_off
+    if n_off and len(offline) == 0:
+        raise RuntimeError("mixed sampling: the dataset buffer is empty")
+    while True:
+        parts = []
+        if n_on:
+            parts.append(online.gather(online.sample_indices(n_on, rng)))
+        if n_off:
+            parts.append(offline.gather(offline.sample_indices(n_off, rng)))
+        yield parts[0] if len(parts) == 1 else concat(parts)
