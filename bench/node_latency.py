@@ -305,9 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for rate in args.rates:
                 for record in [False] if args.no_record_run else [False, True]:
-                    res = run_rate(
-                        bundle, rate, args.seconds, record, work, env, robot["joint_names"], layout
-                    )
+                    res = run_rate(bundle, rate, args.seconds, record, work, env, robot["joint_names"], layout)
                     results.append(res)
                     p, e = res["policy_node"], res["echo"]
                     print(
