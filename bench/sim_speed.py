@@ -50,6 +50,8 @@ from sim.registry import ROBOT_TASK_IDS  # noqa: E402
 
 BACKENDS = ("mujoco", "pybullet")
 TARGET_OVERHEAD_MUJOCO = 0.25
+SPLIT_NOISE_US = 2.0  # reporting only: smaller differences in the one un-repeated split run count as noise
+SPLIT_SLOWED = 1.25  # reporting only: a split run this much slower per step than the main table was disturbed
 CONTENDED_CPU_UTIL = 0.9  # reporting only: a timed run below this got part of a core
 ACTION_POOL = 4096
 SEED = 0
@@ -534,7 +536,10 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             "Un-profiled split of an env step (a timing shim around `backend.step`, a separate run of "
             f"{report['split_steps']} steps). *bare, replayed controls*: `mj_step(nstep)` fed the controls the env "
-            "actually applied in that run, i.e. the physics of the env's own trajectory with no wrapper:",
+            "actually applied in that run, i.e. the physics of the env's own trajectory with no wrapper. The split "
+            f"is one un-repeated run: the reading below counts a difference under {SPLIT_NOISE_US:g} µs in it as "
+            f"noise, and flags a split run more than {SPLIT_SLOWED:g}x slower per step than the main table as slowed "
+            "by other load:",
             "",
             "| env | backend | env µs/step | in `backend.step` | outside `backend.step` | bare, constant controls "
             "| bare, replayed controls | one `reset()` |",
@@ -629,12 +634,12 @@ def reading(report: dict[str, Any]) -> list[str]:
                 + (
                     f"{replay - us['bare']:.0f} µs of the gap is the physics of the env's own trajectory (not the "
                     "wrapper) "
-                    if replay - us["bare"] >= 2
+                    if replay - us["bare"] >= SPLIT_NOISE_US
                     else "the env's own trajectory costs no more physics than the peer's (within noise) "
                 )
                 + (
                     f"and {beyond:.0f} µs is spent in `MujocoBackend.step` beyond the physics."
-                    if beyond is not None and beyond >= 2
+                    if beyond is not None and beyond >= SPLIT_NOISE_US
                     else "and `MujocoBackend.step` adds nothing measurable beyond the physics (its time is within the "
                     "run-to-run noise of the replay)."
                 )
@@ -645,7 +650,7 @@ def reading(report: dict[str, Any]) -> list[str]:
                 # The split is one un-repeated run: flag it when other load slowed it well beyond the main timing.
                 f" (This split run was slowed by other load on the machine: {s['env']:.0f} µs per env step there "
                 f"against {us['env']:.0f} µs in the main table, so its figures are not the wrapper's.)"
-                if s["env"] > 1.25 * us["env"]
+                if s["env"] > SPLIT_SLOWED * us["env"]
                 else ""
             )
         )
