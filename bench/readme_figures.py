@@ -229,7 +229,7 @@ def row_safety_chain(data: Data) -> list[str]:
     what = f"{work['n_joints']}-DoF" if "n_joints" in work else "one step"
     if work.get("workspace_box"):
         what += " with workspace box"
-    fk = str(work.get("forward_kinematics", ""))
+    fk = str(d.get("forward_kinematics") or work.get("forward_kinematics", ""))
     if fk:
         what += f" ({'URDF' if 'urdf' in fk.lower() else 'stub'} FK)"
     split = ""
