@@ -148,8 +148,9 @@ class RecorderConfig:
 
 
 @dataclass(frozen=True)
-class Episode:
-    """A recorded episode, stacked into arrays (T steps, O observation dims, A action dims)."""
+class Recording:
+    """One recorded episode file as written, stacked into arrays (T recorded ticks, O observation dims, A action
+    dims). `robot_rl.data.datasets.sources.mcap` turns it into training `Episode`s (the one episode type)."""
 
     path: Path
     """File it was read from."""
@@ -180,30 +181,6 @@ class Episode:
 
     def __len__(self) -> int:
         return int(self.steps.shape[0])
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One (s, a, r, s') transition for learning; `action` is the executed action."""
-
-    observation: npt.NDArray[np.float64]
-    """[O] observation before the action."""
-    action: npt.NDArray[np.float64]
-    """[A] executed action (what the robot did; human actions included)."""
-    policy_action: npt.NDArray[np.float64]
-    """[A] what the policy asked for."""
-    reward: float
-    """Sum of the reward terms."""
-    reward_terms: dict[str, float]
-    """Individual reward terms."""
-    next_observation: npt.NDArray[np.float64]
-    """[O] observation after the action (a copy of `observation` on a terminal step; never bootstrapped)."""
-    terminated: bool
-    """Terminal: do not bootstrap."""
-    truncated: bool
-    """Cut, not terminal."""
-    intervention: bool
-    """The executed action came from a human."""
 
 
 @dataclass(frozen=True)

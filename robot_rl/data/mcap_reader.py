@@ -1,4 +1,4 @@
-"""Read recorded episodes back into arrays and transitions (numpy + mcap + rosbags, never rclpy).
+"""Read recorded episode files back into arrays (numpy + mcap + rosbags, never rclpy).
 
 Every damaged input ends in a `ValueError` that says what to do; nothing else escapes for a truncated or corrupted
 file. The file is read whole into memory (episodes are megabytes) so a corrupted length field can never make the
@@ -8,7 +8,6 @@ parser allocate or read beyond the file.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -25,8 +24,7 @@ from robot_rl.data.episode_record import (
     SAFETY_TOPIC,
     STEP_TOPIC,
     DecodedStep,
-    Episode,
-    Transition,
+    Recording,
     decode_safety,
     decode_step,
 )
@@ -105,7 +103,7 @@ def _collect(scan: McapScan, rec: object) -> None:
         scan.metadata.append(rec)
 
 
-def read_episode(path: str | Path) -> Episode:
+def read_episode(path: str | Path) -> Recording:
     """Read a finished `episode_<N>.mcap` into arrays.
 
     Raises:
@@ -128,8 +126,8 @@ def read_episode(path: str | Path) -> Episode:
     return episode_from_scan(scan, path)
 
 
-def episode_from_scan(scan: McapScan, path: Path) -> Episode:
-    """Assemble an `Episode` from scanned records; raises ValueError if they do not form one."""
+def episode_from_scan(scan: McapScan, path: Path) -> Recording:
+    """Assemble a `Recording` from scanned records; raises ValueError if they do not form one."""
     if scan.header is None or scan.header.profile != PROFILE:
         raise ValueError(f"{path}: not a ROS 2 MCAP file (profile {getattr(scan.header, 'profile', None)!r})")
     start = scan.metadata_named(EPISODE_METADATA)
@@ -164,7 +162,7 @@ def _stack(
     reason_updates: dict[int, tuple[str, ...]],
     *,
     recovered: bool,
-) -> Episode:
+) -> Recording:
     obs_dims = {s.observation.shape[0] for s in steps}
     act_dims = {s.policy_action.shape[0] for s in steps} | {s.executed_action.shape[0] for s in steps}
     if len(obs_dims) > 1 or len(act_dims) > 1:
@@ -178,7 +176,7 @@ def _stack(
     for s in steps:
         current = reason_updates.get(s.step, current)
         reasons.append(current)
-    return Episode(
+    return Recording(
         path=path,
         metadata=metadata,
         steps=np.array([s.step for s in steps], dtype=np.int64),
@@ -193,37 +191,6 @@ def _stack(
         safety_reasons=reasons,
         recovered=recovered,
     )
-
-
-def iter_transitions(episode: Episode) -> Iterator[Transition]:
-    """Yield (s, a, r, s') transitions; `action` is the executed action.
-
-    A step needs the next step's observation. So a step is skipped when the next recorded step is not
-    `step + 1` (the recorder dropped steps in between), and the last step is dropped unless it is terminated:
-    a terminal step gets `next_observation = observation.copy()` (never bootstrapped), while a truncated or
-    crash-cut last step has no true next observation and bootstrapping from a fake one would bias the critic.
-    """
-    n = len(episode)
-    for t in range(n):
-        terminated = bool(episode.terminated[t])
-        if terminated:
-            next_obs = episode.observations[t].copy()
-        elif t + 1 < n and episode.steps[t + 1] == episode.steps[t] + 1:
-            next_obs = episode.observations[t + 1].copy()
-        else:
-            continue
-        terms = {k: float(v[t]) for k, v in episode.rewards.items()}
-        yield Transition(
-            observation=episode.observations[t].copy(),
-            action=episode.executed_actions[t].copy(),
-            policy_action=episode.policy_actions[t].copy(),
-            reward=float(sum(terms.values())),
-            reward_terms=terms,
-            next_observation=next_obs,
-            terminated=terminated,
-            truncated=bool(episode.truncated[t]),
-            intervention=bool(episode.intervention[t]),
-        )
 
 
 def list_episodes(directory: str | Path) -> list[Path]:

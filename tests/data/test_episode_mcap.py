@@ -10,19 +10,20 @@ import pytest
 from mcap.reader import make_reader
 from rosbags.highlevel import AnyReader
 
+from robot_rl.data.datasets.sources.mcap import recording_episodes
 from robot_rl.data.episode_record import (
     EPISODE_METADATA,
     SAFETY_MSGTYPE,
     SAFETY_TOPIC,
     STEP_MSGTYPE,
     STEP_TOPIC,
-    Episode,
     RecorderConfig,
+    Recording,
     StepRecord,
     decode_step,
     typestore,
 )
-from robot_rl.data.mcap_reader import iter_transitions, list_episodes, read_episode
+from robot_rl.data.mcap_reader import list_episodes, read_episode
 from robot_rl.data.mcap_writer import EpisodeRecorder
 
 REASONS = [(), ("clip/joint_limit",), ("clip/joint_limit", "rate_limit"), ("nan_guard",)]
@@ -53,7 +54,7 @@ def make_steps(seed: int, n: int, obs_dim: int = 5, act_dim: int = 3, *, termina
     return steps
 
 
-def assert_episode_equals(episode: Episode, steps: list[StepRecord]) -> None:
+def assert_episode_equals(episode: Recording, steps: list[StepRecord]) -> None:
     """Every field read back equals what was recorded (NaN compares equal)."""
     assert len(episode) == len(steps)
     if not steps:
@@ -146,36 +147,34 @@ def test_intervention_labels_equal_ground_truth_over_long_run(tmp_path: Path) ->
     np.testing.assert_array_equal(flags, truth)
 
 
-def test_iter_transitions_terminal_truncated_and_gaps(tmp_path: Path) -> None:
+def test_recording_to_episodes_terminal_truncated_and_gaps(tmp_path: Path) -> None:
+    """A recording becomes training Episodes: the terminal last step is kept, a truncated one and gaps cut."""
     terminal = make_steps(1, 6, terminated=True)
     truncated = make_steps(2, 6)
     gapped = [s for s in make_steps(3, 8) if s.step != 4]  # step 4 "dropped" by the recorder
     p_term, p_trunc, p_gap = record(tmp_path, [terminal, truncated, gapped])
 
-    ep = read_episode(p_term)
-    trs = list(iter_transitions(ep))
-    assert len(trs) == 6  # the terminal step is kept, with next_obs = obs
-    for t, tr in enumerate(trs[:-1]):
-        np.testing.assert_array_equal(tr.observation, ep.observations[t])
-        np.testing.assert_array_equal(tr.next_observation, ep.observations[t + 1])
-        np.testing.assert_array_equal(tr.action, ep.executed_actions[t])
-        np.testing.assert_array_equal(tr.policy_action, ep.policy_actions[t])
-        assert tr.reward == pytest.approx(sum(terminal[t].reward_terms.values()))
-        assert tr.reward_terms == terminal[t].reward_terms
-        assert tr.intervention == terminal[t].intervention and not tr.terminated
-    assert trs[-1].terminated and not trs[-1].truncated
-    np.testing.assert_array_equal(trs[-1].next_observation, ep.observations[-1])
+    rec = read_episode(p_term)
+    (ep,) = recording_episodes(rec)
+    assert len(ep) == 6 and ep.terminated and not ep.truncated  # the terminal step is kept
+    np.testing.assert_array_equal(ep.observations[:-1], rec.observations.astype(np.float32))
+    np.testing.assert_array_equal(ep.observations[-1], ep.observations[-2])  # next obs = obs: never bootstrapped
+    np.testing.assert_array_equal(ep.actions, rec.executed_actions)
+    np.testing.assert_array_equal(ep.policy_actions, rec.policy_actions)  # NaN kept as recorded
+    np.testing.assert_allclose(ep.rewards, [sum(s.reward_terms.values()) for s in terminal])
+    np.testing.assert_array_equal(ep.intervention, [s.intervention for s in terminal])
+    np.testing.assert_array_equal(ep.safety_activated, [bool(r) for r in rec.safety_reasons])
 
-    trs = list(iter_transitions(read_episode(p_trunc)))
-    assert len(trs) == 5  # the truncated last step has no next observation: dropped
-    assert not any(tr.terminated or tr.truncated for tr in trs)
+    (ep,) = recording_episodes(read_episode(p_trunc))
+    assert len(ep) == 5 and ep.truncated and not ep.terminated  # the truncated last step has no next observation
+    np.testing.assert_array_equal(ep.observations[-1], np.float32(truncated[-1].observation))
 
-    ep = read_episode(p_gap)
-    trs = list(iter_transitions(ep))
+    first, second = recording_episodes(read_episode(p_gap))
     # Steps 3 (its successor is missing) and 7 (last, truncated) have no true next observation.
-    assert len(trs) == 5
-    np.testing.assert_array_equal(trs[3].observation, gapped[4].observation)  # step 5
-    np.testing.assert_array_equal(trs[3].next_observation, gapped[5].observation)
+    assert (len(first), len(second)) == (3, 2) and first.truncated and second.truncated
+    np.testing.assert_array_equal(first.observations[-1], np.float32(gapped[3].observation))  # step 3 ends it
+    np.testing.assert_array_equal(second.observations[0], np.float32(gapped[4].observation))  # step 5
+    np.testing.assert_array_equal(second.observations[1], np.float32(gapped[5].observation))
 
 
 def test_queue_full_drops_are_counted_and_record_step_never_blocks(tmp_path: Path) -> None:

@@ -89,9 +89,9 @@ while True:
 
 def assert_prefix(episode_steps: np.ndarray, episode: object, ep: int) -> None:
     """The recovered/finished episode holds exactly steps 0..k-1 of episode `ep`, with their exact values."""
-    from robot_rl.data.episode_record import Episode
+    from robot_rl.data.episode_record import Recording
 
-    assert isinstance(episode, Episode)
+    assert isinstance(episode, Recording)
     k = len(episode)
     np.testing.assert_array_equal(episode_steps, np.arange(k))
     if k == 0:
