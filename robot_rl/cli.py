@@ -27,6 +27,7 @@ commands:
   demo            the main job: train SAC, export, verify, evaluate the ONNX, plot
   envs            list continuous-control environments that can be trained on
   episodes DIR    list recorded MCAP episodes (steps, success, interventions, rewards); --recover crashed ones
+  dataset SOURCE  build a Minari training dataset: expert | rollout | mcap   (robot-rl dataset --help)
   deploy FILE     run a ROS 2 launch file's nodes (sim or robot) without ros2 launch (robot-rl deploy --help)
 
 global options (before the command):
@@ -345,6 +346,12 @@ def _demo(argv: list[str]) -> int:
     return run_demo(args)
 
 
+def _dataset(argv: list[str]) -> int:
+    from robot_rl.data.datasets.cli import main as dataset_main
+
+    return dataset_main(argv)
+
+
 def _deploy(argv: list[str]) -> int:
     from ros_nodes.bringup import main as deploy_main  # ROS pieces load only here (robot_rl never imports rclpy)
 
@@ -358,6 +365,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "demo": _demo,
     "episodes": _episodes,
     "deploy": _deploy,
+    "dataset": _dataset,
 }
 
 
