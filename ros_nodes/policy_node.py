@@ -4,9 +4,13 @@ ROS I/O runs on a SingleThreadedExecutor; the control tick runs on its own threa
 (measured: 2–6× less jitter than an rclpy timer, and MultiThreadedExecutor timers are unreliable with these
 wheels). Incoming messages update the ROS-free `ControlStep` under a lock; the tick reads the latest of each.
 
-Lifecycle: unconfigured → configure (load + verify the bundle, build the chain; any mismatch fails with the
-reason) → inactive → activate (control starts; also the only way to resume after an e-stop release) → deactivate
-(publishes a hold, stops control) → cleanup. A restarted process always comes up unconfigured, never active.
+Lifecycle: unconfigured → configure (load + verify the bundle, build the chain; any mismatch or unknown
+parameter fails with the reason) → inactive → activate (control starts; also the only way to resume after an
+e-stop release) → deactivate (publishes a hold, stops control) → cleanup. A restarted process always comes up
+unconfigured, never active.
+
+Episode bookkeeping (ends, roll-over, terminated vs truncated, intervention counts) is the ROS-free
+`EpisodeSession`'s; this node forwards robot signals to it and applies the events it returns to the recorder.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from ros_nodes.core.control_step import HumanInput, TickResult
-from ros_nodes.core.deployment import Deployment, build_deployment
+from ros_nodes.core.control_step import HumanInput
+from ros_nodes.core.deployment import Deployment, PolicyNodeConfig, build_deployment
+from ros_nodes.core.episode_session import EpisodeSession, SessionEvent, write_events
 from ros_nodes.core.loop_stats import LoopStats
 
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -38,24 +43,8 @@ COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 """Late joiners (recorders, dashboards) get the current intervention state."""
 
-PARAM_DEFAULTS: dict[str, Any] = {
-    "bundle_dir": "",
-    "expected_sha256": "",
-    "controller": "",
-    "control_hz": 0.0,
-    "trigger": "timer",
-    "replan_every": 0,
-    "reward_hooks": ["rlif", "success"],
-    "human_timeout_s": 0.25,
-    "publish_trajectory": False,
-    "record_dir": "",
-    "episode_steps": 0,
-    "operator": "",
-    "robot": "",
-    "urdf": "",
-    "ee_link": "",
-    "stats_path": "",
-}
+PARAM_DEFAULTS: dict[str, Any] = PolicyNodeConfig.parameter_defaults()
+"""The node's own parameters (`PolicyNodeConfig`'s fields) with their defaults; `safety.*` ones come from YAML."""
 
 
 def _stamp_s(msg: Any) -> float:
@@ -84,22 +73,27 @@ class PolicyNode(LifecycleNode):
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._recorder: Any = None
-        self._episode_open = False
+        self._episode_metadata: dict[str, str] = {}  # provenance of every recorded episode (fixed per configure)
+        self._session: EpisodeSession | None = None  # kept after cleanup so the last run can still be reported
         self._stats: LoopStats | None = None
-        self._latest_js_arrival_ns = 0
-        self._intervention_steps = 0
-        self._episode_intervention_steps = 0
-        self._done_pending = False
         self.received: dict[str, int] = {"joint_states": 0, "observations": 0, "teleop_commands": 0}
         """Messages taken per input kind (malformed ones included): the denominator of the rejection counters."""
-        self.episodes: list[bool] = []
-        """Task success of each episode the robot ended (`/robot_rl/episode_done`), in order."""
         self._last_error = ""
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0, self._publish_diagnostics)
         self.create_service(SetBool, "~/estop", self._on_estop)
         self.create_service(Trigger, "~/end_episode", self._on_end_episode)
         self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    @property
+    def episodes(self) -> list[bool]:
+        """Task success of each episode that ended in operation (robot end or step limit), in order."""
+        return self._session.successes if self._session is not None else []
+
+    @property
+    def intervention_steps(self) -> int:
+        """Steps on which a human drove, since the last configure."""
+        return self._session.intervention_steps if self._session is not None else 0
 
     # ----- parameters -----
     def _params(self) -> dict[str, Any]:
@@ -120,6 +114,7 @@ class PolicyNode(LifecycleNode):
             self.get_logger().error(self._last_error)
             return TransitionCallbackReturn.FAILURE
         self._dep = dep
+        self._session = dep.session
         self._stats = LoopStats(1.0 / dep.control_hz)
         self._last_error = ""
         self._create_io(dep)
@@ -128,9 +123,10 @@ class PolicyNode(LifecycleNode):
             from robot_rl.data.mcap_writer import EpisodeRecorder
 
             self._recorder = EpisodeRecorder(RecorderConfig(directory=Path(dep.config.record_dir)))
+            self._episode_metadata = dep.episode_metadata()
         self.get_logger().info(
             f"configured: bundle {dep.config.bundle_dir} ({dep.policy.manifest.onnx_sha256[:12]}), "
-            f"{dep.step.mapping.command_interface} commands to {dep.command_topic} at {dep.control_hz:g} Hz"
+            f"{dep.robot.command.ros2_control} commands to {dep.command_topic} at {dep.control_hz:g} Hz"
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -141,6 +137,7 @@ class PolicyNode(LifecycleNode):
             sub(Float64MultiArray, "/teleop/commands", self._on_teleop_command, COMMAND_QOS),
             sub(Bool, "/teleop/engaged", self._on_teleop_engaged, LATCHED_QOS),
             sub(Bool, "/robot_rl/is_success", self._on_success, 10),
+            sub(Bool, "/robot_rl/terminated", self._on_terminated, 10),
             sub(Bool, "/robot_rl/episode_done", self._on_episode_done, 10),
         ]
         for key in dep.step.assembler.layout.topic_keys:
@@ -179,9 +176,7 @@ class PolicyNode(LifecycleNode):
                 self.get_logger().error(self._last_error)
                 return TransitionCallbackReturn.FAILURE
             dep.step.chain.enable()
-            dep.step.reset()
-            self._done_pending = False
-            self._start_episode()
+            self._apply(dep.session.begin(), wait=True)  # resets the control step
         self._active = True
         self._stop.clear()
         if dep.config.trigger == "timer":
@@ -191,7 +186,7 @@ class PolicyNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._halt(truncated=True)
+        self._halt()
         return TransitionCallbackReturn.SUCCESS
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -199,11 +194,11 @@ class PolicyNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._halt(truncated=True)
+        self._halt()
         self._close()
         return TransitionCallbackReturn.SUCCESS
 
-    def _halt(self, *, truncated: bool) -> None:
+    def _halt(self) -> None:
         """Stop the loop, publish one hold and close the episode."""
         self._active = False
         self._stop.set()
@@ -214,9 +209,9 @@ class PolicyNode(LifecycleNode):
         if dep is None:
             return
         with self._lock:
-            hold = dep.step.chain.hold_action(dep.step.assembler.joint_positions(dep.step.mapping.joints))
+            hold = dep.step.chain.hold_action(dep.step.assembler.joint_positions(dep.robot.command.joints))
             self._publish_command(dep, hold)
-            self._end_episode(terminated=False, truncated=truncated)
+            self._apply(dep.session.finish(), wait=True)
         self._write_stats()
 
     def _close(self) -> None:
@@ -226,46 +221,11 @@ class PolicyNode(LifecycleNode):
         self._destroy_io()
         self._dep = None
 
-    # ----- episodes / recording -----
-    def _start_episode(self, *, wait: bool = True) -> None:
-        if self._recorder is not None and self._dep is not None and not self._episode_open:
-            self._recorder.start_episode(self._dep.episode_metadata(), wait=wait)
-            self._episode_open = True
-            self._episode_intervention_steps = 0
-
-    def _end_episode(self, *, terminated: bool, truncated: bool, wait: bool = True) -> None:
-        """Close the recorded episode; inside the control loop with wait=False (no fsync in the tick)."""
-        if self._recorder is not None and self._episode_open:
-            extra = {"intervention_steps": str(self._episode_intervention_steps)}
-            if self._dep is not None and self._dep.step.is_success is not None:
-                extra["is_success"] = str(bool(self._dep.step.is_success)).lower()
-            self._recorder.end_episode(terminated=terminated, truncated=truncated, extra=extra, wait=wait)
-            self._episode_open = False
-
-    def _record(self, res: TickResult, terminated: bool, truncated: bool) -> None:
-        if self._recorder is None or not self._episode_open:
-            return
-        from robot_rl.data.episode_record import StepRecord
-
-        obs = (
-            res.observation
-            if res.observation is not None
-            else np.full(self._dep.policy.obs_dim if self._dep else 0, np.nan, np.float32)
-        )
-        self._recorder.record_step(
-            StepRecord(
-                step=res.step,
-                stamp_ns=int(res.now_s * 1e9),
-                observation=obs,
-                policy_action=res.policy_action,
-                executed_action=res.command,
-                reward_terms=res.rewards,
-                intervention=res.intervention,
-                safety_reasons=res.safety.reasons,
-                terminated=terminated,
-                truncated=truncated,
-            )
-        )
+    # ----- recording -----
+    def _apply(self, events: tuple[SessionEvent, ...], *, wait: bool) -> None:
+        """Write steps and close/open recorded episodes as the session decided. Caller holds the lock."""
+        if self._recorder is not None and events:
+            write_events(self._recorder, events, self._episode_metadata, wait=wait)
 
     # ----- subscriptions (executor thread) -----
     def _now_s(self) -> float:
@@ -281,8 +241,6 @@ class PolicyNode(LifecycleNode):
             err = dep.step.assembler.update_joint_state(
                 msg.name, msg.position, msg.velocity, arrival_s=self._now_s(), header_stamp_s=_stamp_s(msg)
             )
-            if err is None:
-                self._latest_js_arrival_ns = arrival_ns
         if err is None and self._active and dep.config.trigger == "joint_states":
             self._tick(dep, arrival_ns)
 
@@ -308,27 +266,22 @@ class PolicyNode(LifecycleNode):
             self._human = HumanInput(bool(msg.data), self._human.command, self._human.stamp_s)
 
     def _on_success(self, msg: Bool) -> None:
-        if self._dep is not None:
+        dep = self._dep
+        if dep is not None:
             with self._lock:
-                self._dep.step.is_success = bool(msg.data)
+                dep.session.on_success(bool(msg.data))
+
+    def _on_terminated(self, msg: Bool) -> None:
+        dep = self._dep
+        if dep is not None and self._active:
+            with self._lock:
+                dep.session.on_terminated(bool(msg.data))
 
     def _on_episode_done(self, msg: Bool) -> None:
         dep = self._dep
-        if dep is None or not msg.data or not self._active:
-            return
-        # Closed at the next tick, not here: `/robot_rl/is_success` of the same last step travels on its own topic
-        # and may be handled after this message; by the next tick it has arrived.
-        self._done_pending = True
-
-    def _roll_over_episode(self, dep: Deployment) -> None:
-        """The robot ended the episode (time limit or task end): close it, start the next. Caller holds the lock."""
-        self._done_pending = False
-        # Physics termination is not visible from here: the robot's end of episode is recorded as truncation.
-        self._end_episode(terminated=False, truncated=True, wait=False)
-        self.episodes.append(bool(dep.step.is_success))
-        dep.step.reset()
-        dep.step.is_success = None
-        self._start_episode(wait=False)
+        if dep is not None and msg.data and self._active:
+            with self._lock:
+                dep.session.on_episode_done()  # closed at the next tick, with the flags then known
 
     # ----- services -----
     def _on_estop(self, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
@@ -339,7 +292,7 @@ class PolicyNode(LifecycleNode):
         with self._lock:
             if req.data:
                 dep.step.chain.engage_estop("service ~/estop")
-                hold = dep.step.chain.hold_action(dep.step.assembler.joint_positions(dep.step.mapping.joints))
+                hold = dep.step.chain.hold_action(dep.step.assembler.joint_positions(dep.robot.command.joints))
                 self._publish_command(dep, hold)  # hold now, not at the next tick
                 res.message = "e-stop engaged (latched)"
             else:
@@ -350,10 +303,12 @@ class PolicyNode(LifecycleNode):
         return res
 
     def _on_end_episode(self, req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        dep = self._dep
+        if dep is None:
+            res.success, res.message = False, "not configured"
+            return res
         with self._lock:
-            self._end_episode(terminated=False, truncated=True)
-            if self._active:
-                self._start_episode()
+            self._apply(dep.session.cut() if self._active else dep.session.finish("service"), wait=True)
         res.success, res.message = True, "episode closed"
         return res
 
@@ -366,8 +321,8 @@ class PolicyNode(LifecycleNode):
             return
         pub.publish(Float64MultiArray(data=command.tolist()))
         traj = self._pubs.get("trajectory")
-        if traj is not None and dep.step.mapping.command_interface == "position":
-            msg = JointTrajectory(joint_names=list(dep.step.mapping.joints))
+        if traj is not None and dep.robot.command.ros2_control == "position":
+            msg = JointTrajectory(joint_names=list(dep.robot.command.joints))
             point = JointTrajectoryPoint(positions=command.tolist())
             point.time_from_start.nanosec = int(1e9 / dep.control_hz)
             msg.points = [point]
@@ -375,21 +330,14 @@ class PolicyNode(LifecycleNode):
 
     def _tick(self, dep: Deployment, start_ns: int) -> None:
         with self._lock:
-            if self._done_pending:
-                self._roll_over_episode(dep)
-            res = dep.step.tick(self._now_s(), self._human)
-            self._publish_command(dep, res.command)
-            if res.intervention:
-                self._intervention_steps += 1
-                self._episode_intervention_steps += 1
-            if res.intervention_onset or res.intervention_offset:
-                self._pubs["intervention"].publish(Bool(data=res.intervention))
-            truncated = dep.config.episode_steps > 0 and res.step + 1 >= dep.config.episode_steps
-            self._record(res, False, truncated)
-            if truncated:
-                self._end_episode(terminated=False, truncated=True, wait=False)
-                dep.step.reset()
-                self._start_episode(wait=False)
+            if not dep.session.active:  # a joint-state tick that raced a deactivate
+                return
+            out = dep.session.tick(self._now_s(), self._human)
+            rec = out.record
+            self._publish_command(dep, rec.executed_action)
+            if rec.intervention_onset or rec.intervention_offset:
+                self._pubs["intervention"].publish(Bool(data=rec.intervention))
+            self._apply(out.events, wait=False)
         if self._stats is not None:
             self._stats.add(time.monotonic_ns() - start_ns)
 
@@ -420,7 +368,7 @@ class PolicyNode(LifecycleNode):
         dep = self._dep
         out: dict[str, Any] = {
             "loop": self._stats.summary().to_json() if self._stats else {},
-            "intervention_steps": self._intervention_steps,
+            "intervention_steps": self.intervention_steps,
             "last_error": self._last_error,
             "episodes": len(self.episodes),
             "successes": sum(self.episodes),
@@ -454,7 +402,7 @@ class PolicyNode(LifecycleNode):
                         level=bytes([e.level]),
                         name=f"policy_node/{e.name}",
                         message=e.message,
-                        hardware_id=dep.robot,
+                        hardware_id=dep.robot.robot,
                         values=[KeyValue(key=k, value=v) for k, v in e.values.items()],
                     )
                 )
@@ -468,7 +416,7 @@ class PolicyNode(LifecycleNode):
                 message=self._last_error or ("active" if self._active else "inactive"),
                 values=[
                     KeyValue(key=str(k), value=str(v))
-                    for k, v in {**loop, "intervention_steps": self._intervention_steps}.items()
+                    for k, v in {**loop, "intervention_steps": self.intervention_steps}.items()
                 ],
             )
         )
@@ -476,7 +424,7 @@ class PolicyNode(LifecycleNode):
 
 
 def _stop(node: PolicyNode) -> None:
-    node._halt(truncated=True)  # publishes the hold and closes the episode while the context is valid
+    node._halt()  # publishes the hold and closes the episode while the context is valid
     node._close()
 
 

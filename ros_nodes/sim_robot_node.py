@@ -8,10 +8,15 @@ Topics (names relative to the node's namespace; with none they are the absolute 
     publishes  /joint_states                  sensor_msgs/JointState       sensor-data QoS (faults applied)
                /observations/<key>            std_msgs/Float64MultiArray   sensor-data QoS (faults applied)
                /robot_rl/is_success           std_msgs/Bool                reliable, depth 10 (ground truth)
+               /robot_rl/terminated           std_msgs/Bool                reliable, depth 10 (True on a terminal step)
                /robot_rl/episode_done         std_msgs/Bool                reliable, depth 10 (True on the last step)
                /clock                         rosgraph_msgs/Clock          when publish_clock (sim time)
     subscribes /<controller>/commands         std_msgs/Float64MultiArray   reliable, depth 10 (forward_command_ctrl)
     services   ~/reset                        std_srvs/Trigger
+
+Every physics step publishes is_success, terminated, then episode_done. `terminated` is the task's terminal state
+(e.g. the cart-pole fell); an episode_done without it is a truncation (the time limit). The policy node records the
+episode's last step with the matching flag.
 
 Header stamps are sim time when `publish_clock` is on (consumers run with use_sim_time), else this node's clock
 at the moment of measurement (a delayed or frozen sensor keeps its old stamp, as a real one would).
@@ -117,6 +122,7 @@ class SimRobotNode(Node):
             for k in robot.observation_keys
         }
         self._success_pub = self.create_publisher(Bool, "robot_rl/is_success", EVENT_QOS)
+        self._terminated_pub = self.create_publisher(Bool, "robot_rl/terminated", EVENT_QOS)
         self._done_pub = self.create_publisher(Bool, "robot_rl/episode_done", EVENT_QOS)
         self._clock_pub = self.create_publisher(Clock, "/clock", CLOCK_QOS) if self.publish_clock else None
         self.command_topic = f"{self.controller}/commands"
@@ -225,6 +231,8 @@ class SimRobotNode(Node):
         if sensed is not None:
             self._publish_sensor(sensed)
         self._success_pub.publish(Bool(data=snap.is_success))
+        # Before episode_done: a consumer that acts on episode_done has then (usually) seen how it ended.
+        self._terminated_pub.publish(Bool(data=snap.terminated))
         self._done_pub.publish(Bool(data=snap.episode_over))
 
     def _publish_sensor(self, snap: RobotSnapshot) -> None:

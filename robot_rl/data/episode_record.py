@@ -13,7 +13,6 @@ set of reasons changed (KeyValue "step" = step index, one KeyValue "reason" per 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
+
+from robot_rl.data.step_record import StepRecord as StepRecord  # the one per-step record, re-exported
 
 STEP_TOPIC = "/robot_rl/step"
 STEP_MSGTYPE = "std_msgs/msg/Float64MultiArray"
@@ -105,32 +106,6 @@ def normalize_qos_yaml(text: str) -> str:
     except Exception:
         return ""
     return result
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    """One control tick as the policy node saw it."""
-
-    step: int
-    """Step index within the episode (0-based)."""
-    stamp_ns: int
-    """Control-tick time (ns, >= 0); stored as the MCAP log_time and publish_time."""
-    observation: npt.NDArray[np.floating[Any]]
-    """[O] observation the policy acted on."""
-    policy_action: npt.NDArray[np.floating[Any]]
-    """[A] action the policy asked for (physical units); NaN is recorded as is."""
-    executed_action: npt.NDArray[np.floating[Any]]
-    """[A] action actually sent after arbitration and the safety chain (physical units)."""
-    reward_terms: Mapping[str, float]
-    """Reward terms of this tick, e.g. {"rlif": -1.0, "success": 0.0}; the reward is their sum."""
-    intervention: bool
-    """True when a human (teleop) produced the executed action."""
-    safety_reasons: tuple[str, ...] = ()
-    """Why the safety chain changed the action this tick (empty if it let it through)."""
-    terminated: bool = False
-    """The task ended (success/failure): no bootstrapping from this step."""
-    truncated: bool = False
-    """The episode was cut (time limit, operator stop): not a terminal state."""
 
 
 @dataclass(frozen=True)

@@ -6,20 +6,17 @@ human takeover, chunk re-planning, reward hooks) is tested here with a fake cloc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from robot_rl.core.robot import ROS2_CONTROL_INTERFACE as MANIFEST_INTERFACES
-from robot_rl.safety import Arbiter, ChainResult, SafetyChain
+from robot_rl.core.robot import CommandInterface
+from robot_rl.data.step_record import StepRecord
+from robot_rl.safety import Arbiter, SafetyChain
 from ros_nodes.core.observations import ObservationAssembler
-from ros_nodes.core.reward_hooks import RewardHooks, StepContext
-
-INTERFACES = MANIFEST_INTERFACES
-"""sim/ action interface type → ros2_control command interface."""
+from ros_nodes.core.reward_hooks import RewardHooks
 
 F64 = npt.NDArray[np.float64]
 
@@ -38,60 +35,16 @@ class ChunkPolicy(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class ActionMapping:
-    """How a bundle's raw output maps to a robot command (read from the manifest)."""
-
-    joints: tuple[str, ...]
-    """Commanded joints, in action order (= the controller's joint order)."""
-    command_interface: str
-    """"position", "velocity" or "effort"."""
-    physical_low: tuple[float, ...] = ()
-    """Physical value of a normalized action of -1, per joint; empty when the policy outputs physical units."""
-    physical_high: tuple[float, ...] = ()
-    """Physical value of a normalized action of +1, per joint."""
-
-    @classmethod
-    def from_manifest_extra(cls, extra: Mapping[str, Any], action_names: tuple[str, ...]) -> ActionMapping:
-        """The mapping a `sim/` env recorded (`action_interface`); ValueError if the manifest lacks it."""
-        iface = extra.get("action_interface")
-        if not isinstance(iface, Mapping):
-            raise ValueError(
-                "the bundle's manifest has no action_interface (policy_spec.extra): cannot tell which "
-                "ros2_control command interface its actions are for"
-            )
-        kind = INTERFACES.get(str(iface.get("type")))
-        if kind is None:
-            raise ValueError(f"unknown action interface {iface.get('type')!r}; expected one of {list(INTERFACES)}")
-        joints = tuple(str(j) for j in iface.get("joints", action_names))
-        return cls(
-            joints=joints,
-            command_interface=kind,
-            physical_low=tuple(float(x) for x in iface["physical_low"]),
-            physical_high=tuple(float(x) for x in iface["physical_high"]),
-        )
-
-    def to_physical(self, action: npt.ArrayLike) -> F64:
-        """Physical command from the policy's output (affine map from [-1, 1]; no clipping: the chain does it)."""
-        a = np.asarray(action, dtype=np.float64)
-        if not self.physical_low:
-            return a.copy()
-        lo, hi = np.asarray(self.physical_low), np.asarray(self.physical_high)
-        out: F64 = lo + (a + 1.0) * 0.5 * (hi - lo)
-        return out
-
-
 class OnnxChunkPolicy:
-    """A chunk-size-1 `OnnxPolicy` in physical units, as a `ChunkPolicy`."""
+    """A chunk-size-1 `OnnxPolicy` as a `ChunkPolicy`: the bundle already returns the physical command."""
 
     chunk_size = 1
 
-    def __init__(self, policy: Any, mapping: ActionMapping) -> None:
+    def __init__(self, policy: Any) -> None:
         self.policy = policy
-        self.mapping = mapping
 
     def plan(self, observation: npt.NDArray[np.float32]) -> F64:
-        return self.mapping.to_physical(self.policy.act(observation))[None, :]
+        return np.asarray(self.policy.act(observation), dtype=np.float64)[None, :]
 
 
 @dataclass(frozen=True)
@@ -106,38 +59,6 @@ class HumanInput:
     """Arrival time of `command` on the node clock."""
 
 
-@dataclass(frozen=True)
-class TickResult:
-    """Everything one control step decided (published, recorded and reported by the node)."""
-
-    step: int
-    """Step index within the episode."""
-    now_s: float
-    """Tick time, s."""
-    command: F64
-    """What goes to the controller (finite, inside every bound)."""
-    observation: npt.NDArray[np.float32] | None
-    """Flat observation fed to the policy (None while a source was missing)."""
-    policy_action: F64
-    """The policy's action this step (physical; NaN where it failed or was not queried)."""
-    source: str
-    """Who drove: "policy", "human", "estop" or "none"."""
-    intervention: bool
-    """Human in control."""
-    intervention_onset: bool
-    """Human took over at this step."""
-    intervention_offset: bool
-    """Human handed back at this step."""
-    safety: ChainResult
-    """The safety chain's verdict (held, reasons, which links acted)."""
-    rewards: dict[str, float] = field(default_factory=dict)
-    """Reward terms from the hooks."""
-    replanned: bool = False
-    """The policy was queried this step (chunk boundary)."""
-    policy_error: str = ""
-    """Why the policy produced no usable action this step ("" if it did)."""
-
-
 class ControlStep:
     """One deployed control loop: call `tick(now_s, human)` once per control period."""
 
@@ -145,7 +66,7 @@ class ControlStep:
         self,
         policy: ChunkPolicy,
         assembler: ObservationAssembler,
-        mapping: ActionMapping,
+        command: CommandInterface,
         chain: SafetyChain,
         *,
         arbiter: Arbiter | None = None,
@@ -159,14 +80,13 @@ class ControlStep:
             raise ValueError(f"replan_every must be in [0, chunk_size={policy.chunk_size}], got {replan_every}")
         self.policy = policy
         self.assembler = assembler
-        self.mapping = mapping
+        self.command = command
+        """What the actions drive (joints in action order, ros2_control interface): the bundle's own record."""
         self.chain = chain
         self.arbiter = arbiter or Arbiter()
         self.hooks = hooks or RewardHooks([])
         self.replan_every = replan_every or policy.chunk_size
-        self.n_act = len(mapping.joints)
-        self.is_success: bool | None = None
-        """Latest task-success signal; the node sets it from `/robot_rl/is_success`."""
+        self.n_act = command.dim
         self.policy_errors = 0
         """Steps on which the policy could not produce an action."""
         self.step = 0
@@ -181,7 +101,7 @@ class ControlStep:
         self._chunk_pos = 0
         self._chunk_stamp_s = None
         self.arbiter.reset()
-        self.chain.reset(self.assembler.joint_positions(self.mapping.joints))
+        self.chain.reset(self.assembler.joint_positions(self.command.joints))
 
     def _policy_action(self, now_s: float, obs: npt.NDArray[np.float32] | None) -> tuple[F64, bool, str]:
         """The action of the current chunk, planning a new chunk on schedule; NaN (→ hold) when it cannot."""
@@ -207,8 +127,15 @@ class ControlStep:
         self._chunk_pos += 1
         return action, need_plan, ""
 
-    def tick(self, now_s: float, human: HumanInput | None = None) -> TickResult:
-        """Run one control period and return what to publish; never raises on bad data."""
+    def tick(self, now_s: float, human: HumanInput | None = None, is_success: bool | None = None) -> StepRecord:
+        """Run one control period and return its record (what to publish and, later, to record); never raises on
+        bad data.
+
+        Args:
+            now_s: tick time on the node clock, s.
+            human: the operator's latest state (None = nobody).
+            is_success: the latest task-success signal, passed through to the record (and so to reward hooks).
+        """
         human = human or HumanInput()
         obs = self.assembler.assemble()
         engaged_elsewhere = self.chain.estop_engaged or human.engaged
@@ -236,37 +163,29 @@ class ControlStep:
         result = self.chain.filter(
             proposed,
             now_s=now_s,
-            joint_pos_rad=self.assembler.joint_positions(self.mapping.joints),
-            joint_vel_rad_s=self.assembler.joint_velocities(self.mapping.joints),
+            joint_pos_rad=self.assembler.joint_positions(self.command.joints),
+            joint_vel_rad_s=self.assembler.joint_velocities(self.command.joints),
             observation_stamp_s=self.assembler.oldest_arrival_s(),
             command_stamp_s=command_stamp,
         )
-        ctx = StepContext(
+        record = StepRecord(
             step=self.step,
-            now_s=now_s,
-            observation=obs,
+            # Recorders store non-negative ns; a (fake) clock before 0 s is clamped rather than lost.
+            stamp_ns=max(0, round(now_s * 1e9)),
+            observation=obs if obs is not None else np.full(self.assembler.layout.dim, np.nan, np.float32),
             policy_action=policy_action,
             executed_action=result.action,
+            reward_terms={},
             intervention=sel.intervention,
-            intervention_onset=sel.onset,
-            intervention_offset=sel.offset,
             safety_reasons=result.reasons,
-            is_success=self.is_success,
-        )
-        out = TickResult(
-            step=self.step,
-            now_s=now_s,
-            command=result.action,
-            observation=obs,
-            policy_action=policy_action,
-            source=sel.source,
-            intervention=sel.intervention,
             intervention_onset=sel.onset,
             intervention_offset=sel.offset,
-            safety=result,
-            rewards=self.hooks(ctx),
+            source=sel.source,
+            safety_held=result.held,
+            safety_changed_by=result.changed_by,
+            is_success=is_success,
             replanned=replanned,
             policy_error=error,
         )
         self.step += 1
-        return out
+        return replace(record, reward_terms=self.hooks(record))

@@ -10,12 +10,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from robot_rl.core.robot import RobotInterface
 from robot_rl.export.errors import BundleError
 from robot_rl.export.runtime import OnnxPolicy
-from robot_rl.safety import Arbiter, SafetyChain, SafetyConfig
+from robot_rl.safety import Arbiter, SafetyConfig, build_chain
 from robot_rl.safety.config import manifest_safety_params
-from robot_rl.safety.urdf_kinematics import load_forward_kinematics
-from ros_nodes.core.control_step import ActionMapping, ControlStep, OnnxChunkPolicy
+from robot_rl.safety.urdf_kinematics import load_urdf_chain
+from ros_nodes.core.control_step import ControlStep, OnnxChunkPolicy
+from ros_nodes.core.episode_session import EpisodeSession
 from ros_nodes.core.observations import ObservationAssembler, ObservationLayout
 from ros_nodes.core.reward_hooks import RewardHooks
 
@@ -25,6 +27,13 @@ DEFAULT_CONTROLLERS = {
     "effort": "effort_controller",
 }
 """Forward-command controller names a ros2_control robot conventionally runs for each interface."""
+
+ROS_BUILTIN_PARAMETERS = frozenset({"use_sim_time", "start_type_description_service"})
+"""Parameters every rclpy node declares itself; they are not the policy node's to check."""
+ROS_BUILTIN_PREFIXES = ("qos_overrides.",)
+"""Prefixes of parameters rclpy declares itself (QoS overrides of publishers and subscriptions)."""
+SAFETY_PREFIX = "safety."
+"""The safety chain's parameters (`SafetyConfig` fields; unknown ones are refused by `SafetyConfig.from_dict`)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,8 @@ class PolicyNodeConfig:
     workspace box (the box is in the URDF root link's frame)."""
     ee_link: str = ""
     """URDF link whose origin the workspace box must contain (with `urdf`)."""
+    stats_path: str = ""
+    """Write the loop summary (timing, safety counters, interventions) here as JSON on deactivate ("" = don't)."""
 
     def __post_init__(self) -> None:
         if self.trigger not in ("timer", "joint_states"):
@@ -74,14 +85,39 @@ class PolicyNodeConfig:
             raise ValueError("replan_every and episode_steps must be >= 0")
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> PolicyNodeConfig:
-        """Build from flat parameter values (unknown or `safety.*` keys are ignored here)."""
-        kwargs: dict[str, Any] = {}
+    def parameter_defaults(cls) -> dict[str, Any]:
+        """Every node parameter with its default, as ROS parameter values (lists, not tuples)."""
+        defaults = cls()
+        out: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name in params:
-                value = params[f.name]
-                kwargs[f.name] = tuple(str(v) for v in value) if f.name == "reward_hooks" else value
+            value = getattr(defaults, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> PolicyNodeConfig:
+        """Build from flat parameter values; `safety.*` keys are the safety chain's and rclpy's own are skipped.
+
+        Raises:
+            ValueError: an unknown parameter (a typo would otherwise be silently ignored), listing the valid ones.
+        """
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(k for k in params if k not in names and not _not_ours(k))
+        if unknown:
+            raise ValueError(
+                f"unknown policy_node parameter(s) {unknown}; valid parameters are {sorted(names)} and "
+                f"{SAFETY_PREFIX}<field> (robot_rl.safety.SafetyConfig)"
+            )
+        kwargs: dict[str, Any] = {}
+        for name in names & set(params):
+            value = params[name]
+            kwargs[name] = tuple(str(v) for v in value) if name == "reward_hooks" else value
         return cls(**kwargs)
+
+
+def _not_ours(key: str) -> bool:
+    """Parameters checked elsewhere (`safety.*`) or declared by rclpy itself."""
+    return key.startswith((SAFETY_PREFIX, *ROS_BUILTIN_PREFIXES)) or key in ROS_BUILTIN_PARAMETERS
 
 
 @dataclass
@@ -94,14 +130,16 @@ class Deployment:
     """The verified bundle."""
     step: ControlStep
     """The ROS-free control loop."""
+    session: EpisodeSession
+    """Episode bookkeeping around `step` (ends, roll-over, end flags, intervention counts)."""
     safety_config: SafetyConfig
     """Limits in force (read-only while active)."""
     controller: str
     """Resolved controller name."""
     control_hz: float
     """Resolved control rate, Hz."""
-    robot: str
-    """Robot name recorded in the bundle ("" if none)."""
+    robot: RobotInterface
+    """The bundle's typed robot interface (what its observations and actions mean on the robot)."""
 
     @property
     def command_topic(self) -> str:
@@ -110,17 +148,16 @@ class Deployment:
 
     def episode_metadata(self) -> dict[str, str]:
         """What every recorded episode says about its provenance."""
-        extra = self.policy.spec.extra
         return {
             "policy_sha256": self.policy.manifest.onnx_sha256,
             "policy_bundle": str(Path(self.config.bundle_dir).resolve()),
             "safety_config_sha256": self.safety_config.sha256(),
-            "robot": self.robot,
-            "env_id": str(extra.get("env_id", "")),
+            "robot": self.robot.robot,
+            "env_id": self.policy.spec.env_id,
             "operator": self.config.operator,
             "control_hz": repr(self.control_hz),
-            "command_interface": self.step.mapping.command_interface,
-            "joints": ",".join(self.step.mapping.joints),
+            "command_interface": self.robot.command.ros2_control,
+            "joints": ",".join(self.robot.command.joints),
             "urdf": self.config.urdf,
             "ee_link": self.config.ee_link,
         }
@@ -130,17 +167,16 @@ def safety_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """The `safety.*` parameters as a nested mapping (`safety.velocity_limit_rad_s` → `velocity_limit_rad_s`)."""
     out: dict[str, Any] = {}
     for key, value in params.items():
-        if key.startswith("safety."):
-            name = key[len("safety.") :]
+        if key.startswith(SAFETY_PREFIX):
+            name = key[len(SAFETY_PREFIX) :]
             out[name] = tuple(value) if isinstance(value, list | tuple) else value
     return out
 
 
-def _default_safety(
-    mapping: ActionMapping, extra: Mapping[str, Any], control_hz: float, overrides: Mapping[str, Any]
-) -> SafetyConfig:
+def _default_safety(robot: RobotInterface, control_hz: float, overrides: Mapping[str, Any]) -> SafetyConfig:
     """Limits from the manifest (the URDF the policy was trained on), overridden by the node's YAML."""
-    base = manifest_safety_params(extra, control_hz)
+    base = manifest_safety_params(robot, control_hz)
+    joints = robot.command.joints
     merged = {**base, **{k: v for k, v in overrides.items() if v not in ("", None, [], ())}}
     missing = [k for k in ("position_lower_rad", "position_upper_rad", "velocity_limit_rad_s") if k not in merged]
     if missing:
@@ -148,10 +184,10 @@ def _default_safety(
             f"safety limits {missing} are not in the bundle's manifest: give them in the node's "
             "parameter YAML under `safety:`"
         )
-    if tuple(merged["joint_names"]) != mapping.joints:
+    if tuple(merged["joint_names"]) != joints:
         raise ValueError(
             f"safety.joint_names {list(merged['joint_names'])} differ from the bundle's commanded "
-            f"joints {list(mapping.joints)} (same names in the same order are required)"
+            f"joints {list(joints)} (same names in the same order are required)"
         )
     return SafetyConfig.from_dict(merged)
 
@@ -168,19 +204,24 @@ def build_deployment(params: Mapping[str, Any]) -> Deployment:
         raise ValueError("parameter bundle_dir is empty: point it at an exported bundle directory")
     policy = OnnxPolicy.load(config.bundle_dir, expected_sha256=config.expected_sha256 or None)
     spec = policy.spec
-    extra = spec.extra
-    robot = str(extra.get("robot", ""))
-    if config.robot and robot and config.robot != robot:
-        raise BundleError(f"bundle was trained for robot {robot!r}, this deployment is for {config.robot!r}")
-    mapping = ActionMapping.from_manifest_extra(extra, spec.action.names)
-    if spec.action.names and tuple(spec.action.names) != mapping.joints:
+    robot = spec.robot
+    if robot is None:
         raise BundleError(
-            f"bundle action names {list(spec.action.names)} differ from its action_interface joints "
-            f"{list(mapping.joints)}"
+            f"bundle {config.bundle_dir} has no robot interface (policy_spec.robot): it was trained on "
+            f"{spec.env_id or 'a plain Gymnasium env'!r}, not a robot_rl/* robot env, so nothing says which "
+            "joints, topics and command interface its inputs and outputs are; export a policy trained on a robot env"
         )
-    layout = ObservationLayout.from_policy_extra(extra, policy.obs_dim)
+    if config.robot and robot.robot and config.robot != robot.robot:
+        raise BundleError(f"bundle was trained for robot {robot.robot!r}, this deployment is for {config.robot!r}")
+    command = robot.command
+    if spec.action.names and tuple(spec.action.names) != command.joints:
+        raise BundleError(
+            f"bundle action names {list(spec.action.names)} differ from its command interface joints "
+            f"{list(command.joints)}"
+        )
+    layout = ObservationLayout.from_robot(robot, policy.obs_dim)
     control_hz = float(config.control_hz or spec.control_hz)
-    safety = _default_safety(mapping, extra, control_hz, safety_params(params))
+    safety = _default_safety(robot, control_hz, safety_params(params))
     fk = None
     if safety.has_workspace:
         if not config.urdf:
@@ -188,16 +229,17 @@ def build_deployment(params: Mapping[str, Any]) -> Deployment:
                 f"the workspace box {safety.workspace_lower_m}..{safety.workspace_upper_m} m needs "
                 "forward kinematics: set the parameters `urdf` (file path or pybullet_data:<path>) and `ee_link`"
             )
-        fk = load_forward_kinematics(config.urdf, config.ee_link, mapping.joints)
-    chain = SafetyChain(safety, fk)  # without a box, `urdf` is unused: the chain refuses FK it would not use
+        fk = load_urdf_chain(config.urdf, config.ee_link, command.joints)
+    chain = build_chain(safety, fk)  # without a box, `urdf` is unused: the chain refuses FK it would not use
     step = ControlStep(
-        OnnxChunkPolicy(policy, mapping),
+        OnnxChunkPolicy(policy),
         ObservationAssembler(layout),
-        mapping,
+        command,
         chain,
         arbiter=Arbiter(human_timeout_s=config.human_timeout_s),
         hooks=RewardHooks.from_specs(list(config.reward_hooks)),
         replan_every=config.replan_every,
     )
-    controller = config.controller or DEFAULT_CONTROLLERS[mapping.command_interface]
-    return Deployment(config, policy, step, safety, controller, control_hz, robot)
+    controller = config.controller or DEFAULT_CONTROLLERS[command.ros2_control]
+    session = EpisodeSession(step, max_steps=config.episode_steps)
+    return Deployment(config, policy, step, session, safety, controller, control_hz, robot)

@@ -8,12 +8,13 @@ observation watchdog holds the robot when any source goes stale, so one frozen s
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from robot_rl.core.robot import RobotInterface
 
 JOINT_KEYS = ("joint_pos", "joint_vel")
 """Observation entries filled from `/joint_states` (positions and velocities, by joint name)."""
@@ -21,7 +22,7 @@ JOINT_KEYS = ("joint_pos", "joint_vel")
 
 @dataclass(frozen=True)
 class ObservationLayout:
-    """Where each entry of the flat observation comes from, read from a bundle's manifest."""
+    """Where each entry of the flat observation comes from (a bundle's `RobotInterface`, flattened for the tick)."""
 
     keys: tuple[str, ...]
     """Entry names in flattening order, e.g. ("joint_pos", "joint_vel", "ee_pos", "target_pos")."""
@@ -51,22 +52,15 @@ class ObservationLayout:
         return tuple(k for k in self.keys if k not in JOINT_KEYS)
 
     @classmethod
-    def from_policy_extra(cls, extra: Mapping[str, Any], obs_dim: int) -> ObservationLayout:
-        """The layout a `sim/` env recorded in the manifest (`observation_layout`, `joint_names`).
+    def from_robot(cls, robot: RobotInterface, obs_dim: int) -> ObservationLayout:
+        """The layout of a bundle's typed robot interface (`PolicySpec.robot`: observation entries, joints).
 
         Raises:
-            ValueError: the manifest has no layout, or the layout does not add up to the model's input size.
+            ValueError: the layout does not add up to the model's input size.
         """
-        layout = extra.get("observation_layout")
-        joints = extra.get("joint_names")
-        if not isinstance(layout, Mapping) or not isinstance(joints, Sequence) or not layout:
-            raise ValueError(
-                "the bundle's manifest has no observation_layout/joint_names (policy_spec.extra): it was not "
-                "exported from a robot_rl/* robot env, so the node cannot tell which topic fills which input"
-            )
-        keys = tuple(str(k) for k in layout)
-        sizes = tuple(int(np.prod(layout[k])) for k in keys)
-        out = cls(keys=keys, sizes=sizes, joint_names=tuple(str(j) for j in joints))
+        keys = tuple(e.name for e in robot.observation)
+        sizes = tuple(e.size for e in robot.observation)
+        out = cls(keys=keys, sizes=sizes, joint_names=robot.joint_names)
         if out.dim != obs_dim:
             raise ValueError(
                 f"observation layout {dict(zip(keys, sizes, strict=True))} sums to {out.dim}, "

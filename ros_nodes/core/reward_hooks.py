@@ -1,10 +1,14 @@
 """Reward hooks: user callables that turn each deployed control step into reward terms for fine-tuning later.
 
-A hook is any callable `hook(ctx: StepContext) -> Mapping[str, float]` with a `name`; it is named in the node's
+A hook is any callable `hook(ctx: StepRecord) -> Mapping[str, float]` with a `name`; it is named in the node's
 parameters by an entry point of the group `robot_rl.reward_hooks` (e.g. "rlif") or an import path
 ("my_pkg.rewards:GraspReward"). A class is instantiated without arguments; a function is used as is. Hooks run in
 the control tick, so they must be cheap; a hook that raises or returns non-numbers loses its terms for that step
 (counted and reported), it never stops the robot.
+
+A hook sees the tick's `robot_rl.data.step_record.StepRecord` (the same record the recorder writes) with empty
+`reward_terms` and `terminated`/`truncated` still False: whether a step ends its episode is known only after the
+robot reports it, one tick later.
 """
 
 from __future__ import annotations
@@ -12,44 +16,17 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
+from robot_rl.data.step_record import StepRecord
 
 ENTRY_POINT_GROUP = "robot_rl.reward_hooks"
 """Entry-point group under which packages register reward hooks."""
 
 
-@dataclass(frozen=True)
-class StepContext:
-    """What a reward hook sees of one control step."""
-
-    step: int
-    """Control-step index within the episode (0-based)."""
-    now_s: float
-    """Node clock time of the tick, s."""
-    observation: npt.NDArray[np.float32] | None
-    """Flat observation fed to the policy (None while an observation source is missing)."""
-    policy_action: npt.NDArray[np.float64]
-    """What the policy asked for, physical units (NaN where it failed)."""
-    executed_action: npt.NDArray[np.float64]
-    """What was sent to the robot after arbitration and the safety chain, physical units."""
-    intervention: bool
-    """A human was in control this step."""
-    intervention_onset: bool
-    """The human took over at this step."""
-    intervention_offset: bool
-    """The human handed back at this step."""
-    safety_reasons: tuple[str, ...]
-    """Why the safety chain changed the action this step (empty if it passed unchanged)."""
-    is_success: bool | None
-    """Latest task-success signal (`/robot_rl/is_success`), None if none was received."""
-
-
-RewardFn = Callable[[StepContext], Mapping[str, float]]
+RewardFn = Callable[[StepRecord], Mapping[str, float]]
+"""A reward hook: the tick's record (before its reward terms and episode-end flags are set) → named terms."""
 
 
 class RLIFHook:
@@ -66,7 +43,7 @@ class RLIFHook:
             raise ValueError(f"RLIFHook: penalty must be finite and >= 0, got {penalty}")
         self.penalty = penalty
 
-    def __call__(self, ctx: StepContext) -> Mapping[str, float]:
+    def __call__(self, ctx: StepRecord) -> Mapping[str, float]:
         return {"rlif": -self.penalty if ctx.intervention_onset else 0.0}
 
 
@@ -75,7 +52,7 @@ class SuccessHook:
 
     name = "success"
 
-    def __call__(self, ctx: StepContext) -> Mapping[str, float]:
+    def __call__(self, ctx: StepRecord) -> Mapping[str, float]:
         return {"success": 1.0 if ctx.is_success else 0.0}
 
 
@@ -128,7 +105,7 @@ class RewardHooks:
         """Load hooks from entry-point names / import paths (empty strings ignored)."""
         return cls([load_hook(s) for s in specs if s.strip()])
 
-    def __call__(self, ctx: StepContext) -> dict[str, float]:
+    def __call__(self, ctx: StepRecord) -> dict[str, float]:
         terms: dict[str, float] = {}
         for name, hook in self.hooks:
             try:

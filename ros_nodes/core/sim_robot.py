@@ -18,12 +18,7 @@ from typing import Any
 
 import numpy as np
 
-COMMAND_INTERFACES: dict[str, str] = {
-    "joint_position": "position",
-    "joint_velocity": "velocity",
-    "joint_effort": "effort",
-}
-"""sim ActionInterface name → ros2_control command interface."""
+from robot_rl.core.robot import ROS2_CONTROL_INTERFACE
 
 JOINT_KEYS = ("joint_pos", "joint_vel")
 """Observation-layout entries carried by joint_states; every other entry is published on its own topic."""
@@ -155,7 +150,7 @@ class SimRobot:
         self.interface = env.interface
         self.joint_names: tuple[str, ...] = tuple(env.robot.joints)
         self.actuated_joints: tuple[str, ...] = tuple(env.robot.actuated)
-        self.command_interface: str = COMMAND_INTERFACES[env.interface.name]
+        self.command_interface: str = ROS2_CONTROL_INTERFACE[env.interface.name]
         self.control_hz: float = 1.0 / env.control_dt_s
         self.control_dt_s: float = env.control_dt_s
         self.observation_layout: dict[str, tuple[int, ...]] = {k: tuple(v) for k, v in env.observation_shapes.items()}

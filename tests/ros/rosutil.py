@@ -25,7 +25,7 @@ def ros_context() -> Iterator[tuple[Context, SingleThreadedExecutor]]:
             executor.remove_node(node)
             stop = getattr(node, "_halt", None)
             if callable(stop):
-                stop(truncated=True)
+                stop()
             node.destroy_node()
         executor.shutdown()
         rclpy.shutdown(context=ctx)

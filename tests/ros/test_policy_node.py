@@ -96,6 +96,12 @@ def test_configure_refuses_bad_bundles_and_stays_unconfigured(
         assert wrong_joints.trigger_configure() == TransitionCallbackReturn.FAILURE
         assert "joint_names" in wrong_joints._last_error
         wrong_joints.destroy_node()
+        # A typo is refused with the valid names, never silently ignored (rclpy's own parameters are fine).
+        typo = _policy_node(ctx, bundle_dir=str(cartpole_lqr_bundle), episode_step=100, use_sim_time=False)
+        assert typo.trigger_configure() == TransitionCallbackReturn.FAILURE
+        assert "unknown policy_node parameter(s) ['episode_step']" in typo._last_error
+        assert "'episode_steps'" in typo._last_error and "safety.<field>" in typo._last_error
+        typo.destroy_node()
 
 
 def test_shuffled_joint_states_drive_commands_and_stale_data_holds(ros_env: int, cartpole_lqr_bundle: Path) -> None:
@@ -170,7 +176,7 @@ def test_human_takeover_wins_is_clipped_and_published(ros_env: int, cartpole_lqr
         _stream(executor, harness, 0.3)
         assert harness.interventions[-1] is False
         assert harness.commands[-1][1] != [60.0]
-        assert node._intervention_steps > 0
+        assert node.intervention_steps > 0
 
 
 def _malformed_joint_state(rng: random.Random, clock_msg: Any) -> JointState:

@@ -121,12 +121,12 @@ def test_joystick_deadman_takes_over_through_the_teleop_node(ros_env: int, reach
         while time.monotonic() < end:  # dead-man held, stick fully deflected on axis 0
             joy.publish(Joy(axes=[1.0, 0.0, 0.0, 0.0, 0.0], buttons=[0, 0, 0, 0, 1]))
             spin_for(executor, 0.02)
-        assert policy._intervention_steps > 0
+        assert policy.intervention_steps > 0
         assert commands[-1][0] == pytest.approx(0.5) and commands[-1][1:] == [0.0] * 6
         joy.publish(Joy(axes=[1.0, 0.0, 0.0, 0.0, 0.0], buttons=[0, 0, 0, 0, 0]))  # released: policy again
-        steps = policy._intervention_steps
+        steps = policy.intervention_steps
         spin_for(executor, 0.5)
-        assert policy._intervention_steps == steps
+        assert policy.intervention_steps == steps
 
 
 def test_safety_parameters_are_read_only_while_active(ros_env: int, cartpole_lqr_bundle: Path) -> None:

@@ -48,15 +48,15 @@ def panda() -> Iterator[SimRobot]:
 
 
 def test_core_describes_the_robot(ros_env: int, panda: SimRobot) -> None:
-    extra = panda.env.policy_spec_extra()
-    assert panda.joint_names == tuple(extra["joint_names"])
-    assert panda.actuated_joints == tuple(extra["action_interface"]["joints"])
-    assert panda.command_interface == "velocity"
-    layout = extra["observation_layout"]
+    robot = panda.env.robot_interface()
+    assert panda.joint_names == robot.joint_names
+    assert panda.actuated_joints == robot.command.joints
+    assert panda.command_interface == robot.command.ros2_control == "velocity"
+    layout = {e.name: e.shape for e in robot.observation}
     snap = panda.step()
     assert list(snap.observations) == [k for k in layout if k not in ("joint_pos", "joint_vel")]
     for key, value in snap.observations.items():
-        assert value.shape == tuple(layout[key])
+        assert value.shape == layout[key]
     assert snap.positions.shape == snap.velocities.shape == (len(panda.joint_names),)
     assert snap.efforts.size == 0
     assert snap.time_s == pytest.approx(panda.control_dt_s)
@@ -304,6 +304,7 @@ def test_node_clock_episode_done_and_reset_service(graph: Graph) -> None:
     node = graph.add_sim_robot(publish_clock=True, episode_steps=5)
     clock = graph.collect(Clock, "/clock", 10)
     done = graph.collect(Bool, "/robot_rl/episode_done", 10)
+    terminated = graph.collect(Bool, "/robot_rl/terminated", 10)
     states = graph.collect(JointState, "/joint_states")
     assert graph.spin_until(lambda: len(clock) >= 8 and any(m.data for m in done) and len(states) >= 3)
     times = [m.clock.sec + 1e-9 * m.clock.nanosec for m in clock]
@@ -314,6 +315,7 @@ def test_node_clock_episode_done_and_reset_service(graph: Graph) -> None:
     flags = [m.data for m in done]
     i = flags.index(True)
     assert flags[max(0, i - 3) : i] == [False] * min(i, 3)
+    assert terminated and not any(m.data for m in terminated)  # a reach time limit is a truncation, not terminal
 
     client = graph.probe.create_client(Trigger, "/sim_robot/reset")
     assert client.wait_for_service(timeout_sec=5.0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from robot_rl.core.specs import PolicySpec
 from robot_rl.export.errors import BundleError
 from ros_nodes.core.control_step import ControlStep, HumanInput
-from ros_nodes.core.deployment import build_deployment
+from ros_nodes.core.deployment import PolicyNodeConfig, build_deployment
 
 CART_JOINTS = ["slider_to_cart", "cart_to_pole"]
 PERIOD = 0.02  # the cart-pole bundle runs at 50 Hz
@@ -34,8 +35,10 @@ def test_deployment_reads_the_manifest(cartpole_lqr_bundle: Path) -> None:
     assert dep.controller == "effort_controller" and dep.command_topic == "/effort_controller/commands"
     assert dep.control_hz == pytest.approx(50.0)
     assert dep.safety_config.joint_names == ("slider_to_cart",)
+    assert dep.step.command is dep.policy.spec.robot.command  # one parser of the command interface
     meta = dep.episode_metadata()
     assert meta["policy_sha256"] == dep.policy.manifest.onnx_sha256 and meta["robot"] == "cartpole"
+    assert meta["env_id"] == "robot_rl/CartPoleBalance-v0" and meta["command_interface"] == "effort"
     assert meta["safety_config_sha256"] == dep.safety_config.sha256()
 
 
@@ -60,25 +63,44 @@ def test_configure_refusals_say_why(cartpole_lqr_bundle: Path, tmp_path: Path) -
     model.write_bytes(bytes(data))
     with pytest.raises(BundleError, match="sha256 mismatch"):
         build_deployment({"bundle_dir": str(tampered)})
-    no_layout = tmp_path / "no_layout"
-    shutil.copytree(cartpole_lqr_bundle, no_layout)
-    manifest = json.loads((no_layout / "manifest.json").read_text())
-    del manifest["policy_spec"]["extra"]["action_interface"]
-    (no_layout / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ValueError, match="action_interface"):
-        build_deployment({"bundle_dir": str(no_layout)})
+
+
+def test_a_bundle_without_a_robot_interface_is_refused(tmp_path: Path, pendulum_spec: PolicySpec) -> None:
+    import torch
+
+    from robot_rl.export.onnx_export import export_policy
+    from robot_rl.nets.normalizer import ObsNormalizer
+    from robot_rl.nets.policy import TanhPolicy
+
+    bundle = tmp_path / "pendulum"
+    trunk = torch.nn.Linear(pendulum_spec.observation.dim, pendulum_spec.action.dim)
+    export_policy(TanhPolicy(pendulum_spec, ObsNormalizer(3, enabled=False), trunk).eval(), bundle, {"algo": "test"})
+    with pytest.raises(BundleError, match=r"no robot interface \(policy_spec.robot\)"):
+        build_deployment({"bundle_dir": str(bundle)})
+
+
+def test_unknown_parameters_are_refused_with_the_valid_ones(cartpole_lqr_bundle: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown policy_node parameter\(s\) \['bundel_dir', 'episode_step'\]") as exc:
+        build_deployment({"bundle_dir": str(cartpole_lqr_bundle), "bundel_dir": "x", "episode_step": 5})
+    assert "'episode_steps'" in str(exc.value) and "safety.<field>" in str(exc.value)
+    with pytest.raises(ValueError, match="velocity_limt"):  # unknown safety keys: refused by the safety config
+        build_deployment({"bundle_dir": str(cartpole_lqr_bundle), "safety.velocity_limt": [1.0]})
+    # rclpy's own parameters are not the node's to refuse
+    params = {"bundle_dir": str(cartpole_lqr_bundle), "use_sim_time": False, "start_type_description_service": True}
+    assert build_deployment(params).control_hz == pytest.approx(50.0)
+    assert set(PolicyNodeConfig.parameter_defaults()) == {f.name for f in dataclasses.fields(PolicyNodeConfig)}
 
 
 def test_holds_until_observed_then_follows_the_policy(cartpole_lqr_bundle: Path) -> None:
     step = _cartpole(cartpole_lqr_bundle)
     first = step.tick(0.0)
-    assert first.safety.held and np.isfinite(first.command).all() and first.command.tolist() == [0.0]
+    assert first.safety_held and np.isfinite(first.executed_action).all() and first.executed_action.tolist() == [0.0]
     _feed(step, 0.01)
     res = step.tick(0.02)
-    assert not res.safety.held and res.source == "policy"
+    assert not res.safety_held and res.source == "policy"
     expected = 60.0 * np.tanh(558.4 * 0.05 / 60.0)  # K·x through the bundle's tanh, N
-    assert res.command[0] == pytest.approx(expected, rel=1e-4)
-    assert res.rewards == {"rlif": 0.0, "success": 0.0}
+    assert res.executed_action[0] == pytest.approx(expected, rel=1e-4)
+    assert res.reward_terms == {"rlif": 0.0, "success": 0.0}
 
 
 def test_stale_observation_holds_within_timeout_plus_one_period(cartpole_lqr_bundle: Path) -> None:
@@ -88,31 +110,31 @@ def test_stale_observation_holds_within_timeout_plus_one_period(cartpole_lqr_bun
     t, held_at = 0.0, None
     while t < 1.0:
         t += PERIOD
-        if not step.tick(t).safety.held:
+        if not step.tick(t).safety_held:
             continue
         held_at = t
         break
     assert held_at is not None and held_at <= stale_after + PERIOD + 1e-9
     for _ in range(3):  # stays held without fresh data
         t += PERIOD
-        assert step.tick(t).safety.held
+        assert step.tick(t).safety_held
     _feed(step, t + 0.001)
-    assert not step.tick(t + PERIOD).safety.held  # resumes only on fresh data
+    assert not step.tick(t + PERIOD).safety_held  # resumes only on fresh data
 
 
 def test_estop_latches_and_release_needs_enable(cartpole_lqr_bundle: Path) -> None:
     step = _cartpole(cartpole_lqr_bundle)
     _feed(step, 0.0)
-    assert not step.tick(0.0).safety.held
+    assert not step.tick(0.0).safety_held
     step.chain.engage_estop("test")
     res = step.tick(PERIOD)
-    assert res.safety.held and res.source == "estop" and res.command.tolist() == [0.0]
+    assert res.safety_held and res.source == "estop" and res.executed_action.tolist() == [0.0]
     step.chain.release_estop()
     _feed(step, 2 * PERIOD)
-    assert step.tick(2 * PERIOD).safety.held  # released is not enabled
+    assert step.tick(2 * PERIOD).safety_held  # released is not enabled
     step.chain.enable()
     _feed(step, 3 * PERIOD)
-    assert not step.tick(3 * PERIOD).safety.held
+    assert not step.tick(3 * PERIOD).safety_held
 
 
 def test_human_takeover_wins_is_clipped_and_labelled(cartpole_lqr_bundle: Path) -> None:
@@ -127,11 +149,11 @@ def test_human_takeover_wins_is_clipped_and_labelled(cartpole_lqr_bundle: Path) 
         res = step.tick(t, human)
         flags.append(res.intervention)
         onsets.append(res.intervention_onset)
-        rlif.append(res.rewards["rlif"])
+        rlif.append(res.reward_terms["rlif"])
         if engaged:
             assert res.source == "human"
-            assert res.command[0] <= 60.0 + 1e-9  # clipped exactly like a policy command
-            assert "effort_limit" in res.safety.changed_by
+            assert res.executed_action[0] <= 60.0 + 1e-9  # clipped exactly like a policy command
+            assert "effort_limit" in res.safety_changed_by
     assert flags == [5 <= i < 12 for i in range(20)]
     assert onsets.count(True) == 1 and onsets[5]
     assert rlif[5] == -1.0 and sum(rlif) == -1.0
@@ -141,9 +163,9 @@ def test_engaged_human_without_fresh_command_holds_not_policy(cartpole_lqr_bundl
     step = _cartpole(cartpole_lqr_bundle)
     _feed(step, 0.0)
     res = step.tick(0.0, HumanInput(True, np.array([5.0]), -10.0))  # command 10 s old
-    assert res.source == "human" and res.safety.held and res.command.tolist() == [0.0]
+    assert res.source == "human" and res.safety_held and res.executed_action.tolist() == [0.0]
     res = step.tick(0.0, HumanInput(True, None, None))
-    assert res.safety.held and np.isnan(res.policy_action).all()
+    assert res.safety_held and np.isnan(res.policy_action).all()
 
 
 class _ChunkPolicy:
@@ -158,7 +180,7 @@ class _ChunkPolicy:
 
 
 def _with_policy(step: ControlStep, policy: Any, replan_every: int = 0) -> ControlStep:
-    return ControlStep(policy, step.assembler, step.mapping, step.chain, hooks=step.hooks, replan_every=replan_every)
+    return ControlStep(policy, step.assembler, step.command, step.chain, hooks=step.hooks, replan_every=replan_every)
 
 
 def test_chunks_are_executed_and_replanned_on_schedule(cartpole_lqr_bundle: Path) -> None:
@@ -195,8 +217,8 @@ def test_a_failing_policy_gives_a_hold_never_nan(cartpole_lqr_bundle: Path, poli
     step.reset()
     _feed(step, 0.0)
     res = step.tick(0.0)
-    assert res.safety.held and np.isfinite(res.command).all()
-    assert "non_finite" in res.safety.changed_by
+    assert res.safety_held and np.isfinite(res.executed_action).all()
+    assert "non_finite" in res.safety_changed_by
 
 
 def test_lqr_bundle_balances_the_cartpole_through_the_control_step(cartpole_lqr_bundle: Path) -> None:
@@ -214,8 +236,8 @@ def test_lqr_bundle_balances_the_cartpole_through_the_control_step(cartpole_lqr_
         q, qd = obs[:2], obs[2:4]
         step.assembler.update_joint_state(CART_JOINTS, q, qd, arrival_s=t)
         res = step.tick(t)
-        assert not res.safety.held
-        action = base.interface.to_normalized(res.command)
+        assert not res.safety_held
+        action = base.interface.to_normalized(res.executed_action)
         obs, _, terminated, truncated, info = env.step(action)
         successes.append(info["is_success"])
         if terminated or truncated:

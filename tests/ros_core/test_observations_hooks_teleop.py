@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from robot_rl.core.robot import CommandInterface, ObservationEntry, RobotInterface
+from robot_rl.data.step_record import StepRecord
 from ros_nodes.core.observations import ObservationAssembler, ObservationLayout
-from ros_nodes.core.reward_hooks import RewardHooks, RLIFHook, StepContext, SuccessHook, load_hook
+from ros_nodes.core.reward_hooks import RewardHooks, RLIFHook, SuccessHook, load_hook
 from ros_nodes.core.teleop import JoyMapping, JoyTeleop
 
 LAYOUT = ObservationLayout(keys=("joint_pos", "joint_vel", "target"), sizes=(3, 3, 2), joint_names=("a", "b", "c"))
@@ -61,22 +63,35 @@ def test_bad_observation_topics_are_rejected() -> None:
     assert "target" in asm.missing()
 
 
-def test_layout_from_manifest_extra_checks_sizes() -> None:
-    extra = {"observation_layout": {"joint_pos": [2], "joint_vel": [2], "goal": [3]}, "joint_names": ["a", "b"]}
-    assert ObservationLayout.from_policy_extra(extra, 7).topic_keys == ("goal",)
+def _robot(goal_shape: tuple[int, ...] = (3,)) -> RobotInterface:
+    return RobotInterface(
+        robot="toy",
+        joint_names=("a", "b"),
+        observation=(
+            ObservationEntry("joint_pos", (2,), "rad"),
+            ObservationEntry("joint_vel", (2,), "rad/s"),
+            ObservationEntry("goal", goal_shape, "m"),
+        ),
+        command=CommandInterface("joint_velocity", "rad/s", ("a", "b"), (-1.0, -1.0), (1.0, 1.0)),
+    )
+
+
+def test_layout_from_the_robot_interface_checks_sizes() -> None:
+    layout = ObservationLayout.from_robot(_robot(), 7)
+    assert layout.topic_keys == ("goal",) and layout.sizes == (2, 2, 3) and layout.joint_names == ("a", "b")
+    assert ObservationLayout.from_robot(_robot((3, 2)), 10).sizes == (2, 2, 6)  # an entry's shape is flattened
     with pytest.raises(ValueError, match="sums to 7"):
-        ObservationLayout.from_policy_extra(extra, 8)
-    with pytest.raises(ValueError, match="observation_layout"):
-        ObservationLayout.from_policy_extra({}, 7)
+        ObservationLayout.from_robot(_robot(), 8)
 
 
-def _ctx(**kw) -> StepContext:  # type: ignore[no-untyped-def]
+def _ctx(**kw) -> StepRecord:  # type: ignore[no-untyped-def]
     base = dict(
         step=0,
-        now_s=0.0,
-        observation=None,
+        stamp_ns=0,
+        observation=np.full(1, np.nan),
         policy_action=np.zeros(1),
         executed_action=np.zeros(1),
+        reward_terms={},
         intervention=False,
         intervention_onset=False,
         intervention_offset=False,
@@ -84,7 +99,7 @@ def _ctx(**kw) -> StepContext:  # type: ignore[no-untyped-def]
         is_success=None,
     )
     base.update(kw)
-    return StepContext(**base)
+    return StepRecord(**base)
 
 
 def test_rlif_penalises_onset_only_and_success_hook() -> None:
@@ -100,10 +115,10 @@ def test_hooks_by_import_path_and_failures_never_raise() -> None:
     name, hook = load_hook("ros_nodes.core.reward_hooks:RLIFHook")
     assert name == "rlif" and callable(hook)
 
-    def broken(ctx: StepContext) -> dict[str, float]:
+    def broken(ctx: StepRecord) -> dict[str, float]:
         raise RuntimeError("boom")
 
-    def nan_hook(ctx: StepContext) -> dict[str, float]:
+    def nan_hook(ctx: StepRecord) -> dict[str, float]:
         return {"x": float("nan")}
 
     hooks = RewardHooks([("broken", broken), ("nan", nan_hook), ("ok", lambda c: {"ok": 1.0})])
