@@ -17,7 +17,7 @@ from robot_rl.safety.config import DEFAULT_LINKS, INPUT_LINKS, SafetyConfig
 from robot_rl.safety.diagnostics import ERROR, OK, WARN, DiagnosticEntry
 from robot_rl.safety.inputs import F64, as_measurement, as_time, as_vector
 from robot_rl.safety.link import Link, LinkBase, Reason, Step, placeholder
-from robot_rl.safety.links import LIMIT_KEYS, EStopLink, JointLimitsLink
+from robot_rl.safety.links import LIMIT_KEYS, EStopLink, JointLimitsLink, WorkspaceLink
 from robot_rl.safety.links.workspace import ForwardKinematics
 from robot_rl.safety.registry import BUILTIN_LINKS, make_link
 
@@ -102,7 +102,10 @@ class SafetyChain:
         # the gates and the clamp (a filter there could change the command before the clamp sees it).
         between = self.links[n_gates:i_clamp]
         self._fast = config.command_interface == "position" and all(link.name in INPUT_LINKS for link in between)
-        self._after_clamp = self.links[i_clamp + 1 :]
+        # A workspace link without a box passes everything: the fast path need not call it.
+        self._after_clamp = tuple(
+            link for link in self.links[i_clamp + 1 :] if not (isinstance(link, WorkspaceLink) and link.box is None)
+        )
         self._stateful = tuple(link for link in self.links if _has_state(link))
         self._n = config.n_joints
         self._iface = config.command_interface
@@ -229,18 +232,18 @@ class SafetyChain:
             v_fast = self._clamp.accepts(u, prev, self._v_prev, control_dt_s)
             fast_pass = v_fast is not None
         step = Step(
-            now_s=now,
-            now_raw=now_s,
-            dt_s=dt_s,
-            control_dt_s=control_dt_s,
-            joint_pos=joint_pos_rad,
-            n_joints=n,
-            observation_stamp_s=as_time(observation_stamp_s),
-            command_stamp_s=as_time(command_stamp_s),
-            command_problem=why,
-            prev_target=prev,
-            v_prev=self._v_prev,
-            fast_pass=fast_pass,
+            now,
+            now_s,
+            dt_s,
+            control_dt_s,
+            joint_pos_rad,
+            n,
+            as_time(observation_stamp_s),
+            as_time(command_stamp_s),
+            why,
+            prev,
+            self._v_prev,
+            fast_pass,
         )
         action = u if u is not None else placeholder(n)
         hold: tuple[Link, Reason] | None = None
@@ -251,19 +254,21 @@ class SafetyChain:
         if hold is not None:
             return self._held_result(step, hold)
         acted: list[tuple[Link, Reason]] = []
-        links = self._after_clamp if v_fast is not None else self._body
-        for link in links:
+        if v_fast is not None:
+            for link in self._after_clamp:  # checks only: pass or hold
+                out, reasons = link.filter(action, step)
+                if out is None or reasons:
+                    return self._held_result(step, (link, reasons[0]) if reasons else (link, _no_reason(link)))
+            return ChainResult(action, False, (), ()), action.copy(), v_fast, now, acted
+        for link in self._body:
             out, reasons = link.filter(action, step)
             if out is None:
-                reason = reasons[0] if reasons else (link.keys[0], f"{link.keys[0]}: held (no reason given)")
-                return self._held_result(step, (link, reason))
+                return self._held_result(step, (link, reasons[0] if reasons else _no_reason(link)))
             if reasons:
                 if link.kind in ("check", "gate"):  # a check passes or holds: a change means "cannot prove safe"
                     return self._held_result(step, (link, reasons[0]))
                 acted.extend((link, r) for r in reasons)
             action = out
-        if v_fast is not None and not acted:
-            return ChainResult(action, False, (), ()), action.copy(), v_fast, now, acted
         if acted:
             result = ChainResult(action, False, tuple(r for _, (_, r) in acted), tuple(k for _, (k, _) in acted))
         else:
@@ -337,6 +342,10 @@ class SafetyChain:
                 }
                 entries.append(DiagnosticEntry(f"safety/{key}", level, message, values))
         return entries
+
+
+def _no_reason(link: Link) -> Reason:
+    return link.keys[0], f"{link.keys[0]}: held (no reason given)"
 
 
 def _has_state(link: Link) -> bool:

@@ -40,8 +40,9 @@ UNCHANGED: tuple[Reason, ...] = ()
 class Step:
     """What the chain knows at this step, shared read-only by every link (built once per `filter` call).
 
-    A slotted class with read-only use rather than a frozen dataclass: it is built on the hot path, and the
-    measurement is validated only when a link asks for it (the unchanged-command path never does).
+    A slotted class with read-only use rather than a frozen dataclass: it is built on the hot path (positional
+    arguments, in the order of the attributes below), and the measurement is validated only when a link asks for
+    it (the unchanged-command path never does).
     """
 
     __slots__ = (
@@ -60,9 +61,8 @@ class Step:
         "v_prev",
     )
 
-    def __init__(
+    def __init__(  # positional on purpose: keyword passing costs ~0.4 µs a step on the hot path
         self,
-        *,
         now_s: float | None,
         now_raw: object,
         dt_s: float,

@@ -22,5 +22,7 @@ class EStopLink(LinkBase):
 
     def filter(self, action: F64, step: Step) -> LinkOutput:
         """Hold while engaged or waiting for enable."""
-        reason = self.latch.hold_reason()
-        return (action, ()) if not reason else (None, (("estop", reason),))
+        latch = self.latch
+        if latch.enabled and not latch.engaged:  # the common case, without building a reason
+            return action, ()
+        return None, (("estop", latch.hold_reason()),)
