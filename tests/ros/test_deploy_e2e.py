@@ -60,6 +60,9 @@ def test_lqr_bundle_balances_the_sim_cartpole_through_ros_with_a_takeover(
     first = episodes[0]
     assert first.metadata["operator"] == "scripted" and first.metadata["robot"] == "cartpole"
     assert first.metadata["is_success"] == "true"
+    # the sim's time limit is a truncation, recorded on the episode's last step (not lost to a learner)
+    assert first.metadata["truncated"] == "true" and first.metadata["ended_by"] == "robot"
+    assert first.truncated[-1] and not first.terminated.any() and not first.truncated[:-1].any()
     recorded = sum(int(e.intervention.sum()) for e in episodes)
     assert recorded == summary["intervention_steps"]  # every executed human step is labelled, and only those
     start, end = windows[0]
@@ -67,6 +70,36 @@ def test_lqr_bundle_balances_the_sim_cartpole_through_ros_with_a_takeover(
     assert stamps.min() >= start and stamps.max() <= end + 0.1  # labels sit inside the takeover window
     assert all(np.isfinite(e.executed_actions).all() for e in episodes)
     assert any("rlif" in e.rewards and e.rewards["rlif"].min() == -1.0 for e in episodes)
+
+
+def test_a_fallen_pole_is_recorded_as_terminated_on_the_last_step(
+    ros_env: int, cartpole_lqr_bundle: Path, tmp_path: Path
+) -> None:
+    record = tmp_path / "episodes"
+    with ros_context() as (ctx, executor):
+        robot = SimRobotNode(
+            context=ctx, parameter_overrides=_params(env_id="robot_rl/CartPoleBalance-v0", seed=2, episode_steps=250)
+        )
+        policy = PolicyNode(
+            context=ctx, parameter_overrides=_params(bundle_dir=str(cartpole_lqr_bundle), record_dir=str(record))
+        )
+        # A full-force push for 2 s: the pole falls (|theta| > 0.8 rad) long before the 5 s time limit.
+        operator = ScriptedOperator(command=[60.0], start_s=0.3, duration_s=2.0, rate_hz=50.0, context=ctx)
+        for node in (robot, policy, operator):
+            executor.add_node(node)
+        assert policy.trigger_configure() == TransitionCallbackReturn.SUCCESS, policy._last_error
+        assert policy.trigger_activate() == TransitionCallbackReturn.SUCCESS, policy._last_error
+        session = policy._session
+        assert session is not None
+        assert spin_until(executor, lambda: len(session.episodes) >= 1, 10.0), policy.loop_summary()
+        assert policy.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert session.episodes[0].ended_by == "robot" and session.episodes[0].terminated
+    first = read_episode(list_episodes(record)[0])
+    assert len(first) > 10 and first.metadata["terminated"] == "true" and first.metadata["truncated"] == "false"
+    # the terminal flag sits on the last recorded step, and only there; no step of it is a truncation
+    assert first.terminated.tolist() == [False] * (len(first) - 1) + [True] and not first.truncated.any()
+    assert first.steps.tolist() == list(range(len(first)))  # every tick of the episode was recorded
+    assert first.intervention[-1]  # the push is what ended it
 
 
 def test_reach_bundle_gets_every_observation_topic_and_stays_in_bounds(ros_env: int, reach_bundle: Path) -> None:
