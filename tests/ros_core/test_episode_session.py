@@ -54,11 +54,15 @@ def test_each_tick_is_written_once_one_tick_later(control: ControlStep) -> None:
     written = _steps(events)
     assert [r.step for r in written] == [0, 1, 2, 3] and written[0] is first.record
     assert not any(r.terminated or r.truncated for r in written)
+    assert written[0].is_success is None and written[0].reward_terms == {"rlif": 0.0, "success": 0.0}
+    session.on_success(True)  # forwarded to the record, so the reward hooks see it
+    out = session.tick(5 * PERIOD)
+    assert out.record.is_success is True and out.record.reward_terms["success"] == 1.0
     closing = session.finish()
     (last,) = _steps(list(closing))
-    assert last.step == 4 and last.truncated and not last.terminated  # an operator stop is a cut, not terminal
+    assert last.step == 5 and last.truncated and not last.terminated  # an operator stop is a cut, not terminal
     (end,) = _ends(list(closing))
-    assert (end.steps, end.terminated, end.truncated, end.ended_by) == (5, False, True, "halt")
+    assert (end.steps, end.terminated, end.truncated, end.ended_by) == (6, False, True, "halt")
     assert session.finish() == () and not session.active
     with pytest.raises(RuntimeError, match="begin"):
         session.tick(1.0)
