@@ -109,7 +109,7 @@ class ReplayBuffer:
             "terminated": np.asarray(terminated),
             "truncated": np.asarray(truncated),
         }
-        n = int(cols["reward"].shape[0]) if cols["reward"].ndim else -1
+        n = int(cols["obs"].shape[0]) if cols["obs"].ndim else -1  # rows: the observations' count
         cols["cost"] = np.zeros(n, np.float32) if cost is None else np.asarray(cost)
         cols["intervention"] = np.zeros(n, np.float32) if intervention is None else np.asarray(intervention)
         src = np.asarray(source)

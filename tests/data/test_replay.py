@@ -128,3 +128,59 @@ def test_iterate_yields_fresh_batches() -> None:
     first, second = next(it), next(it)
     assert first.obs.shape == (8, 1) and first.reward.shape == (8,)
     assert not np.array_equal(first.obs, second.obs)
+
+
+def test_add_batch_equals_adding_one_by_one_including_wrap_around() -> None:
+    rng = np.random.default_rng(0)
+    n = 13
+    cols = {
+        "obs": rng.normal(size=(n, 2)),
+        "action": rng.uniform(-1, 1, size=(n, 1)),
+        "reward": rng.normal(size=n),
+        "next_obs": rng.normal(size=(n, 2)),
+        "terminated": (np.arange(n) % 4 == 0).astype(np.float32),
+        "truncated": (np.arange(n) % 5 == 0).astype(np.float32),
+        "cost": rng.uniform(0, 1, size=n),
+        "intervention": (np.arange(n) % 3 == 0).astype(np.float32),
+        "source": np.arange(n) % 3,
+    }
+    for capacity, split in [(20, 5), (8, 3), (5, 0)]:  # fits, wraps, longer than the buffer in one call
+        one = ReplayBuffer(capacity, 2, 1)
+        for i in range(n):
+            one.add(*(cols[k][i] for k in cols))
+        bulk = ReplayBuffer(capacity, 2, 1)
+        bulk.add_batch(**{k: v[:split] for k, v in cols.items()})
+        bulk.add_batch(**{k: v[split:] for k, v in cols.items()})
+        assert (bulk.pos, bulk.size) == (one.pos, one.size)
+        for name, array in one.state_arrays().items():
+            np.testing.assert_array_equal(bulk.state_arrays()[name], array, err_msg=f"{name} @ capacity {capacity}")
+
+
+def test_optional_columns_fill_batches_and_default_for_datasets() -> None:
+    buf = ReplayBuffer(10, 1, 1)
+    buf.add([0.0], [0.0], 0.0, [0.0], False, False, cost=0.5, intervention=True, source=2)
+    buf.add_batch(np.ones((2, 1)), np.zeros((2, 1)), np.zeros(2), np.ones((2, 1)), np.zeros(2), np.zeros(2))
+    b = buf.gather(np.array([0, 1, 2]))
+    assert b.cost is not None and b.intervention is not None and b.source is not None
+    np.testing.assert_array_equal(b.cost, [0.5, 0, 0])
+    np.testing.assert_array_equal(b.intervention, [1, 0, 0])
+    np.testing.assert_array_equal(b.source, [2, 1, 1])  # add_batch defaults to the dataset code
+    assert b.source.dtype == np.int64 and b.cost.dtype == np.float32
+    with pytest.raises(ValueError, match=r"reward \(3,\) \(expected \(2,\)\)"):
+        buf.add_batch(np.ones((2, 1)), np.zeros((2, 1)), np.zeros(3), np.ones((2, 1)), np.zeros(2), np.zeros(2))
+    with pytest.raises(ValueError, match="obs"):
+        buf.add_batch(np.ones((2, 4)), np.zeros((2, 1)), np.zeros(2), np.ones((2, 1)), np.zeros(2), np.zeros(2))
+
+
+def test_state_without_the_optional_columns_still_loads() -> None:
+    """A checkpoint written before cost/intervention/source existed: those rows were online, costless."""
+    buf = ReplayBuffer(capacity=6, obs_dim=2, act_dim=1)
+    _fill(buf, 4)
+    buf.cost[:] = 9.0
+    old_state = {k: v for k, v in buf.state_arrays().items() if k not in ("cost", "intervention", "source")}
+    restored = ReplayBuffer(capacity=6, obs_dim=2, act_dim=1)
+    restored.cost[:] = 7.0  # stale values must not survive the load
+    restored.load_state_arrays(old_state, pos=4)
+    np.testing.assert_array_equal(restored.obs, buf.obs)
+    np.testing.assert_array_equal(restored.cost[:4], 0.0)
+    np.testing.assert_array_equal(restored.source[:4], 0)

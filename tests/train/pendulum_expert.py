@@ -20,7 +20,10 @@ def expert_norm(obs: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
     """
     obs = np.asarray(obs, np.float64)
     c, s, w = obs[..., 0:1], obs[..., 1:2], obs[..., 2:3]
-    return np.tanh(-(8.0 * s + 2.0 * w) * (1 + c) / 2 + 2.0 * w * (1 - c) ** 2 / 2).astype(np.float32)
+    out: npt.NDArray[np.float32] = np.tanh(-(8.0 * s + 2.0 * w) * (1 + c) / 2 + 2.0 * w * (1 - c) ** 2 / 2).astype(
+        np.float32
+    )
+    return out
 
 
 def expert_physical(obs: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
@@ -42,7 +45,8 @@ def expert_buffer(episodes: int, seed: int = 100, source: int = DataSource.DATAS
             for k, v in zip(rows, (obs, a, reward, next_obs, terminated, truncated)):
                 rows[k].append(v)
             obs = next_obs
-        buf.add_batch(*(np.asarray(rows[k], np.float32) for k in rows), source=source)
+        obs_, act, rew, nxt, term, trunc = (np.asarray(rows[k], np.float32) for k in rows)
+        buf.add_batch(obs_, act, rew, nxt, term, trunc, source=source)
     env.close()
     return buf
 
