@@ -7,6 +7,7 @@ docstring. Heavy imports (torch, gymnasium) happen inside the subcommand that ne
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -136,6 +137,13 @@ def _train(algo: str, argv: list[str]) -> int:
     from robot_rl.train.loop import train
 
     entry = get_algorithm(algo)
+    # Flags are flat (no `--algo.` prefix), so a config field named like a train flag would shadow it.
+    clash = {f.name for f in dataclasses.fields(entry.config_cls)} & {
+        *(f.name for f in dataclasses.fields(TrainConfig)),
+        "resume",
+    }
+    if clash:
+        return _fail(f"{algo}: config fields {sorted(clash)} clash with `robot-rl train` flags of the same name")
     recipe = ""
     if entry.presets:
         try:

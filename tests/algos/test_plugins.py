@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
@@ -154,3 +155,17 @@ def test_a_taken_name_cannot_be_reused_by_another_algorithm() -> None:
         registry.register_algorithm("two words", TD3Config, NotSAC)
     with pytest.raises(TypeError, match="dataclass"):
         registry.register_algorithm("fine", dict, NotSAC)
+
+
+@dataclass(frozen=True)
+class ClashingConfig:
+    """A config whose field shadows a train flag (flags are flat)."""
+
+    seed: int = 0
+    """Clashes with `--seed`."""
+
+
+def test_a_config_field_named_like_a_train_flag_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    registry.register_algorithm("clashy", ClashingConfig, object)
+    assert main(["train", "clashy"]) == 2
+    assert "clashy: config fields ['seed'] clash with `robot-rl train` flags" in capsys.readouterr().err
