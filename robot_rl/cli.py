@@ -207,26 +207,13 @@ def _export(argv: list[str]) -> int:
 def eval_bundle(bundle: Path, env: str, episodes: int, seed: int, backend: str = "") -> tuple[EvalResult, str]:
     """Evaluate an ONNX bundle in sim (optionally in a given physics backend); returns (EvalResult, env id)."""
     from robot_rl.export.runtime import OnnxPolicy
-    from robot_rl.train.envs import make_env, policy_spec_for
     from robot_rl.train.evaluate import evaluate
 
     policy = OnnxPolicy.load(bundle)
     env_id = env or policy.spec.env_id
     if not env_id:
         raise ValueError(f"{bundle}: the manifest records no env; pass --env")
-    probe = make_env(env_id, backend=backend)
-    env_spec = policy_spec_for(probe, env_id)
-    probe.close()
-    if env_spec.observation.dim != policy.spec.observation.dim or env_spec.action.dim != policy.spec.action.dim:
-        raise ValueError(
-            f"{bundle} expects observations of size {policy.spec.observation.dim} and produces "
-            f"{policy.spec.action.dim} actions, but {env_id} has {env_spec.observation.dim} and {env_spec.action.dim}"
-        )
-    if env_spec.action.names and policy.spec.action.names and env_spec.action.names != policy.spec.action.names:
-        raise ValueError(
-            f"{bundle} commands joints {policy.spec.action.names}, but {env_id} has {env_spec.action.names}"
-        )
-    return evaluate(policy.act, env_id, episodes, seed, backend=backend), env_id
+    return evaluate(policy.act, env_id, episodes, seed, backend=backend, spec=policy.spec), env_id
 
 
 def trained_backend(bundle: Path) -> str:
@@ -279,7 +266,9 @@ def _eval_safe(args: EvalArgs) -> int:
     env_id = args.env or policy.spec.env_id
     config = load_safety_config(args.safety, policy.spec.robot, policy.spec.control_hz)
     actor = safe_actor(policy.act, policy.spec.robot, config)
-    res = evaluate(actor, env_id, args.episodes, args.seed, backend=args.backend, on_reset=actor.reset)
+    res = evaluate(
+        actor, env_id, args.episodes, args.seed, backend=args.backend, on_reset=actor.reset, spec=policy.spec
+    )
     print(
         f"{args.policy} on {env_id} behind the safety chain ({args.safety}): {_describe(res)} "
         f"over {args.episodes} episodes"

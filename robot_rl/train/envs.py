@@ -44,6 +44,53 @@ def make_env(env_id: str, backend: str = "", **kwargs: Any) -> gym.Env[Any, Any]
     return PhysicalActions(env, robot) if robot is not None else env
 
 
+def make_env_for(
+    spec: PolicySpec, env_id: str = "", backend: str = "", label: str = "the policy", **kwargs: Any
+) -> gym.Env[Any, Any]:
+    """The env a policy with `spec` runs in, checked against it.
+
+    `env_id` defaults to the one the policy was trained on. A robot policy's env is made with the policy's command
+    interface (a position-controlled policy is evaluated in a position-controlled env, never in the default one).
+
+    Raises:
+        EnvError: no env id recorded or given, unknown id, or an env whose sizes, joints, robot or command differ.
+    """
+    env_id = env_id or spec.env_id
+    if not env_id:
+        raise EnvError(f"{label} records no env; pass --env")
+    robot = spec.robot
+    if robot is not None and env_id.startswith("robot_rl/") and "MetaWorld" not in env_id:
+        kwargs.setdefault("interface", robot.command.type)
+    env = make_env(env_id, backend=backend, **kwargs)
+    try:
+        check_policy_fits_env(spec, policy_spec_for(env, env_id), env_id, label)
+    except EnvError:
+        env.close()
+        raise
+    return env
+
+
+def check_policy_fits_env(policy: PolicySpec, env: PolicySpec, env_id: str, label: str = "the policy") -> None:
+    """Refuse an env whose observation/action sizes, joints, robot or command interface differ from the policy's.
+
+    Raises:
+        EnvError: with both sides of the first difference.
+    """
+    if policy.observation.dim != env.observation.dim or policy.action.dim != env.action.dim:
+        raise EnvError(
+            f"{label} expects observations of size {policy.observation.dim} and produces {policy.action.dim} "
+            f"actions, but {env_id} has {env.observation.dim} and {env.action.dim}"
+        )
+    if policy.action.names and env.action.names and policy.action.names != env.action.names:
+        raise EnvError(f"{label} commands joints {policy.action.names}, but {env_id} has {env.action.names}")
+    mine, theirs = policy.robot, env.robot
+    if mine is not None and theirs is not None:
+        if mine.robot != theirs.robot:
+            raise EnvError(f"{label} was trained for robot {mine.robot!r}, but {env_id} is a {theirs.robot!r}")
+        if mine.command.type != theirs.command.type:
+            raise EnvError(f"{label} commands {mine.command.type}, but {env_id} takes {theirs.command.type}")
+
+
 def robot_interface_of(env: gym.Env[Any, Any]) -> RobotInterface | None:
     """The typed robot interface of a robot_rl/* suite env (through any wrappers), else None."""
     make = getattr(env.unwrapped, "robot_interface", None)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from robot_rl.train.envs import episode_seed, make_env
+from robot_rl.core.specs import PolicySpec
+from robot_rl.train.envs import episode_seed, make_env, make_env_for
 
 ActFn = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
 
@@ -51,13 +52,15 @@ def evaluate(
     seed: int,
     backend: str = "",
     on_reset: Callable[[npt.NDArray[np.float32]], object] | None = None,
+    spec: PolicySpec | None = None,
 ) -> EvalResult:
     """Run `episodes` episodes with `act(obs) -> physical action`; episode i is seeded the same every call.
 
     `backend` picks the physics engine of a robot_rl/* env (the sim-to-sim check evaluates in the other one).
-    `on_reset(first_obs)` is called at the start of every episode.
+    `on_reset(first_obs)` is called at the start of every episode. With the policy's `spec` (a bundle's), the env is
+    made for it (`make_env_for`: its command interface, checked against its sizes and joints).
     """
-    env = make_env(env_id, backend=backend)
+    env = make_env_for(spec, env_id, backend) if spec is not None else make_env(env_id, backend=backend)
     returns, lengths, successes, distances = [], [], [], []
     try:
         for i in range(episodes):

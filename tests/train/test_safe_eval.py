@@ -96,10 +96,11 @@ def _raw_and_safe(bundle: Path, config: SafetyConfig, episodes: int = 2) -> tupl
         raw.append([])
         raw_q.append([])
 
-    evaluate(unfiltered, "robot_rl/PandaReach-v0", episodes, 0, on_reset=new_episode)
+    # spec=: the env of the bundle's own command interface (a position bundle drives a position-controlled arm)
+    evaluate(unfiltered, "robot_rl/PandaReach-v0", episodes, 0, on_reset=new_episode, spec=policy.spec)
     off = limit_violations(raw, config, config.control_period_s, raw_q)
     actor = safe_actor(policy.act, robot, config)
-    res = evaluate(actor, "robot_rl/PandaReach-v0", episodes, 0, on_reset=actor.reset)
+    res = evaluate(actor, "robot_rl/PandaReach-v0", episodes, 0, on_reset=actor.reset, spec=policy.spec)
     on = limit_violations(actor.executed, config, config.control_period_s, actor.measured)
     assert on["steps"] == off["steps"] == sum(res.lengths)
     return off, on, actor

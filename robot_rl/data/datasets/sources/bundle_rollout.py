@@ -10,7 +10,7 @@ from robot_rl.core.specs import PolicySpec
 from robot_rl.data.datasets.episode import Episode
 from robot_rl.data.datasets.sources.env_rollout import rollout_episode
 from robot_rl.export.runtime import OnnxPolicy
-from robot_rl.train.envs import make_env, policy_spec_for
+from robot_rl.train.envs import make_env_for, policy_spec_for
 
 SOURCE = "rollout"
 
@@ -45,12 +45,10 @@ def bundle_episodes(
     kwargs: dict[str, Any] = {"max_episode_steps": max_steps} if max_steps else {}
     robot = policy.spec.robot
     if robot is not None and env_id.startswith("robot_rl/") and "MetaWorld" not in env_id:
-        kwargs["interface"] = robot.command.type
         backend = backend or robot.backend
-    env = make_env(env_id, backend=backend, **kwargs)
+    env = make_env_for(policy.spec, env_id, backend, label=str(bundle), **kwargs)
     try:
         spec = policy_spec_for(env, env_id)
-        _check_compatible(bundle, policy.spec, spec, env_id)
         out = []
         for i in range(episodes):
             ep = rollout_episode(
@@ -72,13 +70,3 @@ def bundle_episodes(
         return spec, out
     finally:
         env.close()
-
-
-def _check_compatible(bundle: str | Path, policy: PolicySpec, env: PolicySpec, env_id: str) -> None:
-    if policy.observation.dim != env.observation.dim or policy.action.dim != env.action.dim:
-        raise ValueError(
-            f"{bundle} expects observations of size {policy.observation.dim} and produces {policy.action.dim} "
-            f"actions, but {env_id} has {env.observation.dim} and {env.action.dim}"
-        )
-    if policy.action.names and env.action.names and policy.action.names != env.action.names:
-        raise ValueError(f"{bundle} commands joints {policy.action.names}, but {env_id} has {env.action.names}")
