@@ -363,9 +363,15 @@ class UrdfChain:
         Raises:
             ValueError: `q` is not n numbers.
         """
-        qs = self._values(q)
+        t = self._forward(self._values(q))
+        return t[:3, 3].copy(), t[:3, :3].copy()
+
+    def _forward(self, qs: list[float], joint_frames: list[F64] | None = None) -> F64:
+        """The end-effector transform [4, 4]; appends each moving joint's frame (axis = local z) when asked."""
         t = self._statics[0].copy()
         for k in range(self._n):
+            if joint_frames is not None:
+                joint_frames.append(t)
             qi = qs[self._read[k]]
             motion = np.eye(4)
             if self._prismatic[k]:
@@ -374,7 +380,7 @@ class UrdfChain:
                 c, s = math.cos(qi), math.sin(qi)
                 motion[:2, :2] = ((c, -s), (s, c))
             t = t @ motion @ self._statics[k + 1]
-        return t[:3, 3].copy(), t[:3, :3].copy()
+        return t
 
     def jacobian(self, q: npt.ArrayLike) -> F64:
         """Geometric Jacobian [6, n] of the end-effector link's origin in the base frame.
@@ -387,20 +393,8 @@ class UrdfChain:
         Raises:
             ValueError: `q` is not n numbers.
         """
-        qs = self._values(q)
         frames: list[F64] = []  # each moving joint's frame (its axis is the local z), base frame
-        t = self._statics[0].copy()
-        for k in range(self._n):
-            frames.append(t)
-            qi = qs[self._read[k]]
-            motion = np.eye(4)
-            if self._prismatic[k]:
-                motion[2, 3] = qi
-            else:
-                c, s = math.cos(qi), math.sin(qi)
-                motion[:2, :2] = ((c, -s), (s, c))
-            t = t @ motion @ self._statics[k + 1]
-        p_ee = t[:3, 3]
+        p_ee = self._forward(self._values(q), frames)[:3, 3]
         jac = np.zeros((6, self._n))
         for k, frame in enumerate(frames):
             z, origin = frame[:3, 2], frame[:3, 3]
