@@ -8,7 +8,7 @@ from typing import Any
 
 from robot_rl.core.specs import PolicySpec
 from robot_rl.data.datasets.episode import Episode
-from robot_rl.data.datasets.sources.env_rollout import rollout_episode
+from robot_rl.data.datasets.sources.env_rollout import rollout_episodes
 from robot_rl.export.runtime import OnnxPolicy
 from robot_rl.train.envs import make_env_for, policy_spec_for
 
@@ -49,24 +49,22 @@ def bundle_episodes(
     env = make_env_for(policy.spec, env_id, backend, label=str(bundle), **kwargs)
     try:
         spec = policy_spec_for(env, env_id)
-        out = []
-        for i in range(episodes):
-            ep = rollout_episode(
-                env,
-                policy.act,
-                seed=seed + i,
-                source=SOURCE,
-                metadata={
-                    "env_id": env_id,
-                    "backend": backend,
-                    "bundle": str(Path(bundle).resolve()),
-                    "policy_sha256": policy.manifest.onnx_sha256,
-                },
-                on_reset=policy.reset,
-            )
-            out.append(ep)
-            if progress is not None:
-                progress(ep)
+        metadata = {
+            "env_id": env_id,
+            "backend": backend,
+            "bundle": str(Path(bundle).resolve()),
+            "policy_sha256": policy.manifest.onnx_sha256,
+        }
+        out = rollout_episodes(
+            env,
+            policy.act,
+            episodes=episodes,
+            seed=seed,
+            source=SOURCE,
+            metadata=metadata,
+            on_reset=policy.reset,
+            progress=progress,
+        )
         return spec, out
     finally:
         env.close()

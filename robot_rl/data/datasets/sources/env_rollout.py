@@ -56,3 +56,24 @@ def rollout_episode(
         source=source,
         metadata={**(metadata or {}), "seed": seed},
     )
+
+
+def rollout_episodes(
+    env: gym.Env[Any, Any],
+    act: Actor,
+    *,
+    episodes: int,
+    seed: int,
+    source: str,
+    metadata: Mapping[str, Any] | None = None,
+    on_reset: Callable[[], None] | None = None,
+    progress: Callable[[Episode], None] | None = None,
+) -> list[Episode]:
+    """`episodes` episodes of `rollout_episode`; episode i is reset with seed `seed + i`; `progress` sees each."""
+    out = []
+    for i in range(episodes):
+        ep = rollout_episode(env, act, seed=seed + i, source=source, metadata=metadata, on_reset=on_reset)
+        out.append(ep)
+        if progress is not None:
+            progress(ep)
+    return out

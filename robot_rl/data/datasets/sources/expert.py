@@ -14,7 +14,7 @@ import numpy as np
 
 from robot_rl.core.specs import PolicySpec
 from robot_rl.data.datasets.episode import Episode
-from robot_rl.data.datasets.sources.env_rollout import rollout_episode
+from robot_rl.data.datasets.sources.env_rollout import rollout_episodes
 from robot_rl.train.envs import EnvError, make_env, policy_spec_for
 
 SOURCE = "expert"
@@ -66,19 +66,11 @@ def expert_episodes(
             action = expert.act(obs)  # normalized, in the raw env's units
             return command.to_physical(action) if command is not None else np.asarray(action, np.float64)
 
-        out = []
-        for i in range(episodes):
-            ep = rollout_episode(
-                env,
-                act,
-                seed=seed + i,
-                source=SOURCE,
-                metadata={"env_id": env_id, "backend": backend, "expert": type(expert).__name__},
-                on_reset=expert.reset,
-            )
-            out.append(ep)
-            if progress is not None:
-                progress(ep)
+        metadata = {"env_id": env_id, "backend": backend, "expert": type(expert).__name__}
+        out = rollout_episodes(
+            env, act, episodes=episodes, seed=seed, source=SOURCE, metadata=metadata, on_reset=expert.reset,
+            progress=progress,
+        )  # fmt: skip
         return spec, out
     finally:
         env.close()
