@@ -38,8 +38,10 @@ $(JAZZY_STAMP): pyproject.toml
 	@rm -f $(JAZZY_VENV)/.installed-*
 	@touch $@
 
+# DEMO_ARGS passes flags through, e.g. `make demo DEMO_ARGS="--figures-out docs/benchmarks/demo.json"` (README's figures).
+DEMO_ARGS ?=
 demo: $(STAMP)
-	$(VENV)/bin/robot-rl demo
+	$(VENV)/bin/robot-rl demo $(DEMO_ARGS)
 
 # pytest exits 5 when it collected no tests: that must fail, never pass silently.
 # mypy before pytest (strict where pyproject.toml's [tool.mypy] overrides say so): a type error fails CI.
