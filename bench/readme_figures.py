@@ -327,7 +327,10 @@ def block_demo_summary(data: Data) -> str:
     for key, comment in DEMO_KEYS:
         if key not in s:
             continue
-        line = f"  {key:<{width}} {s[key]}"
+        value = s[key]
+        if isinstance(value, float) and 0 < abs(value) < 1e-3:
+            value = f"{value:.2g}"  # a tolerance-sized figure: two significant digits say all there is
+        line = f"  {key:<{width}} {value}"
         if comment:
             line = f"{line:<{width + 16}} # {comment.format(**d)}"
         lines.append(line.rstrip())
