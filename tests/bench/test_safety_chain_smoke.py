@@ -56,3 +56,25 @@ def test_urdf_and_stub_fk_chains_agree_on_the_workload() -> None:
     lo, hi = np.array(urdf_chain.config.workspace_lower_m), np.array(urdf_chain.config.workspace_upper_m)
     for p in (urdf.position(home), bench.fk_stub(home)):
         assert (p > lo).all() and (p < hi).all()
+
+
+def test_ab_against_the_base_revision_runs_both_benches(tmp_path: Path) -> None:
+    """bench/safety_chain_ab.py checks out the pre-Link chain and times both (a tiny run; timings not checked)."""
+    import subprocess
+
+    base = "02404fb"
+    repo = BENCH.parents[1]
+    if subprocess.run(["git", "cat-file", "-e", f"{base}^{{commit}}"], cwd=repo, check=False).returncode != 0:
+        import pytest
+
+        pytest.skip(f"revision {base} is not in this clone (shallow?)")
+    spec = importlib.util.spec_from_file_location("bench_safety_chain_ab", BENCH.parent / "safety_chain_ab.py")
+    assert spec is not None and spec.loader is not None
+    ab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ab)
+    report = ab.main(["--base-rev", base, "--rounds", "1", "--samples", "300", "--out-dir", str(tmp_path)])
+    assert [s["series"] for s in report["series"]] == ["unchanged", "all"]
+    assert all(s["base_p50_us"] > 0 and s["this_p50_us"] > 0 for s in report["series"])
+    # each side really ran its own code: the base revision's JSON has no URDF-FK keys, this checkout's has
+    assert "stub_fk_chain" not in report["runs"]["base"][0] and "stub_fk_chain" in report["runs"]["this"][0]
+    assert (tmp_path / "safety_chain_ab.md").read_text().startswith("# Safety chain fast path")
