@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(PY) bench/sim_speed.py
 	$(PY) bench/sac_vs_sb3.py throughput
 	$(PY) bench/safety_chain.py
+	$(PY) bench/safety_chain_ab.py
 	$(PY) bench/recorder_throughput.py
 	$(PY) bench/node_latency.py
 	$(PY) bench/sim2sim.py
