@@ -4,6 +4,7 @@ robot, build the safety chain. ROS-free, so configure-time refusals are unit-tes
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -160,6 +161,9 @@ class Deployment:
             "joints": ",".join(self.robot.command.joints),
             "urdf": self.config.urdf,
             "ee_link": self.config.ee_link,
+            # The typed contract itself, so a recording says what its actions mean wherever it is read
+            # (`robot-rl dataset mcap` on a workstation that has no copy of the bundle).
+            "policy_spec": json.dumps(self.policy.spec.to_json(), sort_keys=True),
         }
 
 

@@ -18,6 +18,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rosutil import ros_context, spin_until  # noqa: E402
 
 from robot_rl.cli import eval_bundle, main  # noqa: E402
+from robot_rl.core.specs import PolicySpec  # noqa: E402
 from robot_rl.data.datasets import load_episodes, load_replay  # noqa: E402
 from robot_rl.data.mcap_reader import list_episodes, read_episode  # noqa: E402
 from robot_rl.export.runtime import OnnxPolicy  # noqa: E402
@@ -60,6 +61,9 @@ def test_recorded_deployment_becomes_a_dataset_a_bc_policy_and_a_verified_bundle
     _record(cartpole_lqr_bundle, record, episodes=4, push=(5.0, 0.6, 0.4), seed=1)
     recordings = [read_episode(p) for p in list_episodes(record)]
     assert len(recordings) >= 4 and sum(int(r.intervention.sum()) for r in recordings) > 0
+    # each recording carries the deployed policy's typed contract: the dataset needs no copy of the bundle
+    deployed = OnnxPolicy.load(cartpole_lqr_bundle).spec
+    assert PolicySpec.from_json(json.loads(recordings[0].metadata["policy_spec"])) == deployed
 
     assert main(["dataset", "mcap", "--episodes-dir", str(record), "--out", str(dataset), "--no-progress"]) == 0
     episodes = load_episodes(dataset)
