@@ -49,6 +49,9 @@ class AlgorithmEntry:
     """Recipe name → zero-argument factory of a config (`--recipe NAME`); the first one is the default."""
     module: str = ""
     """Module whose import registers the algorithm (re-imported on resume and export)."""
+    needs_dataset: bool = False
+    """True for learners that only imitate recorded data (bc): online-only training is refused, since cloning its
+    own actions teaches nothing."""
 
     @property
     def default_preset(self) -> str:
@@ -79,6 +82,7 @@ def register_algorithm(
     algo_cls: type,
     presets: Mapping[str, Callable[[], Any]] | None = None,
     module: str | None = None,
+    needs_dataset: bool = False,
 ) -> AlgorithmEntry:
     """Register `algo_cls` (configured by `config_cls`) as `name`; returns the entry.
 
@@ -91,7 +95,7 @@ def register_algorithm(
         raise TypeError(f"{name}: config_cls must be a dataclass type, got {config_cls!r}")
     if module is None:
         module = str(sys._getframe(1).f_globals.get("__name__", ""))  # the module doing the registering
-    entry = AlgorithmEntry(name, config_cls, algo_cls, MappingProxyType(dict(presets or {})), module)
+    entry = AlgorithmEntry(name, config_cls, algo_cls, MappingProxyType(dict(presets or {})), module, needs_dataset)
     old = _REGISTRY.get(name)
     if old is not None and _qualname(old.algo_cls) != _qualname(algo_cls):
         raise ValueError(
@@ -166,7 +170,7 @@ def _register_builtins() -> None:
     sac_presets = {name: partial(SACConfig.preset, name) for name in ("classic", "crossq")}
     register_algorithm("sac", SACConfig, SAC, presets=sac_presets, module="robot_rl.algos.sac")
     register_algorithm("td3", TD3Config, TD3, module="robot_rl.algos.td3")
-    register_algorithm("bc", BCConfig, BC, module="robot_rl.algos.bc")
+    register_algorithm("bc", BCConfig, BC, module="robot_rl.algos.bc", needs_dataset=True)
 
 
 def _discover(entry_point_names: bool) -> None:

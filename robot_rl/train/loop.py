@@ -83,6 +83,11 @@ def train(
     dataset of `offline`/`mixed` data when given (tests, callers that built it); otherwise `cfg.dataset` is loaded
     with `robot_rl.data.datasets.load_replay`.
     """
+    if not resume and cfg.data == "online" and get_algorithm(algo_name).needs_dataset:
+        raise ValueError(
+            f"{algo_name} learns from recorded data: pass --data offline --dataset DIR (or --data mixed); "
+            "`robot-rl dataset` builds one"
+        )
     run_dir = run_dir_for(cfg, algo_name)
     if resume and not (run_dir / "config.json").exists():
         raise FileNotFoundError(f"--resume: {run_dir} holds no run (no config.json)")

@@ -110,3 +110,14 @@ def test_offline_bc_through_the_cli_from_a_dataset_folder(tmp_path: Path) -> Non
     config = json.loads((tmp_path / "runs" / "bc" / "config.json").read_text())
     assert config["train"]["data"] == "offline" and config["dataset"]["transitions"] == 1000
     assert (tmp_path / "runs" / "bc" / "checkpoints" / "step_000000300").is_dir()
+
+
+def test_bc_without_a_dataset_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from robot_rl.cli import main
+
+    args = ["train", "bc", "--env", "Pendulum-v1", "--total-steps", "10", "--out-dir", str(tmp_path / "runs")]
+    assert main([*args, "--no-progress"]) == 2
+    assert "learns from recorded data: pass --data offline --dataset DIR" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
