@@ -10,10 +10,9 @@ A config's `links` entry is resolved in that order, so a new link plugs in witho
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from importlib.metadata import entry_points
 
+from robot_rl.core.plugins import entry_point_names, import_object, load_entry_point
 from robot_rl.safety.config import SafetyConfig
 from robot_rl.safety.link import LINK_KINDS, Link
 from robot_rl.safety.links import (
@@ -79,20 +78,15 @@ def link_factory(name: str) -> LinkFactory:
         return BUILTIN_LINKS[name]
     if name in _REGISTERED:
         return _REGISTERED[name]
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == name:
-            return ep.load()  # type: ignore[no-any-return]
+    installed = load_entry_point(ENTRY_POINT_GROUP, name)
+    if installed is not None:
+        return installed  # type: ignore[no-any-return]
     if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ValueError(f"safety link {name!r}: cannot import module {module_name!r} ({exc})") from None
-        factory = getattr(module, attr, None)
+        factory = import_object(name, "safety link")
         if not callable(factory):
-            raise ValueError(f"safety link {name!r}: module {module_name!r} has no callable {attr!r}")
+            raise ValueError(f"safety link {name!r}: {factory!r} is not callable (a Link class or factory)")
         return factory  # type: ignore[no-any-return]
-    known = sorted({*BUILTIN_LINKS, *_REGISTERED, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
+    known = sorted({*BUILTIN_LINKS, *_REGISTERED, *entry_point_names(ENTRY_POINT_GROUP)})
     raise ValueError(
         f"unknown safety link {name!r}; known: {known}, or give an import path 'package.module:Class' "
         f"(or register it with register_link / the {ENTRY_POINT_GROUP!r} entry-point group)"

@@ -13,12 +13,11 @@ robot reports it, one tick later.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
 from typing import Any
 
+from robot_rl.core.plugins import entry_point_names, import_object, load_entry_point
 from robot_rl.data.step_record import StepRecord
 
 ENTRY_POINT_GROUP = "robot_rl.reward_hooks"
@@ -58,22 +57,14 @@ class SuccessHook:
 
 def _resolve(spec: str) -> Any:
     if ":" in spec:
-        module_name, _, attr = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ValueError(f"reward hook {spec!r}: cannot import module {module_name!r} ({exc})") from exc
-        try:
-            return getattr(module, attr)
-        except AttributeError:
-            raise ValueError(f"reward hook {spec!r}: module {module_name!r} has no attribute {attr!r}") from None
-    found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec]
-    if not found:
-        names = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+        return import_object(spec, "reward hook")
+    found = load_entry_point(ENTRY_POINT_GROUP, spec)
+    if found is None:
         raise ValueError(
-            f"unknown reward hook {spec!r}: registered hooks are {names}; or give an import path 'module:attr'"
+            f"unknown reward hook {spec!r}: registered hooks are {entry_point_names(ENTRY_POINT_GROUP)}; "
+            "or give an import path 'module:attr'"
         )
-    return found[0].load()
+    return found
 
 
 def load_hook(spec: str) -> tuple[str, RewardFn]:

@@ -150,7 +150,7 @@ def test_kind_rules_for_custom_links(registered: None) -> None:
         build_chain(config(links=(*DEFAULT_LINKS, "nope")))
     with pytest.raises(ValueError, match="cannot import module"):
         build_chain(config(links=(*DEFAULT_LINKS, "no_such_module_xyz:Link")))
-    with pytest.raises(ValueError, match="has no callable"):
+    with pytest.raises(ValueError, match="has no attribute 'Missing'"):
         build_chain(config(links=(*DEFAULT_LINKS, f"{THIS}:Missing")))
     with pytest.raises(ValueError, match="not a Link"):
         make_link(f"{THIS}:not_a_link", config())
