@@ -30,6 +30,7 @@ commands:
   episodes DIR    list recorded MCAP episodes (steps, success, interventions, rewards); --recover crashed ones
   dataset SOURCE  build a Minari training dataset: expert | rollout | mcap   (robot-rl dataset --help)
   deploy FILE     run a ROS 2 launch file's nodes (sim or robot) without ros2 launch (robot-rl deploy --help)
+  sign            Ed25519 key pairs and bundle signatures (robot-rl sign --help)
 
 global options (before the command):
   --plugin MODULE import MODULE first, so the algorithms it registers can be trained (repeatable; also
@@ -355,6 +356,12 @@ def _deploy(argv: list[str]) -> int:
     return deploy_main(argv)
 
 
+def _sign(argv: list[str]) -> int:
+    from robot_rl.export.sign_cli import main as sign_main
+
+    return sign_main(argv)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "export": _export,
     "eval": _eval,
@@ -362,6 +369,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "demo": _demo,
     "episodes": _episodes,
     "deploy": _deploy,
+    "sign": _sign,
     "dataset": _dataset,
 }
 

@@ -128,6 +128,9 @@ class PolicyNode(LifecycleNode):
             f"configured: bundle {dep.config.bundle_dir} ({dep.policy.manifest.onnx_sha256[:12]}), "
             f"{dep.robot.command.ros2_control} commands to {dep.command_topic} at {dep.control_hz:g} Hz"
         )
+        trusted, trust = dep.trust_status()
+        if not trusted:  # a bare `ros2 launch` of a dev bundle still runs, but says it is unauthenticated
+            self.get_logger().warning(f"{trust}; pin it: expected_sha256:={dep.policy.manifest.onnx_sha256}")
         return TransitionCallbackReturn.SUCCESS
 
     def _create_io(self, dep: Deployment) -> None:
@@ -420,6 +423,11 @@ class PolicyNode(LifecycleNode):
                 ],
             )
         )
+        if dep is not None:  # how the running model was authenticated (WARN "unpinned" without a pin)
+            trusted, trust = dep.trust_status()
+            arr.status.append(
+                DiagnosticStatus(level=bytes([0 if trusted else 1]), name="policy_node/model", message=trust)
+            )
         self._diag_pub.publish(arr)
 
 

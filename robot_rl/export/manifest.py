@@ -309,13 +309,35 @@ def read_manifest(bundle_dir: str | os.PathLike[str]) -> Manifest:
         BundleError: the file is missing, is not valid JSON or fails validation.
     """
     path = Path(bundle_dir) / MANIFEST_FILE
+    return parse_manifest(read_manifest_bytes(bundle_dir), path)
+
+
+def read_manifest_bytes(bundle_dir: str | os.PathLike[str]) -> bytes:
+    """The exact bytes of `bundle_dir/manifest.json` (what a signature covers; parse them with `parse_manifest`).
+
+    Raises:
+        BundleError: the file is missing or unreadable.
+    """
+    path = Path(bundle_dir) / MANIFEST_FILE
     if not path.is_file():
         raise BundleError(
             f"{path} not found: not a policy bundle, or its export did not finish (the manifest is written last)"
         )
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BundleError(f"cannot read {path}: {exc}") from exc
+
+
+def parse_manifest(raw: bytes, path: str | os.PathLike[str] = MANIFEST_FILE) -> Manifest:
+    """Validate manifest bytes read from `path` (named in messages).
+
+    Raises:
+        BundleError: not UTF-8, not valid JSON or fails validation.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise BundleError(f"cannot read {path}: {exc}") from exc
 
     def _no_constants(name: str) -> float:

@@ -1,7 +1,8 @@
 """`OnnxPolicy`: run an exported bundle with numpy + onnxruntime only (never torch).
 
 This is the robot-side loader: it refuses a bundle whose model file does
-not hash to the manifest's sha256, that keeps weights in external files, that samples at
+not hash to the manifest's sha256 (or to a pinned `expected_sha256`), whose manifest is not signed by one of
+the `trusted_keys` (when any are given), that keeps weights in external files, that samples at
 inference time, or whose input/output signature or embedded spec disagree with the manifest.
 Importing this module must not import torch (the robot side starts fast and small).
 """
@@ -21,11 +22,14 @@ import onnxruntime as ort
 
 from robot_rl.core.specs import PolicySpec
 from robot_rl.export.errors import BundleError
+from robot_rl.export.json_diff import format_diff, json_diff
 from robot_rl.export.manifest import (
     BATCH_DIM,
+    MANIFEST_FILE,
     META_SPEC_KEY,
     Manifest,
-    read_manifest,
+    parse_manifest,
+    read_manifest_bytes,
     sha256_bytes,
 )
 from robot_rl.export.onnx_scan import scan_onnx
@@ -106,10 +110,10 @@ def _check_embedded_spec(session: ort.InferenceSession, manifest: Manifest) -> N
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"model metadata {META_SPEC_KEY!r} is not a valid PolicySpec: {exc!r}") from exc
     if embedded != manifest.policy_spec:
+        diff = json_diff(manifest.policy_spec.to_json(), embedded.to_json(), "policy_spec", names=("manifest", "model"))
         raise BundleError(
-            "manifest policy_spec does not match the spec embedded in the model file "
-            f"(manifest: {manifest.policy_spec.to_json()}, model: {embedded.to_json()}) — manifest.json was "
-            "edited or belongs to another export"
+            "manifest policy_spec does not match the spec embedded in the model file (manifest.json was edited or "
+            "belongs to another export):\n" + format_diff(diff or ["policy_spec: differs (no field-level difference)"])
         )
 
 
@@ -125,11 +129,22 @@ class OnnxPolicy:
     manifest: Manifest
     """The bundle's validated manifest."""
 
-    def __init__(self, session: ort.InferenceSession, manifest: Manifest, bundle_dir: Path) -> None:
+    signer_key_id: str | None
+    """Key id of the trusted key whose signature verified (None: loaded without `trusted_keys`)."""
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        manifest: Manifest,
+        bundle_dir: Path,
+        *,
+        signer_key_id: str | None = None,
+    ) -> None:
         """Wrap an already verified session; use `OnnxPolicy.load` to open a bundle."""
         self.spec = manifest.policy_spec
         self.manifest = manifest
         self.bundle_dir = bundle_dir
+        self.signer_key_id = signer_key_id
         self.session = session
         self._obs_dim = self.spec.observation.dim
         self._act_dim = self.spec.action.dim
@@ -155,6 +170,7 @@ class OnnxPolicy:
         *,
         intra_op_num_threads: int = 1,
         expected_sha256: str | None = None,
+        trusted_keys: Sequence[str | os.PathLike[str]] | None = None,
     ) -> OnnxPolicy:
         """Open and verify a bundle directory (manifest.json + policy.onnx).
 
@@ -162,17 +178,27 @@ class OnnxPolicy:
             bundle_dir: directory written by `export_policy`.
             intra_op_num_threads: onnxruntime intra-op threads (1 suits a batch-1 control loop).
             expected_sha256: optionally pin the model hash (e.g. from launch parameters).
+            trusted_keys: public-key PEM files (`robot-rl sign --generate-key`); when given, the bundle must
+                carry a `signature.json` by one of them over its exact manifest.json. None/empty: not required.
 
         Raises:
-            BundleError: missing/invalid manifest, sha256 mismatch, external data, sampling ops,
-                or an input/output signature or spec that disagrees with the manifest.
+            BundleError: missing/invalid manifest, sha256 mismatch, missing/untrusted/invalid signature,
+                external data, sampling ops, or an input/output signature or spec that disagrees with the manifest.
         """
         if intra_op_num_threads < 1:
             raise ValueError(f"intra_op_num_threads must be >= 1, got {intra_op_num_threads}")
         root = Path(bundle_dir)
         if not root.is_dir():
             raise BundleError(f"policy bundle directory {root} does not exist")
-        manifest = read_manifest(root)
+        # One read: the bytes whose signature is checked are the bytes that are parsed (no swap in between).
+        manifest_bytes = read_manifest_bytes(root)
+        signer_key_id = None
+        if trusted_keys:
+            from robot_rl.export.signing import load_trusted_keys, verify_manifest_signature  # only when asked
+
+            signer = verify_manifest_signature(root, manifest_bytes, load_trusted_keys(list(trusted_keys)))
+            signer_key_id = signer.key_id
+        manifest = parse_manifest(manifest_bytes, root / MANIFEST_FILE)
         if manifest.policy_spec.chunk_size != 1:
             raise BundleError(
                 f"bundle has chunk_size {manifest.policy_spec.chunk_size}; OnnxPolicy runs chunk_size 1 only"
@@ -190,9 +216,9 @@ class OnnxPolicy:
                 f"sha256 mismatch: manifest says {manifest.onnx_sha256}, file is {actual} — "
                 "the model file was modified or corrupted"
             )
-        if expected_sha256 is not None and expected_sha256.lower() != actual:
+        if expected_sha256 is not None and expected_sha256.strip().lower() != actual:
             raise BundleError(
-                f"sha256 mismatch: expected {expected_sha256.lower()}, bundle model is {actual} — "
+                f"sha256 mismatch: expected {expected_sha256.strip().lower()}, bundle model is {actual} — "
                 "a different model than the one pinned"
             )
         try:
@@ -221,7 +247,7 @@ class OnnxPolicy:
         if problem is not None:
             raise BundleError(f"{model_path} does not match its manifest/spec: {problem}")
         _check_embedded_spec(session, manifest)
-        return cls(session, manifest, root)
+        return cls(session, manifest, root, signer_key_id=signer_key_id)
 
     @property
     def obs_dim(self) -> int:

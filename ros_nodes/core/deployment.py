@@ -44,7 +44,12 @@ class PolicyNodeConfig:
     bundle_dir: str = ""
     """Directory of the exported bundle (manifest.json + policy.onnx)."""
     expected_sha256: str = ""
-    """Pin the model: configure fails unless the ONNX file has this sha256 ("" = the manifest's own hash only)."""
+    """Pin the model: configure fails unless the ONNX file has this sha256 ("" = unpinned: the manifest's own
+    hash only, which a swapped and re-hashed bundle also satisfies; warned and reported on /diagnostics).
+    `robot-rl deploy` sets it to the hash it verified."""
+    trusted_keys: tuple[str, ...] = ()
+    """Public-key PEM files (`robot-rl sign --generate-key`); when set, configure refuses a bundle whose
+    manifest.json is not signed by one of them (() = signatures not required)."""
     controller: str = ""
     """ros2_control controller to command; commands go to `/<controller>/commands` ("" = by interface)."""
     control_hz: float = 0.0
@@ -84,6 +89,11 @@ class PolicyNodeConfig:
             raise ValueError(f"human_timeout_s must be > 0, got {self.human_timeout_s}")
         if self.replan_every < 0 or self.episode_steps < 0:
             raise ValueError("replan_every and episode_steps must be >= 0")
+        pin = self.expected_sha256.strip().lower()
+        if pin and (len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin)):
+            raise ValueError(
+                f"expected_sha256 must be 64 hex digits (or '' for unpinned), got {self.expected_sha256!r}"
+            )
 
     @classmethod
     def parameter_defaults(cls) -> dict[str, Any]:
@@ -112,7 +122,9 @@ class PolicyNodeConfig:
         kwargs: dict[str, Any] = {}
         for name in names & set(params):
             value = params[name]
-            kwargs[name] = tuple(str(v) for v in value) if name == "reward_hooks" else value
+            if name == "trusted_keys" and isinstance(value, str):  # one key given as a plain string
+                value = [value] if value else []
+            kwargs[name] = tuple(str(v) for v in value) if name in ("reward_hooks", "trusted_keys") else value
         return cls(**kwargs)
 
 
@@ -146,6 +158,22 @@ class Deployment:
     def command_topic(self) -> str:
         """Where commands go: `/<controller>/commands` (ros2_control forward command controllers)."""
         return f"/{self.controller}/commands"
+
+    @property
+    def pinned(self) -> bool:
+        """Whether configure checked the model against an `expected_sha256` pin."""
+        return bool(self.config.expected_sha256.strip())
+
+    def trust_status(self) -> tuple[bool, str]:
+        """(ok, message) for /diagnostics: how this bundle was authenticated; not ok when it is unpinned."""
+        sha = self.policy.manifest.onnx_sha256
+        signed = f"signed by key {self.policy.signer_key_id}" if self.policy.signer_key_id else "signature not checked"
+        if not self.pinned:
+            return False, (
+                f"unpinned: expected_sha256 is not set, so any bundle consistent with its own manifest is accepted "
+                f"(loaded sha256 {sha[:12]}; {signed})"
+            )
+        return True, f"pinned sha256 {sha[:12]}; {signed}"
 
     def episode_metadata(self) -> dict[str, str]:
         """What every recorded episode says about its provenance."""
@@ -206,7 +234,11 @@ def build_deployment(params: Mapping[str, Any]) -> Deployment:
     config = PolicyNodeConfig.from_params(params)
     if not config.bundle_dir:
         raise ValueError("parameter bundle_dir is empty: point it at an exported bundle directory")
-    policy = OnnxPolicy.load(config.bundle_dir, expected_sha256=config.expected_sha256 or None)
+    policy = OnnxPolicy.load(
+        config.bundle_dir,
+        expected_sha256=config.expected_sha256.strip() or None,
+        trusted_keys=config.trusted_keys or None,
+    )
     spec = policy.spec
     robot = spec.robot
     if robot is None:

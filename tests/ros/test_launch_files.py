@@ -61,7 +61,7 @@ def test_sim_deploy_resolves_defaults_and_overrides() -> None:
     assert [n.name for n in desc.enabled_nodes] == ["sim_robot", "policy_node"]  # no teleop, no scripted takeover
     sim, policy = desc.enabled_nodes
     assert sim.inline_params == {"env_id": CARTPOLE, "backend": "mujoco", "seed": 0}
-    assert policy.inline_params == {"bundle_dir": "/b", "record_dir": "", "stats_path": ""}
+    assert policy.inline_params == {"bundle_dir": "/b", "expected_sha256": "", "record_dir": "", "stats_path": ""}
     assert policy.param_files == (REPO / "launch/params/panda_reach_sim.yaml",)
     assert policy.executable.lifecycle and not sim.executable.lifecycle
     on = parse(LAUNCH / "sim_deploy.launch.xml", {"bundle": "/b", "scripted_takeover": "True"})
@@ -496,13 +496,18 @@ def test_deploy_brings_up_sim_policy_and_takeover(cartpole_lqr_bundle: Path, tmp
 
 
 @pytest.mark.slow
-def test_deploy_reports_a_refused_configure(tmp_path: Path) -> None:
+def test_deploy_reports_a_refused_configure(cartpole_lqr_bundle: Path, tmp_path: Path) -> None:
+    # A bundle that verifies (bringup pins it) but that the node refuses: it is for another robot.
+    params = yaml.safe_load((LAUNCH / "params/cartpole_sim.yaml").read_text())
+    params["/**/policy_node"]["ros__parameters"]["robot"] = "not_this_robot"
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
     out = _deploy(
         [
             "launch/sim_deploy.launch.xml",
-            f"bundle:={tmp_path / 'no_bundle'}",
+            f"bundle:={cartpole_lqr_bundle}",
             f"env_id:={CARTPOLE}",
-            "params_file:=launch/params/cartpole_sim.yaml",
+            f"params_file:={params_file}",
             "teleop:=false",
             "--duration-s",
             "5",
@@ -512,5 +517,8 @@ def test_deploy_reports_a_refused_configure(tmp_path: Path) -> None:
     assert out.returncode == EXIT_LIFECYCLE, log
     # bringup's summary carries the node's own reason
     assert "error: /policy_node refused to configure (state unconfigured): configure refused:" in log, log
-    assert "does not exist" in log
+    assert "this deployment is for 'not_this_robot'" in log
     assert "policy_node exit" in log
+    # A missing bundle is refused by bringup's own check, before any node starts.
+    out = _deploy(["launch/sim_deploy.launch.xml", f"bundle:={tmp_path / 'no_bundle'}", "--duration-s", "5"])
+    assert out.returncode == EXIT_LIFECYCLE and "bundle refused:" in out.stderr and "does not exist" in out.stderr
