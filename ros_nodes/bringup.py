@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from ros_nodes.bundle_pin import pin_bundles
 from ros_nodes.launch_subset import (
     EXECUTABLES,
     PACKAGE,
@@ -470,6 +471,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LaunchSubsetError as exc:
         print(f"robot-rl deploy: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    # Pinned by default: each policy node gets the sha256 verified here, so a bundle swapped later is refused.
+    try:
+        desc, notes = pin_bundles(desc)
+    except (ValueError, OSError) as exc:  # BundleError is a ValueError
+        if not ns.dry_run:
+            print(f"robot-rl deploy: bundle refused: {exc}", file=sys.stderr)
+            return EXIT_LIFECYCLE
+        notes = [f"bundle not verified (a real run would refuse it): {exc}"]
+    for note in notes:
+        print(f"[bringup] {note}")
     if ns.dry_run:
         tmp = Path(tempfile.mkdtemp(prefix="robot_rl_dry_run_"))
         for spec in desc.nodes:
