@@ -11,12 +11,20 @@ Topics (names relative to the node's namespace; with none they are the absolute 
                /robot_rl/terminated           std_msgs/Bool                reliable, depth 10 (True on a terminal step)
                /robot_rl/episode_done         std_msgs/Bool                reliable, depth 10 (True on the last step)
                /clock                         rosgraph_msgs/Clock          when publish_clock (sim time)
+               /diagnostics                   diagnostic_msgs/DiagnosticArray  1 Hz: `sim_robot/commands`
     subscribes /<controller>/commands         std_msgs/Float64MultiArray   reliable, depth 10 (forward_command_ctrl)
     services   ~/reset                        std_srvs/Trigger
 
 Every physics step publishes is_success, terminated, then episode_done. `terminated` is the task's terminal state
 (e.g. the cart-pole fell); an episode_done without it is a truncation (the time limit). The policy node records the
 episode's last step with the matching flag.
+
+Command timeout: like a ros2_control controller with a command timeout, the robot holds (zero velocity or effort,
+the last commanded position) when no valid command arrived within `command_timeout_s` of sim time (0 = the
+default: 3 command periods, at least 0.1 s, where the command period is the slower of the control and the
+joint-state publish period, since a policy that ticks on joint states commands at that rate). It resumes on the
+next valid command; rejected commands do not count as one. Each timeout is logged (throttled) and counted, and
+/diagnostics says WARN while the robot holds on one. See docs/deploy.md for what a real robot's driver must do.
 
 Header stamps are sim time when `publish_clock` is on (consumers run with use_sim_time), else this node's clock
 at the moment of measurement (a delayed or frozen sensor keeps its old stamp, as a real one would).
@@ -36,6 +44,7 @@ from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -44,6 +53,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray, MultiArrayDimension
 from std_srvs.srv import Trigger
 
+from ros_nodes.core.command_timeout import default_command_timeout_s
 from ros_nodes.core.sim_robot import FaultConfig, RobotSnapshot, SimRobot
 
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -84,6 +94,10 @@ class SimRobotNode(Node):
             stop_publishing_after_s=_optional_time(float(p["stop_publishing_after_s"])),
             seed=int(p["seed"]),
         )
+        timeout_s = float(p["command_timeout_s"])
+        if not (math.isfinite(timeout_s) and timeout_s >= 0.0):
+            raise ValueError(f"command_timeout_s must be >= 0 (0 = the default), got {timeout_s}")
+        # The timeout is set once the publish period is known (the default depends on it): built without one.
         self.robot = SimRobot(
             str(p["env_id"]),
             backend=str(p["backend"]),
@@ -96,6 +110,7 @@ class SimRobotNode(Node):
         self.controller = str(controller)
         rate = float(p["publish_rate_hz"]) or robot.control_hz
         if not (math.isfinite(rate) and rate > 0.0):
+            robot.close()
             raise ValueError(f"publish_rate_hz must be > 0, got {rate}")
         if rate > robot.control_hz + 1e-9:
             self.get_logger().warning(
@@ -103,6 +118,12 @@ class SimRobotNode(Node):
             )
             rate = robot.control_hz
         self.publish_period_s = 1.0 / rate
+        self.command_timeout_s = timeout_s or default_command_timeout_s(max(robot.control_dt_s, self.publish_period_s))
+        try:
+            robot.set_command_timeout(self.command_timeout_s)
+        except ValueError:
+            robot.close()
+            raise
         self.shuffle_joint_order = bool(p["shuffle_joint_order"])
         self.publish_clock = bool(p["publish_clock"])
         self.reset_on_done = bool(p["reset_on_done"])
@@ -130,13 +151,15 @@ class SimRobotNode(Node):
             Float64MultiArray, self.command_topic, self._on_command, COMMAND_QOS
         )
         self._reset_srv = self.create_service(Trigger, "~/reset", self._on_reset)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0, self._publish_diagnostics)
 
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.get_logger().info(
             f"{robot.env_id} ({robot.backend}): {len(robot.joint_names)} joints, {robot.command_interface} "
-            f"commands on {self.resolve_topic_name(self.command_topic)}, {robot.control_hz:g} Hz"
-            + (f", faults {faults}" if faults.any else "")
+            f"commands on {self.resolve_topic_name(self.command_topic)}, {robot.control_hz:g} Hz, "
+            f"command timeout {self.command_timeout_s:g} s" + (f", faults {faults}" if faults.any else "")
         )
         if autostart:
             self.start()
@@ -155,6 +178,7 @@ class SimRobotNode(Node):
             "publish_clock": False,
             "episode_steps": 0,  # 0 = the task's default
             "reset_on_done": True,
+            "command_timeout_s": 0.0,  # 0 = 3 command periods, at least 0.1 s
         }
         out: dict[str, Any] = {}
         for name, value in defaults.items():
@@ -218,14 +242,24 @@ class SimRobotNode(Node):
             robot = self.robot
             if robot.episode_over:
                 return  # reset_on_done is off: the robot waits for ~/reset and publishes nothing new
+            timeouts = robot.command_stats.timeouts
             snap = robot.step(wall_time_s=self._now_s())
             self.steps += 1
+            timed_out = robot.command_stats.timeouts > timeouts
+            age = robot.command_age_s
             sensed: RobotSnapshot | None = None
             if snap.time_s + 1e-9 >= self._next_publish_s or snap.episode_over:
                 self._next_publish_s = snap.time_s + self.publish_period_s - 1e-9
                 sensed = robot.sensor_output()
             if snap.episode_over and self.reset_on_done:
                 robot.reset(wall_time_s=self._now_s())
+        if timed_out:
+            self.get_logger().warning(
+                f"no valid command on {self.resolve_topic_name(self.command_topic)} for {age or 0.0:.3f} s "
+                f"(timeout {self.command_timeout_s:g} s): holding until a fresh command "
+                f"({robot.command_stats.timeouts} timeouts so far)",
+                throttle_duration_sec=1.0,
+            )
         if self._clock_pub is not None:
             self._clock_pub.publish(Clock(clock=time_msg(snap.time_s)))
         if sensed is not None:
@@ -263,11 +297,19 @@ class SimRobotNode(Node):
         except (TypeError, ValueError):
             values = []
         with self._lock:
+            was_holding = self.robot.holding_on_timeout
+            age = self.robot.command_age_s
             ok = self.robot.apply_command(values, stamp_s=self._now_s())
             reason = self.robot.command_stats.last_reject_reason
         if not ok:
             self.get_logger().warning(
-                f"rejected command (holding the previous one): {reason}", throttle_duration_sec=1.0
+                f"rejected command (the previous one stays in force, and this one does not refresh the "
+                f"{self.command_timeout_s:g} s command timeout): {reason}",
+                throttle_duration_sec=1.0,
+            )
+        elif was_holding:
+            self.get_logger().info(
+                f"fresh command after {age or 0.0:.3f} s without one: resuming", throttle_duration_sec=1.0
             )
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -276,6 +318,22 @@ class SimRobotNode(Node):
         response.success = True
         response.message = f"episode {snap.episode} started at sim time {snap.time_s:.3f} s"
         return response
+
+    def _publish_diagnostics(self) -> None:
+        with self._lock:
+            entry = self.robot.command_diagnostics()
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status.append(
+            DiagnosticStatus(
+                level=bytes([entry.level]),
+                name=f"{self.get_name()}/commands",
+                message=entry.message,
+                hardware_id=self.robot.env_id,
+                values=[KeyValue(key=k, value=v) for k, v in entry.values.items()],
+            )
+        )
+        self._diag_pub.publish(arr)
 
     @property
     def rejected_commands(self) -> int:

@@ -6,6 +6,11 @@ calls (the node holds one lock around them).
 Data flow per control period: `apply_command` (physical units, actuated-joint order, like a
 forward_command_controller's Float64MultiArray) → normalized action → `step()` → `RobotSnapshot` →
 `sensor_output()` (faults: stop, drop, delay, freeze) → what gets published.
+
+Command timeout (issue 11): with `command_timeout_s` set, a step that finds no valid command younger than the
+timeout holds (zero velocity or effort; position: the last commanded target, or the measured position before any
+command) until a fresh command arrives. It runs on sim time: the hazard is motion executed on a stale command, and
+motion happens in sim time (a stalled physics thread moves nothing).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from robot_rl.core.robot import ROS2_CONTROL_INTERFACE
+from robot_rl.safety.diagnostics import OK, WARN, DiagnosticEntry
+from ros_nodes.core.command_timeout import CommandTimeout
 
 JOINT_KEYS = ("joint_pos", "joint_vel")
 """Observation-layout entries carried by joint_states; every other entry is published on its own topic."""
@@ -105,6 +112,10 @@ class CommandStats:
     last_reject_reason: str | None = None
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     """Rejections per kind: "length", "non_finite", "malformed"."""
+    rejected_since_accepted: int = 0
+    """Rejections since the last accepted command (a rejected command never refreshes the timeout)."""
+    timeouts: int = 0
+    """Times the command stream went quiet for longer than the command timeout (each hold counts once)."""
 
 
 class SimRobot:
@@ -117,6 +128,9 @@ class SimRobot:
         faults: sensor faults applied by `sensor_output`.
         episode_steps: episode length in control steps; 0 = the task's default.
         env_kwargs: more keyword arguments for `gymnasium.make` (e.g. interface="joint_position").
+        command_timeout_s: hold when no valid command is younger than this (s of sim time, >= one control
+            period); None = no timeout, for callers that step and command by hand (the ROS node always sets one,
+            see `ros_nodes.core.command_timeout.default_command_timeout_s`).
     """
 
     def __init__(
@@ -127,6 +141,7 @@ class SimRobot:
         faults: FaultConfig | None = None,
         episode_steps: int = 0,
         env_kwargs: Mapping[str, Any] | None = None,
+        command_timeout_s: float | None = None,
     ) -> None:
         import gymnasium as gym
 
@@ -160,6 +175,14 @@ class SimRobot:
         self.observation_keys: tuple[str, ...] = tuple(k for k in self.observation_layout if k not in JOINT_KEYS)
         """The non-joint observation entries, in layout order (each gets its own topic)."""
         self.command_stats = CommandStats()
+        self.command_timeout: CommandTimeout | None = None
+        """The command timeout on sim time; None = off."""
+        if command_timeout_s is not None:
+            try:
+                self.set_command_timeout(command_timeout_s)
+            except ValueError:
+                self._gym_env.close()
+                raise
         self._total_steps = 0
         self._time_s = 0.0
         self._episode = -1
@@ -194,8 +217,22 @@ class SimRobot:
         """True once a command was accepted in this episode."""
         return self._has_command
 
+    def set_command_timeout(self, timeout_s: float) -> None:
+        """Turn the command timeout on (s of sim time, at least one control period); the timer starts afresh.
+
+        Raises:
+            ValueError: the timeout is not finite or shorter than one control period.
+        """
+        if not (math.isfinite(timeout_s) and timeout_s >= self.control_dt_s - 1e-12):
+            raise ValueError(
+                f"command_timeout_s must be >= one control period ({self.control_dt_s:g} s), got {timeout_s}:"
+                " a shorter timeout would hold between two on-time commands"
+            )
+        self.command_timeout = CommandTimeout(timeout_s)
+
     def apply_command(self, values: Sequence[float] | np.ndarray, stamp_s: float | None = None) -> bool:
-        """Take a physical command (actuated-joint order); returns False and holds the previous one if malformed."""
+        """Take a physical command (actuated-joint order); returns False and keeps the previous one if malformed
+        (a rejected command does not refresh the command timeout)."""
         try:
             arr = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -212,12 +249,16 @@ class SimRobot:
         self._command_norm = np.asarray(self.interface.to_normalized(arr), dtype=np.float64)
         self._has_command = True
         self.command_stats.accepted += 1
+        self.command_stats.rejected_since_accepted = 0
         self.last_command_stamp_s = stamp_s
+        if self.command_timeout is not None:
+            self.command_timeout.fresh(self._time_s)
         return True
 
     def _reject(self, kind: str, reason: str) -> bool:
         stats = self.command_stats
         stats.rejected += 1
+        stats.rejected_since_accepted += 1
         stats.last_reject_reason = reason
         stats.rejected_by_reason[kind] = stats.rejected_by_reason.get(kind, 0) + 1
         return False
@@ -230,6 +271,54 @@ class SimRobot:
             self._command_norm = np.zeros(len(self.actuated_joints))
         self._command_phys = np.asarray(self.interface.to_physical(self._command_norm), dtype=np.float64)
         self._has_command = False
+
+    @property
+    def holding_on_timeout(self) -> bool:
+        """True from a command timeout until the next accepted command."""
+        return self.command_timeout is not None and self.command_timeout.timed_out
+
+    @property
+    def command_age_s(self) -> float | None:
+        """Sim time since the last accepted command (s); None before the first or without a timeout."""
+        return None if self.command_timeout is None else self.command_timeout.age_s(self._time_s)
+
+    def command_diagnostics(self) -> DiagnosticEntry:
+        """The command input's status for /diagnostics: WARN while holding on a timeout or while the latest
+        commands are rejected, OK otherwise; counters and the age of the last valid command as values."""
+        stats, watchdog = self.command_stats, self.command_timeout
+        age = self.command_age_s
+        age_text = "none yet" if age is None else f"{age:.3f}"
+        values = {
+            "interface": self.command_interface,
+            "accepted": str(stats.accepted),
+            "rejected": str(stats.rejected),
+            **{f"rejected/{k}": str(v) for k, v in sorted(stats.rejected_by_reason.items())},
+            "clipped": str(stats.clipped),
+            "timeouts": str(stats.timeouts),
+            "command_timeout_s": "off" if watchdog is None else f"{watchdog.timeout_s:g}",
+            "last_command_age_s": age_text,
+            "holding_on_timeout": str(self.holding_on_timeout).lower(),
+            "last_reject_reason": stats.last_reject_reason or "",
+        }
+        parts: list[str] = []
+        level = OK
+        if watchdog is not None and watchdog.timed_out:
+            level = WARN
+            parts.append(
+                f"holding: no valid command for {age_text} s (timeout {watchdog.timeout_s:g} s); "
+                "resumes on a fresh command"
+            )
+        if stats.rejected_since_accepted:
+            level = WARN
+            parts.append(f"last {stats.rejected_since_accepted} command(s) rejected: {stats.last_reject_reason}")
+        if not parts:
+            if stats.accepted == 0:
+                parts.append("holding: no command received yet")
+            elif not self._has_command:
+                parts.append(f"holding since the episode reset; last command {age_text} s ago")
+            else:
+                parts.append(f"executing commands (last {age_text} s ago)")
+        return DiagnosticEntry("sim_robot/commands", level, "; ".join(parts), values)
 
     # ------------------------------------------------------------------ simulation
     @property
@@ -264,6 +353,9 @@ class SimRobot:
         """
         if self.episode_over:
             raise RuntimeError(f"episode {self._episode} is over (terminated or truncated); call reset()")
+        if self.command_timeout is not None and self.command_timeout.check(self._time_s):
+            self._hold()  # the stale command stops here; only a fresh accepted command moves the robot again
+            self.command_stats.timeouts += 1
         obs, reward, terminated, truncated, info = self.env.step(self._command_norm.astype(np.float32))
         self._total_steps += 1
         self._time_s = self._total_steps * self.control_dt_s  # no drift from summing dt
