@@ -156,6 +156,20 @@ def stop_children(children: Sequence[Child], grace_s: float = 10.0) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- lifecycle
+class NoAnswer(RuntimeError):
+    """A lifecycle service call got no answer in time."""
+
+
+_ANSWER_WAIT_S = 5.0
+"""How long one lifecycle request waits before bringup asks the node's state and, if nothing happened, asks again."""
+_GOAL_STATES = {1: "inactive", 3: "active", 4: "inactive", 2: "unconfigured"}
+"""lifecycle_msgs/Transition id → the state it ends in (configure, activate, deactivate, cleanup)."""
+_TRANSITIONAL_STATES = frozenset(
+    {"configuring", "activating", "deactivating", "cleaningup", "shuttingdown", "errorprocessing"}
+)
+"""Lifecycle states a node passes through while it works on a transition."""
+
+
 class LifecycleClient:
     """Calls `<node>/change_state` and `<node>/get_state` from a small helper node (SingleThreadedExecutor)."""
 
@@ -189,19 +203,62 @@ class LifecycleClient:
                 raise RuntimeError(f"{self.fqn}/change_state did not appear within {timeout_s:g} s")
             self._executor.spin_once(timeout_sec=0.1)
 
-    def _call(self, client: Any, request: Any, timeout_s: float) -> Any:
+    def _call(self, client: Any, request: Any, timeout_s: float, alive: Callable[[], str | None] | None = None) -> Any:
+        """Call and wait for the answer; `alive()` is asked every 0.1 s, so a node that dies mid-call ends the
+        wait at once instead of after `timeout_s`."""
         future = client.call_async(request)
-        self._executor.spin_until_future_complete(future, timeout_sec=timeout_s)
-        if not future.done():
-            future.cancel()
-            raise RuntimeError(f"{client.srv_name}: no answer within {timeout_s:g} s")
+        deadline = time.monotonic() + timeout_s
+        while not future.done():
+            try:
+                reason = alive() if alive is not None else None
+            except BaseException:
+                future.cancel()
+                raise
+            if reason:
+                future.cancel()
+                raise RuntimeError(f"{client.srv_name}: {reason}")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.0:
+                future.cancel()
+                raise NoAnswer(f"{client.srv_name}: no answer within {timeout_s:g} s")
+            self._executor.spin_until_future_complete(future, timeout_sec=min(0.1, remaining))
         return future.result()
 
-    def transition(self, transition_id: int, timeout_s: float = 30.0) -> bool:
-        """Request a transition (lifecycle_msgs/Transition id); True when the node accepted it."""
+    def transition(
+        self, transition_id: int, timeout_s: float = 30.0, alive: Callable[[], str | None] | None = None
+    ) -> bool:
+        """Request a transition (lifecycle_msgs/Transition id); True when the node accepted it.
+
+        `alive()` returns a reason to stop waiting (the node died) or None.
+        """
         request = self._ChangeState.Request()
         request.transition.id = transition_id
-        return bool(self._call(self._change, request, timeout_s).success)
+        goal = _GOAL_STATES.get(transition_id, "")
+        deadline = time.monotonic() + timeout_s
+        arrived = False  # the node was seen working on it: never send it again
+        while True:
+            if not arrived:
+                try:
+                    wait_s = min(_ANSWER_WAIT_S, deadline - time.monotonic())
+                    return bool(self._call(self._change, request, wait_s, alive).success)
+                except NoAnswer:
+                    pass
+            # DDS can lose a request or its response while the client and the service are still matching each
+            # other (worse on a loaded machine). Ask where the node is before asking again: a transition is not
+            # idempotent, so one that went through is reported, never requested twice.
+            if time.monotonic() >= deadline:
+                raise NoAnswer(f"{self._change.srv_name}: no answer within {timeout_s:g} s")
+            try:
+                label = self.state(timeout_s=min(_ANSWER_WAIT_S, max(deadline - time.monotonic(), 0.01)), alive=alive)
+            except NoAnswer:
+                continue
+            if goal and label == goal:
+                return True
+            if label in _TRANSITIONAL_STATES:
+                arrived = True
+                self._executor.spin_once(timeout_sec=0.05)
+            elif arrived:
+                return False  # it worked on the transition and ended elsewhere: the transition failed
 
     def state(self, timeout_s: float = 5.0) -> str:
         """The node's current lifecycle state label ("unconfigured", "inactive", "active", ...)."""
