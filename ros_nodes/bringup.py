@@ -2,8 +2,12 @@
 
 Parses the file with `ros_nodes.launch_subset`, starts each enabled node as a child process in one isolated ROS
 domain (loopback only), configures + activates the policy node through its lifecycle services, runs until
-`--duration-s` or Ctrl-C/SIGTERM, then deactivates it (the node publishes a hold), SIGINTs every child, SIGKILLs
-stragglers and removes dead Fast DDS shared-memory files. Each child's output is printed prefixed with its name.
+`--duration-s`, Ctrl-C/SIGTERM or the death of any node, then stops in order: the policy node is deactivated if it
+is still alive (it publishes a hold), the robot side (the simulated robot) is stopped next and waited for, so it
+holds still before anything that commands it goes away, then the other nodes get SIGINT (SIGKILL after a grace
+period), and dead Fast DDS shared-memory files are removed. A waiter thread per child wakes bringup the moment a
+child exits, so a dead node is noticed at once, named with its exit code, and the exit status is non-zero.
+Each child's output is printed prefixed with its name.
 
 rclpy is imported only where the lifecycle is driven, so `--check` and `--dry-run` work without ROS.
 """
@@ -11,6 +15,7 @@ rclpy is imported only where the lifecycle is driven, so `--check` and `--dry-ru
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -73,7 +78,7 @@ def node_command(spec: NodeSpec, param_dir: Path, bin_dir: Path | None = None) -
 # ---------------------------------------------------------------------------------------------- children
 @dataclass
 class Child:
-    """One running node process and the thread that copies its output."""
+    """One running node process, the thread that copies its output and the thread that waits for its exit."""
 
     spec: NodeSpec
     proc: subprocess.Popen[bytes]
@@ -81,10 +86,31 @@ class Child:
     errors: list[str] = field(default_factory=list)
     """The child's ERROR log messages so far (the node's own words for a refusal)."""
     killed: bool = False
+    """Bringup had to SIGKILL it (it ignored SIGINT for the grace period)."""
+    exited: threading.Event = field(default_factory=threading.Event)
+    """Set by the waiter thread once the process has exited and been reaped (`exit_code` is then final)."""
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code once reaped (negative: killed by that signal), None while it runs."""
+        return self.proc.returncode if self.exited.is_set() else None
+
+    def describe_exit(self) -> str:
+        """How it ended, e.g. `exited with code 1` or `was killed by SIGKILL (exit code -9)`; "" while it runs."""
+        rc = self.exit_code
+        if rc is None:
+            return ""
+        if rc < 0:
+            try:
+                name = signal.Signals(-rc).name
+            except ValueError:
+                name = f"signal {-rc}"
+            return f"was killed by {name} (exit code {rc})"
+        return f"exited with code {rc}"
 
 
 def _libc_prctl() -> Any:
@@ -116,8 +142,26 @@ def _copy_output(name: str, stream: Any, out: TextIO, lock: threading.Lock, erro
     stream.close()
 
 
-def start_child(spec: NodeSpec, cmd: list[str], env: dict[str, str], out: TextIO, lock: threading.Lock) -> Child:
-    """Start one node in its own session (the terminal's Ctrl-C reaches bringup only, which stops nodes in order)."""
+def _wait_for_exit(proc: subprocess.Popen[bytes], exited: threading.Event, wake: threading.Event | None) -> None:
+    # Blocks in waitpid: the parent learns of a death the moment it happens (no polling interval to wait out).
+    proc.wait()
+    exited.set()
+    if wake is not None:
+        wake.set()
+
+
+def start_child(
+    spec: NodeSpec,
+    cmd: list[str],
+    env: dict[str, str],
+    out: TextIO,
+    lock: threading.Lock,
+    wake: threading.Event | None = None,
+) -> Child:
+    """Start one node in its own session (the terminal's Ctrl-C reaches bringup only, which stops nodes in order).
+
+    `wake` is set when the process exits (any child's exit wakes the one supervising loop).
+    """
     proc = subprocess.Popen(
         cmd,
         env=env,
@@ -132,25 +176,52 @@ def start_child(spec: NodeSpec, cmd: list[str], env: dict[str, str], out: TextIO
         target=_copy_output, args=(spec.name, proc.stdout, out, lock, errors), daemon=True, name=f"output-{spec.name}"
     )
     reader.start()
-    return Child(spec, proc, reader, errors)
+    child = Child(spec, proc, reader, errors)
+    threading.Thread(
+        target=_wait_for_exit, args=(proc, child.exited, wake), daemon=True, name=f"wait-{spec.name}"
+    ).start()
+    return child
 
 
-def stop_children(children: Sequence[Child], grace_s: float = 10.0) -> None:
-    """SIGINT every child (the nodes' clean shutdown path), wait up to `grace_s`, then SIGKILL the rest."""
-    for c in reversed(children):
-        if c.proc.poll() is None:
-            try:
+def stop_order(children: Sequence[Child]) -> list[list[Child]]:
+    """The groups `stop_children` stops one after the other: the robot side first, then the rest (newest first).
+
+    The robot (the simulated robot node; a real robot's driver is not ours to stop) must hold still before the
+    nodes that command it go away: stopping the simulated robot stops its physics, so whatever the policy node or
+    an operator last sent, nothing moves any more.
+    """
+    robot = [c for c in children if c.spec.executable.robot]
+    rest = [c for c in reversed(children) if not c.spec.executable.robot]
+    return [g for g in (robot, rest) if g]
+
+
+def _interrupt_and_wait(group: Sequence[Child], grace_s: float) -> None:
+    for c in group:
+        if not c.exited.is_set():
+            with contextlib.suppress(ProcessLookupError):  # it may die between the check and the signal
                 c.proc.send_signal(signal.SIGINT)
-            except ProcessLookupError:
-                pass
     deadline = time.monotonic() + grace_s
-    for c in children:
-        try:
-            c.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
+    for c in group:
+        if not c.exited.wait(max(0.0, deadline - time.monotonic())):
             c.killed = True
-            c.proc.kill()
-            c.proc.wait()
+            with contextlib.suppress(ProcessLookupError):
+                c.proc.kill()
+            c.exited.wait(10.0)  # SIGKILL cannot be ignored; the bound only guards against a stuck kernel
+
+
+def stop_children(children: Sequence[Child], grace_s: float = 10.0, say: Callable[[str], None] | None = None) -> None:
+    """Stop every child in `stop_order`: SIGINT a group (the nodes' clean shutdown path), wait up to `grace_s`
+    for all of it, SIGKILL what is left, and only then go on to the next group."""
+    for i, group in enumerate(stop_order(children)):
+        if say is not None:
+            alive = [c.name for c in group if not c.exited.is_set()]
+            robot = (
+                " (robot side: it holds still before anything else stops)"
+                if i == 0 and group[0].spec.executable.robot
+                else ""
+            )
+            say(f"stopping {', '.join(alive) or 'nothing (already exited)'}{robot}")
+        _interrupt_and_wait(group, grace_s)
     for c in children:
         c.reader.join(timeout=2.0)
 
@@ -260,9 +331,9 @@ class LifecycleClient:
             elif arrived:
                 return False  # it worked on the transition and ended elsewhere: the transition failed
 
-    def state(self, timeout_s: float = 5.0) -> str:
+    def state(self, timeout_s: float = 5.0, alive: Callable[[], str | None] | None = None) -> str:
         """The node's current lifecycle state label ("unconfigured", "inactive", "active", ...)."""
-        return str(self._call(self._get, self._GetState.Request(), timeout_s).current_state.label)
+        return str(self._call(self._get, self._GetState.Request(), timeout_s, alive).current_state.label)
 
     def close(self) -> None:
         self._executor.shutdown()
@@ -316,9 +387,12 @@ def run(
     children: list[Child] = []
     client: LifecycleClient | None = None
     stop_requested = threading.Event()
+    wake = threading.Event()
+    """Set by a child's waiter thread when it exits and by a stop signal: the supervising loop wakes at once."""
 
     def on_signal(signum: int, frame: Any) -> None:
         stop_requested.set()  # only a flag: raising here could interrupt a Popen and orphan its child
+        wake.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     param_dir = Path(tempfile.mkdtemp(prefix="robot_rl_bringup_"))
@@ -332,48 +406,61 @@ def run(
         if stop_requested.is_set():
             raise _Stop
         for c in children:
-            rc = c.proc.poll()
-            if rc is not None:
-                return f"node {c.name} exited with code {rc} (its output is above)"
+            if c.exited.is_set():
+                return f"node {c.name} {c.describe_exit()} (its output is above)"
         return None
 
-    activated: list[LifecycleClient] = []
+    def child_of(spec: NodeSpec) -> Child:
+        return next(c for c in children if c.spec is spec)
+
+    def gone(child: Child) -> Callable[[], str | None]:
+        return lambda: f"node {child.name} {child.describe_exit()}" if child.exited.is_set() else None
+
+    activated: list[tuple[LifecycleClient, Child]] = []
     try:
         say(f"ROS_DOMAIN_ID={domain} (loopback only); starting {', '.join(n.fqn for n in nodes)}")
         for spec in nodes:
             cmd = node_command(spec, param_dir)
-            children.append(start_child(spec, cmd, env, out, lock))
+            children.append(start_child(spec, cmd, env, out, lock, wake))
+            say(f"started {spec.name} (pid {children[-1].proc.pid})")
             dead_child()
         if activate and lifecycle_nodes:
             for spec in lifecycle_nodes:
                 client = LifecycleClient(spec.fqn)
                 client.wait_for_service(startup_timeout_s, dead_child)
                 say(f"{spec.fqn}: configure")
-                if not client.transition(Transition.TRANSITION_CONFIGURE):
+                if not client.transition(Transition.TRANSITION_CONFIGURE, alive=dead_child):
                     time.sleep(0.2)  # let the node's log line of the reason arrive
-                    child = next(c for c in children if c.spec is spec)
+                    child = child_of(spec)
                     reason = child.errors[-1] if child.errors else "see its log above"
-                    result.lifecycle_error = f"{spec.fqn} refused to configure (state {client.state()}): {reason}"
+                    state = client.state(alive=gone(child))
+                    result.lifecycle_error = f"{spec.fqn} refused to configure (state {state}): {reason}"
                     raise _Stop
                 dead_child()
                 say(f"{spec.fqn}: activate")
-                if not client.transition(Transition.TRANSITION_ACTIVATE):
+                if not client.transition(Transition.TRANSITION_ACTIVATE, alive=dead_child):
                     time.sleep(0.2)
-                    child = next(c for c in children if c.spec is spec)
+                    child = child_of(spec)
                     reason = child.errors[-1] if child.errors else "see its log above"
-                    result.lifecycle_error = f"{spec.fqn} refused to activate (state {client.state()}): {reason}"
+                    state = client.state(alive=gone(child))
+                    result.lifecycle_error = f"{spec.fqn} refused to activate (state {state}): {reason}"
                     raise _Stop
-                activated.append(client)
-                result.reached_active = client.state() == "active"
+                activated.append((client, child_of(spec)))  # from here on, shutdown deactivates it (a hold)
+                result.reached_active = client.state(alive=dead_child) == "active"
                 say(f"{spec.fqn}: {'active' if result.reached_active else 'NOT active'}")
         say("running " + (f"for {duration_s:g} s" if duration_s is not None else "until Ctrl-C"))
         deadline = None if duration_s is None else time.monotonic() + duration_s
-        while deadline is None or time.monotonic() < deadline:
+        while True:
+            wake.clear()  # before the check: an exit between the check and the wait still wakes the wait
             died = dead_child()
             if died:
                 result.child_error = died
                 break
-            time.sleep(0.1)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0.0:
+                break
+            # Wakes the moment a child exits or a stop signal arrives; the 1 s cap only re-checks the flags.
+            wake.wait(1.0 if remaining is None else min(remaining, 1.0))
     except _Stop:
         if stop_requested.is_set():
             say("stop requested")
@@ -383,15 +470,19 @@ def run(
         # Ctrl-C during shutdown must not skip it: ignore further signals until the children are gone.
         for s in previous:
             signal.signal(s, signal.SIG_IGN)
-        for lifecycle in activated:
+        # Order: a live policy node holds first (deactivate publishes a hold), then the robot side stops (the
+        # simulated robot's physics halts: it holds still), then everything else. A dead node is not asked.
+        for lifecycle, child in activated:
+            if child.exited.is_set():
+                say(f"{lifecycle.fqn}: not deactivated: node {child.name} {child.describe_exit()}")
+                continue
             try:
-                ok = lifecycle.transition(Transition.TRANSITION_DEACTIVATE, timeout_s=10.0)
+                ok = lifecycle.transition(Transition.TRANSITION_DEACTIVATE, timeout_s=10.0, alive=gone(child))
                 say(f"{lifecycle.fqn}: deactivate {'ok' if ok else 'REFUSED'}")
-            except RuntimeError as exc:  # the node may already be gone
+            except RuntimeError as exc:  # it died during the call, or did not answer
                 say(f"{lifecycle.fqn}: deactivate failed: {exc}")
-        say("stopping nodes (SIGINT)")
-        stop_children(children)
-        for lc in {id(x): x for x in [*activated, *([client] if client else [])]}.values():
+        stop_children(children, say=say)
+        for lc in {id(x): x for x in [*(a for a, _ in activated), *([client] if client else [])]}.values():
             lc.close()
         shutil.rmtree(param_dir, ignore_errors=True)
         cleanup_fastdds_shm()
@@ -497,6 +588,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def dry_run(desc: LaunchDescription, out: TextIO | None = None) -> None:
+    """Print each node's command line and the inline-parameter files it would get; leaves no file behind.
+
+    A real run writes those files to a fresh temporary folder (removed when it ends), so the paths printed here
+    are placeholders and the files' contents are printed instead.
+    """
+    out = sys.stdout if out is None else out
+    with tempfile.TemporaryDirectory(prefix="robot_rl_dry_run_") as tmp:
+        for spec in desc.nodes:
+            mark = "" if spec.enabled else f"   (disabled: {spec.condition})"
+            out.write(f"{spec.fqn}: {' '.join(node_command(spec, Path(tmp)))}{mark}\n")
+        for path in sorted(Path(tmp).iterdir()):
+            out.write(f"--- {path} (inline parameters; a run writes it to its own temporary folder)\n")
+            out.write(path.read_text())
+    out.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`robot-rl deploy ...`; returns the exit code (see EXIT_*)."""
     ns = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -539,11 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for note in notes:
         print(f"[bringup] {note}")
     if ns.dry_run:
-        tmp = Path(tempfile.mkdtemp(prefix="robot_rl_dry_run_"))
-        for spec in desc.nodes:
-            mark = "" if spec.enabled else f"   (disabled: {spec.condition})"
-            print(f"{spec.fqn}: {' '.join(node_command(spec, tmp))}{mark}")
-        print(f"(inline parameters written to {tmp})")
+        dry_run(desc)
         return EXIT_OK
     result = run(
         desc,

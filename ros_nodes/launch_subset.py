@@ -50,11 +50,14 @@ class Executable:
     """The name the node gives itself when launch does not rename it."""
     lifecycle: bool = False
     """A managed (lifecycle) node: something must configure + activate it."""
+    robot: bool = False
+    """The robot itself (or its driver): `robot-rl deploy` stops it first, so it holds still before anything
+    that commands it is torn down."""
 
 
 EXECUTABLES: dict[str, Executable] = {
     "policy_node": Executable("robot-rl-policy-node", "ros_nodes.policy_node", "policy_node", lifecycle=True),
-    "sim_robot": Executable("robot-rl-sim-robot", "ros_nodes.sim_robot_node", "sim_robot"),
+    "sim_robot": Executable("robot-rl-sim-robot", "ros_nodes.sim_robot_node", "sim_robot", robot=True),
     "teleop": Executable("robot-rl-teleop", "ros_nodes.teleop_node", "teleop"),
     "scripted_operator": Executable("robot-rl-scripted-operator", "ros_nodes.scripted_operator", "scripted_operator"),
 }

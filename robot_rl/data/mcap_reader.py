@@ -8,11 +8,13 @@ parser allocate or read beyond the file.
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 
 import numpy as np
+from mcap.opcode import Opcode
 from mcap.records import Channel, Chunk, Footer, Header, Message, Metadata, Schema
 from mcap.stream_reader import StreamReader, breakup_chunk
 
@@ -32,6 +34,7 @@ from robot_rl.data.episode_record import (
 _FINISHED = re.compile(r"^episode_(\d+)\.mcap$")
 # A chunk may expand at most this much; beyond it the size field is corrupt (our chunks are <= ~1 MiB).
 _MAX_CHUNK_BYTES = 256 * 2**20
+_KNOWN_OPCODES = frozenset(int(op) for op in Opcode)
 
 
 @dataclass
@@ -71,6 +74,12 @@ def scan_records(data: bytes) -> McapScan:
     after it, so the result is always a prefix of what was written.
     """
     scan = McapScan()
+    unknown_at = _first_unknown_record(data)
+    if unknown_at is not None:
+        # The MCAP parser skips records of unknown type (forward compatibility), so a chunk whose opcode byte was
+        # flipped would vanish and the chunks after it be read: a gap, not a prefix. We never write unknown
+        # records: stop there as at any other damage.
+        data = data[:unknown_at]
     reader = StreamReader(BytesIO(data), emit_chunks=True, validate_crcs=True, record_size_limit=len(data))
     try:
         for record in reader.records:
@@ -87,7 +96,22 @@ def scan_records(data: bytes) -> McapScan:
     except Exception as exc:  # the mcap parser raises many types on damage; all mean "stop here"
         scan.complete = False
         scan.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if unknown_at is not None and not scan.error:
+        scan.error = f"record of unknown type at byte {unknown_at}"
     return scan
+
+
+def _first_unknown_record(data: bytes) -> int | None:
+    """Offset of the first top-level record whose opcode MCAP does not define (None: all known or cut short)."""
+    pos = 8  # after the magic
+    while pos + 9 <= len(data):
+        opcode, length = struct.unpack_from("<BQ", data, pos)
+        if opcode not in _KNOWN_OPCODES:
+            return pos
+        if opcode == Opcode.FOOTER:
+            return None
+        pos += 9 + length
+    return None
 
 
 def _collect(scan: McapScan, rec: object) -> None:

@@ -213,21 +213,36 @@ class SafetyConfig:
     def from_yaml(
         cls, path: str | Path, node_name: str = "policy_node", defaults: Mapping[str, Any] | None = None
     ) -> SafetyConfig:
-        """Read the `safety` mapping from a ROS 2 parameter file.
+        """Read the `safety` mapping from a ROS 2 parameter file, the way the policy node reads it.
 
         Looks under the first of `/**/<node_name>`, `/<node_name>`, `<node_name>`, `/**` that exists, then
-        `ros__parameters`, then `safety` (a nested mapping, or flat `safety.<field>` keys). Keys the file leaves
-        out come from `defaults` (the policy node takes e.g. the interface and period from the bundle).
+        `ros__parameters`, then `safety` (a nested mapping, or flat `safety.<field>` keys). What the file leaves to
+        the bundle — a key it leaves out, an empty value (`""`, `[]`), or no `safety` mapping at all (the shipped
+        launch/params/*.yaml do all three) — comes from `defaults`; the node takes those from the bundle's
+        manifest, and so can a caller: `defaults=manifest_safety_params(spec.robot, spec.control_hz)`.
 
         Raises:
             FileNotFoundError: the file does not exist.
-            ValueError: the file has no such section, or the limits are invalid (message names the file).
+            ValueError: the file has no such node section, or the limits (file over `defaults`) are incomplete or
+                invalid (the message names the file).
         """
-        section = safety_section_from_yaml(path, node_name)
+        section = safety_section_from_yaml(path, node_name, missing_ok=True)
+        # As the node does (ros_nodes/core/deployment.py): an empty value means "the bundle's value".
+        given = {k: v for k, v in section.items() if v not in ("", None, [], ())}
         try:
-            return cls.from_dict({**(defaults or {}), **section})
+            return cls.from_dict({**(defaults or {}), **given})
         except ValueError as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+            hint = ""
+            if "missing safety config keys" in str(exc):
+                hint = (
+                    "; the policy node takes what its file leaves out from the bundle's manifest: pass "
+                    "defaults=manifest_safety_params(spec.robot, spec.control_hz) (robot_rl.safety.config)"
+                )
+            if not section:
+                hint = (
+                    f"; the file has no 'safety' mapping for {node_name!r}, so `defaults` must give every limit{hint}"
+                )
+            raise ValueError(f"{path}: {exc}{hint}") from exc
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready data (tuples → lists); `from_dict(to_json())` round-trips.
@@ -312,8 +327,13 @@ def manifest_safety_params(robot: RobotInterface | None, control_hz: float) -> d
     return out
 
 
-def safety_section_from_yaml(path: str | Path, node_name: str = "policy_node") -> dict[str, Any]:
-    """The raw `safety` mapping of a node in a ROS 2 parameter file (see `SafetyConfig.from_yaml`)."""
+def safety_section_from_yaml(
+    path: str | Path, node_name: str = "policy_node", missing_ok: bool = False
+) -> dict[str, Any]:
+    """The raw `safety` mapping of a node in a ROS 2 parameter file (see `SafetyConfig.from_yaml`).
+
+    With `missing_ok`, a node section without a `safety` mapping gives {} (every limit from the bundle).
+    """
     import yaml  # deploy extra; imported here so the chain itself needs numpy only
 
     path = Path(path)
@@ -333,6 +353,8 @@ def safety_section_from_yaml(path: str | Path, node_name: str = "policy_node") -
     if not isinstance(params, Mapping):
         raise ValueError(f"{path}: '{node_key}' has no 'ros__parameters' mapping")
     section = _safety_section(params)
+    if section is None and missing_ok:
+        return {}
     if section is None:
         raise ValueError(f"{path}: '{node_key}: ros__parameters' has no 'safety' mapping")
     return dict(section)

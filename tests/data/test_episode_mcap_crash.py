@@ -246,24 +246,68 @@ def test_truncation_fuzz_reader_never_crashes_and_recovery_is_a_full_prefix(tmp_
         shutil.rmtree(work)
 
 
-def test_corruption_fuzz_only_value_errors(tmp_path: Path) -> None:
-    """Flipped bytes anywhere: read_episode and recover raise nothing but ValueError."""
-    source, _ = record_chunked(tmp_path / "src", n=120)
+def check_corrupted(path: Path, steps: list[StepRecord]) -> tuple[bool, bool]:
+    """What must hold for a file with flipped bytes: reading and recovering either refuse with ValueError or give
+    back recorded steps with their exact values — never a flipped value, never anything but ValueError — and what
+    `recover` returns reads back. Returns (read_episode accepted it, recover produced a file)."""
+    try:
+        episode = read_episode(path)
+    except ValueError:
+        read_ok = False
+    else:
+        read_ok = True
+        assert_prefix(episode.steps, episode, 1)
+        assert len(episode) == len(steps)  # a file read as finished holds every step, or it is refused
+    try:
+        recovered = recover(path)
+    except ValueError:
+        return read_ok, False
+    episode = read_episode(recovered)
+    assert_prefix(episode.steps, episode, 1)  # the steps kept are an exact prefix of what was recorded
+    assert len(episode) == len(steps) or episode.recovered
+    return read_ok, True
+
+
+def test_corruption_fuzz_never_gives_back_a_flipped_value(tmp_path: Path) -> None:
+    """Flipped bytes anywhere: only ValueError escapes, and whatever is read or recovered is exactly what was
+    recorded (every chunk carries a CRC; a damaged one is dropped whole, never passed through)."""
+    source, steps = record_chunked(tmp_path / "src", n=120)
     data = source.read_bytes()
+    _, chunks = chunk_map(data)
     rng = np.random.default_rng(11)
+    outcomes = {"read": 0, "refused": 0, "recovered": 0}
     for i in range(30):
         damaged = bytearray(data)
-        for pos in rng.integers(0, len(data), size=int(rng.integers(1, 4))):
+        # Half of the cases flip a byte inside a chunk (message data), the rest anywhere in the file.
+        lo = chunks[0][0] - 64 if i % 2 else 0
+        for pos in rng.integers(max(lo, 0), len(data), size=int(rng.integers(1, 4))):
             damaged[pos] ^= int(rng.integers(1, 256))
         work = tmp_path / f"flip{i}"
         work.mkdir()
         path = work / "episode_000000.mcap"
         path.write_bytes(bytes(damaged))
-        for action in (read_episode, recover):
-            try:
-                action(path)
-            except ValueError:
-                pass
+        read_ok, recovered = check_corrupted(path, steps)
+        outcomes["read" if read_ok else "refused"] += 1
+        outcomes["recovered"] += recovered
+    # The fuzz reached both sides: damage that is refused and files that still give (some of) their data back.
+    assert outcomes["refused"] > 0 and outcomes["recovered"] > 0, outcomes
+
+
+def test_the_corruption_check_catches_a_flipped_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fuzz test's check is not vacuous: a reader that passed a flipped observation through fails it."""
+    import robot_rl.data.mcap_reader as reader_module
+
+    source, steps = record_chunked(tmp_path / "src", n=40)
+    real = reader_module.read_episode
+
+    def flipping(path: Path) -> object:
+        episode = real(path)
+        episode.observations[3, 1] += 1.0  # what an unchecked bit flip in a message would look like
+        return episode
+
+    monkeypatch.setattr(sys.modules[__name__], "read_episode", flipping)
+    with pytest.raises(AssertionError):
+        check_corrupted(source, steps)
 
 
 def test_recover_publishes_a_complete_partial_and_cleans_up_after_interrupted_recovery(tmp_path: Path) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from robot_rl.core.robot import RobotInterface
 from robot_rl.safety import SafetyConfig
+from robot_rl.safety.config import manifest_safety_params
 
 BASE: dict[str, Any] = {
     "joint_names": ["j1", "j2"],
@@ -161,3 +165,68 @@ def test_from_yaml_errors_name_the_file(tmp_path: Path) -> None:
     path.write_text(YAML_NESTED.replace("position_margin_rad", "position_margin"))
     with pytest.raises(ValueError, match=r"params\.yaml.*unknown safety config keys \['position_margin'\]"):
         SafetyConfig.from_yaml(path)
+
+
+# ---------------------------------------------------------------------------------------------- shipped files
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED_YAML = sorted((REPO / "launch" / "params").glob("*.yaml"))
+# The robot each shipped file is written for (a template is for any robot: the caller gives interface and rate).
+SHIPPED_ENV = {"cartpole_sim.yaml": "robot_rl/CartPoleBalance-v0", "panda_reach_sim.yaml": "robot_rl/PandaReach-v0"}
+
+
+def _bundle_robot(env_id: str) -> tuple[RobotInterface, float]:
+    """The robot interface and control rate a bundle trained on `env_id` records (what the node reads)."""
+    import gymnasium as gym
+
+    import sim  # noqa: F401  (registers the robot_rl/* envs)
+    from robot_rl.train.envs import robot_interface_of
+
+    env = gym.make(env_id)
+    try:
+        robot = robot_interface_of(env)
+        assert robot is not None
+        return robot, 1.0 / float(env.unwrapped.control_dt_s)
+    finally:
+        env.close()
+
+
+def test_there_are_shipped_parameter_files() -> None:
+    assert {p.name for p in SHIPPED_YAML} >= {*SHIPPED_ENV, "robot_template.yaml"}
+
+
+@pytest.mark.parametrize("path", SHIPPED_YAML, ids=lambda p: p.name)
+def test_every_shipped_yaml_loads_like_the_node_reads_it(path: Path) -> None:
+    from ros_nodes.core.deployment import _default_safety, safety_params
+
+    params = yaml.safe_load(path.read_text())["/**/policy_node"]["ros__parameters"]
+    env_id = SHIPPED_ENV.get(path.name)
+    if env_id is None:  # the template: every limit is in the file; the bundle gives the interface and rate
+        cfg = SafetyConfig.from_yaml(path, defaults={"command_interface": "position", "control_period_s": 0.01})
+        assert cfg.joint_names == tuple(params["safety"]["joint_names"])
+        return
+    robot, control_hz = _bundle_robot(env_id)
+    cfg = SafetyConfig.from_yaml(path, defaults=manifest_safety_params(robot, control_hz))
+    # The very limits the policy node configures from this file and such a bundle (rclpy flattens `safety:`).
+    flat = {f"safety.{k}": v for k, v in params.get("safety", {}).items()}
+    assert cfg == _default_safety(robot, control_hz, safety_params(flat))
+
+
+@pytest.mark.parametrize("path", [p for p in SHIPPED_YAML if p.name in SHIPPED_ENV], ids=lambda p: p.name)
+def test_a_shipped_yaml_without_the_bundle_says_what_is_missing(path: Path) -> None:
+    with pytest.raises(ValueError, match=r"missing safety config keys .*manifest_safety_params"):
+        SafetyConfig.from_yaml(path)
+
+
+def test_empty_values_and_a_missing_safety_mapping_take_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(YAML_NESTED.replace("position_margin_rad: 0.05", "position_margin_rad: ''"))
+    assert SafetyConfig.from_yaml(path, defaults={"position_margin_rad": 0.1}).position_margin_rad == 0.1
+    path.write_text("/**/policy_node:\n  ros__parameters:\n    bundle_dir: x\n")
+    assert SafetyConfig.from_yaml(path, defaults=BASE) == make()
+
+
+def test_the_safety_docs_name_only_shipped_launch_files() -> None:
+    text = (REPO / "docs" / "safety.md").read_text()
+    named = set(re.findall(r"launch/[\w./-]+\.(?:yaml|xml)", text))
+    assert "launch/params/panda_reach_sim.yaml" in named  # the quick start's file
+    assert [n for n in sorted(named) if not (REPO / n).is_file()] == []
