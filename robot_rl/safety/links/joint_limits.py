@@ -189,7 +189,8 @@ def velocity_link(u: F64, q_meas: F64, v_prev: F64, dt_s: float, lim: JointLimit
     down = braking_speed(q_meas - lim.lower_rad, lim.accel_rad_s2, lim.period_s)
     v_p = np.minimum(np.maximum(v, -down), up)
     if _differs(v_p, v):
-        changes.append(("position_limit", _describe("position_limit", lim.names, v, v_p, "rad/s")))
+        # The braking rule, worded as in the position interface: "position_limit: j 1 -> 0.5 rad" is a clip.
+        changes.append(("position_limit", _describe("position_limit: braking", lim.names, v, v_p, "rad/s")))
     return u if len(changes) == n_before else v_p
 
 
@@ -203,7 +204,10 @@ def effort_link(u: F64, q_meas: F64, lim: JointLimits, changes: Changes) -> F64:
     outward = ((q_meas >= lim.upper_rad) & (tau > 0.0)) | ((q_meas <= lim.lower_rad) & (tau < 0.0))
     if outward.any():
         guarded = np.where(outward, 0.0, tau)
-        changes.append(("position_limit", _describe("position_limit", lim.names, tau, guarded, "")))
+        # Not "position_limit: j 5 -> 0", which would read like the effort clip (effort_limit) or a position.
+        changes.append(
+            ("position_limit", _describe("position_limit: outward effort at the limit", lim.names, tau, guarded, ""))
+        )
         tau = guarded
     return u if len(changes) == n_before else tau
 
