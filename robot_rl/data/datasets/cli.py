@@ -27,22 +27,12 @@ The dataset is a Minari dataset (arrow backend) with physical actions; docs/data
 """
 
 
-@dataclass(frozen=True)
-class ExpertArgs:
-    """Record seeded episodes of a simulation task's scripted expert."""
+@dataclass(frozen=True, kw_only=True)
+class _OutputArgs:
+    """What every source writes, and how (kw_only: subclasses add required fields after these defaults)."""
 
     out: Path
     """Dataset folder to create (Minari layout: <out>/data/...)."""
-    env: str = "robot_rl/PandaReach-v0"
-    """Suite (robot_rl/*) or Meta-World (robot_rl/MetaWorld-*) env id."""
-    episodes: int = 20
-    """Number of episodes."""
-    seed: int = 0
-    """Seed of episode 0 (episode i is reset with seed + i)."""
-    max_steps: int = 0
-    """Episode length cap in steps (0 = the env's own time limit)."""
-    backend: str = ""
-    """Physics engine of a suite env ("mujoco" or "pybullet"; "" = its default)."""
     dataset_id: str = ""
     """Minari dataset id ("" = robot_rl/<out folder name>, with -v0 added when it has no version)."""
     overwrite: bool = False
@@ -51,50 +41,50 @@ class ExpertArgs:
     """Show a progress bar."""
 
 
-@dataclass(frozen=True)
-class RolloutArgs:
+@dataclass(frozen=True, kw_only=True)
+class _SeededArgs(_OutputArgs):
+    """Seeded episodes run in simulation."""
+
+    episodes: int = 20
+    """Number of episodes."""
+    seed: int = 0
+    """Seed of episode 0 (episode i is reset with seed + i)."""
+    max_steps: int = 0
+    """Episode length cap in steps (0 = the env's own time limit)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpertArgs(_SeededArgs):
+    """Record seeded episodes of a simulation task's scripted expert."""
+
+    env: str = "robot_rl/PandaReach-v0"
+    """Suite (robot_rl/*) or Meta-World (robot_rl/MetaWorld-*) env id."""
+    backend: str = ""
+    """Physics engine of a suite env ("mujoco" or "pybullet"; "" = its default)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RolloutArgs(_SeededArgs):
     """Record seeded rollouts of an exported policy bundle in simulation."""
 
     policy: Path
     """Bundle directory (policy.onnx + manifest.json) written by robot-rl export."""
-    out: Path
-    """Dataset folder to create (Minari layout: <out>/data/...)."""
     env: str = ""
     """Gymnasium env id ("" = the env recorded in the bundle's manifest)."""
-    episodes: int = 20
-    """Number of episodes."""
-    seed: int = 0
-    """Seed of episode 0 (episode i is reset with seed + i)."""
-    max_steps: int = 0
-    """Episode length cap in steps (0 = the env's own time limit)."""
     backend: str = ""
     """Physics engine of a suite env ("" = the one the bundle was trained in)."""
-    dataset_id: str = ""
-    """Minari dataset id ("" = robot_rl/<out folder name>, with -v0 added when it has no version)."""
-    overwrite: bool = False
-    """Replace an existing dataset at --out."""
-    progress: bool = True
-    """Show a progress bar."""
 
 
-@dataclass(frozen=True)
-class McapArgs:
+@dataclass(frozen=True, kw_only=True)
+class McapArgs(_OutputArgs):
     """Turn a folder of recorded MCAP episodes into a dataset (interventions, safety activations and the policy's
     own action kept beside the executed one)."""
 
     episodes_dir: Path
     """Recording folder (the policy node's record_dir, holding episode_*.mcap)."""
-    out: Path
-    """Dataset folder to create (Minari layout: <out>/data/...)."""
     policy: Path | None = None
     """Bundle that was deployed, whose spec says what the recorded actions mean (default: the bundle or env the
     recordings name)."""
-    dataset_id: str = ""
-    """Minari dataset id ("" = robot_rl/<out folder name>, with -v0 added when it has no version)."""
-    overwrite: bool = False
-    """Replace an existing dataset at --out."""
-    progress: bool = True
-    """Show a progress bar."""
 
 
 def _bar(total: int, unit: str, enabled: bool) -> tuple[Callable[[object], None], Callable[[], None]]:
