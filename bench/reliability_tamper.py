@@ -3,8 +3,9 @@
 Each case copies a freshly exported bundle, tampers with it the way an attacker (or a broken copy) would, and
 calls the node's configure transition in-process; the outcome is "refused" or "accepted" with the node's
 one-line reason (its last error, or its model status on /diagnostics when it accepted). `expected` says what
-the issue requires: refused, except a re-hashed swap on an unpinned node without keys, which nothing can tell
-apart from a legitimate bundle (the node accepts it with WARN "unpinned"; `robot-rl deploy` pins by default).
+the issue requires: refused, except a re-hashed bundle (changed weights or a swapped model, the manifest's hash
+updated to match) on a node with neither a pin nor keys, which nothing can tell apart from a legitimate bundle (the
+node accepts it with WARN "unpinned" on /diagnostics; `robot-rl deploy` pins the hash it verified by default).
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ def run_tamper_matrix(
             _change_weights(bundle)
             if "rehashed" in case:
                 _rehash(bundle)
+                if case.endswith("unpinned"):
+                    expected = "accepted"  # a consistent bundle: only a pin or a key can tell it from the original
             if case.endswith("pinned") and not case.endswith("unpinned"):
                 params["expected_sha256"] = original_sha
         elif case.startswith("manifest_edited"):
