@@ -11,6 +11,11 @@ unconfigured, never active.
 
 Episode bookkeeping (ends, roll-over, terminated vs truncated, intervention counts) is the ROS-free
 `EpisodeSession`'s; this node forwards robot signals to it and applies the events it returns to the recorder.
+
+Never silent: in both trigger modes a watchdog timer (`NodeWatchdog`) ticks in place of inputs that went quiet
+for the observation timeout, so the chain publishes a hold; in the topic-triggered mode a rejected joint state
+still ticks (and holds). Rejections, policy errors and watchdog ticks are counted on `/diagnostics`
+(`NodeHealth`) and logged once per reason and second (`LogThrottle`).
 """
 
 from __future__ import annotations
@@ -36,7 +41,10 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from ros_nodes.core.control_step import HumanInput
 from ros_nodes.core.deployment import Deployment, PolicyNodeConfig, build_deployment
 from ros_nodes.core.episode_session import EpisodeSession, SessionEvent, write_events
+from ros_nodes.core.log_throttle import LogThrottle
 from ros_nodes.core.loop_stats import LoopStats
+from ros_nodes.core.node_health import NodeHealth, loop_level, node_entries
+from ros_nodes.core.node_watchdog import NodeWatchdog
 
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 """ros2_control's forward command controllers subscribe RELIABLE: a best-effort publisher would not match."""
@@ -79,6 +87,11 @@ class PolicyNode(LifecycleNode):
         self.received: dict[str, int] = {"joint_states": 0, "observations": 0, "teleop_commands": 0}
         """Messages taken per input kind (malformed ones included): the denominator of the rejection counters."""
         self._last_error = ""
+        self._watchdog: NodeWatchdog | None = None
+        self._watchdog_timer: Any = None
+        self._throttle = LogThrottle(1.0)
+        self._last_policy_error = ""
+        self._policy_failing = False
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0, self._publish_diagnostics)
         self.create_service(SetBool, "~/estop", self._on_estop)
@@ -117,6 +130,10 @@ class PolicyNode(LifecycleNode):
         self._session = dep.session
         self._stats = LoopStats(1.0 / dep.control_hz)
         self._last_error = ""
+        sc = dep.safety_config
+        # The same timeout as the chain's observation watchdog: a tick after it is guaranteed to see stale input.
+        self._watchdog = NodeWatchdog(1.0 / dep.control_hz, sc.stale_observation_periods * sc.control_period_s)
+        self._last_policy_error, self._policy_failing = "", False
         self._create_io(dep)
         if dep.config.record_dir:
             from robot_rl.data.episode_record import RecorderConfig  # only when recording
@@ -182,6 +199,9 @@ class PolicyNode(LifecycleNode):
             self._apply(dep.session.begin(), wait=True)  # resets the control step
         self._active = True
         self._stop.clear()
+        if self._watchdog is not None:
+            self._watchdog.arm(self._now_s())
+            self._watchdog_timer = self.create_timer(self._watchdog.period_s, self._on_watchdog_timer)
         if dep.config.trigger == "timer":
             self._thread = threading.Thread(target=self._control_loop, name="policy_control", daemon=True)
             self._thread.start()
@@ -205,6 +225,11 @@ class PolicyNode(LifecycleNode):
         """Stop the loop, publish one hold and close the episode."""
         self._active = False
         self._stop.set()
+        if self._watchdog is not None:
+            self._watchdog.disarm()
+        if self._watchdog_timer is not None:
+            self.destroy_timer(self._watchdog_timer)
+            self._watchdog_timer = None
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None
@@ -240,19 +265,33 @@ class PolicyNode(LifecycleNode):
             return
         arrival_ns = time.monotonic_ns()
         self.received["joint_states"] += 1
+        asm = dep.step.assembler
         with self._lock:
-            err = dep.step.assembler.update_joint_state(
+            err = asm.update_joint_state(
                 msg.name, msg.position, msg.velocity, arrival_s=self._now_s(), header_stamp_s=_stamp_s(msg)
             )
-        if err is None and self._active and dep.config.trigger == "joint_states":
+            faulted = bool(asm.fault)
+        if err is not None:
+            self._log_rejection(asm.last_rejection_kind, err, asm.rejected)
+        # A rejected reading of our joints faults the source, and the tick then holds: it must not be skipped.
+        # A foreign message (none of our joints) is not our robot's state and does not tick.
+        if (err is None or faulted) and self._active and dep.config.trigger == "joint_states":
             self._tick(dep, arrival_ns)
+
+    def _log_rejection(self, kind: str, reason: str, counts: dict[str, int]) -> None:
+        dropped = self._throttle.admit(f"rejected/{kind}", time.monotonic())
+        if dropped is not None:
+            self.get_logger().warning(f"rejected {kind} (total {counts.get(kind, 0)}): {reason}")
 
     def _on_observation(self, key: str, msg: Float64MultiArray) -> None:
         dep = self._dep
         if dep is not None:
             self.received["observations"] += 1
+            asm = dep.step.assembler
             with self._lock:
-                dep.step.assembler.update_observation(key, msg.data, arrival_s=self._now_s())
+                err = asm.update_observation(key, msg.data, arrival_s=self._now_s())
+            if err is not None:
+                self._log_rejection(asm.last_rejection_kind, err, asm.rejected)
 
     def _on_teleop_command(self, msg: Float64MultiArray) -> None:
         dep = self._dep
@@ -331,18 +370,38 @@ class PolicyNode(LifecycleNode):
             msg.points = [point]
             traj.publish(msg)
 
-    def _tick(self, dep: Deployment, start_ns: int) -> None:
+    def _tick(self, dep: Deployment, start_ns: int, *, by_watchdog: bool = False) -> None:
         with self._lock:
             if not dep.session.active:  # a joint-state tick that raced a deactivate
                 return
-            out = dep.session.tick(self._now_s(), self._human)
+            now_s = self._now_s()
+            errors_before = dep.step.policy_errors
+            out = dep.session.tick(now_s, self._human)
             rec = out.record
             self._publish_command(dep, rec.executed_action)
             if rec.intervention_onset or rec.intervention_offset:
                 self._pubs["intervention"].publish(Bool(data=rec.intervention))
             self._apply(out.events, wait=False)
-        if self._stats is not None:
+            self._policy_failing = dep.step.policy_errors > errors_before
+            if self._policy_failing:
+                self._last_policy_error = rec.policy_error
+            if self._watchdog is not None:
+                self._watchdog.on_tick(now_s, by_watchdog=by_watchdog)
+        if self._policy_failing and self._throttle.admit("policy_error", time.monotonic()) is not None:
+            count = dep.step.policy_errors
+            self.get_logger().error(f"policy call failed ({count} so far), holding: {rec.policy_error}")
+        if by_watchdog and self._throttle.admit("watchdog", time.monotonic()) is not None:
+            reasons = "; ".join(rec.safety_reasons) or "no hold reason"
+            self.get_logger().warning(f"watchdog: inputs silent past the timeout, ticking in their place: {reasons}")
+        if self._stats is not None and not by_watchdog:
             self._stats.add(time.monotonic_ns() - start_ns)
+
+    def _on_watchdog_timer(self) -> None:
+        """Tick in place of inputs that went quiet (both trigger modes): the chain then publishes a hold."""
+        dep, watchdog = self._dep, self._watchdog
+        if dep is None or watchdog is None or not self._active or not watchdog.due(self._now_s()):
+            return
+        self._tick(dep, time.monotonic_ns(), by_watchdog=True)
 
     def _control_loop(self) -> None:
         dep = self._dep
@@ -379,6 +438,8 @@ class PolicyNode(LifecycleNode):
         if dep is not None:
             out["safety"] = dict(dep.step.chain.counters)
             out["policy_errors"] = dep.step.policy_errors
+            out["last_policy_error"] = self._last_policy_error
+            out["watchdog_ticks"] = self._watchdog.watchdog_ticks if self._watchdog is not None else 0
             out["observation_rejections"] = dict(dep.step.assembler.rejected)
             out["received"] = dict(self.received)
             out["reward_hook_failures"] = dict(dep.step.hooks.failures)
@@ -396,9 +457,25 @@ class PolicyNode(LifecycleNode):
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
         dep = self._dep
+        watchdog_status = None
         if dep is not None:
             with self._lock:
-                entries = dep.step.chain.diagnostics()
+                entries = list(dep.step.chain.diagnostics())
+                if self._watchdog is not None:
+                    watchdog_status = self._watchdog.status(self._now_s())
+                    asm = dep.step.assembler
+                    health = NodeHealth(
+                        active=self._active,
+                        rejected=dict(asm.rejected),
+                        last_rejection=asm.last_rejection,
+                        input_fault=asm.fault,
+                        received=dict(self.received),
+                        policy_errors=dep.step.policy_errors,
+                        last_policy_error=self._last_policy_error,
+                        policy_failing=self._policy_failing,
+                        watchdog=watchdog_status,
+                    )
+                    entries.extend(node_entries(health))
             for e in entries:
                 arr.status.append(
                     DiagnosticStatus(
@@ -412,11 +489,16 @@ class PolicyNode(LifecycleNode):
         summary = self.loop_summary()
         loop = summary.get("loop", {})
         level = 2 if self._last_error else 0
+        message = self._last_error or ("active" if self._active else "inactive")
+        if watchdog_status is not None:
+            level = loop_level(self._last_error, watchdog_status)
+            if watchdog_status.stalled and not self._last_error:
+                message = f"active but no command published for {watchdog_status.since_tick_s:.3g} s"
         arr.status.append(
             DiagnosticStatus(
                 level=bytes([level]),
                 name="policy_node/loop",
-                message=self._last_error or ("active" if self._active else "inactive"),
+                message=message,
                 values=[
                     KeyValue(key=str(k), value=str(v))
                     for k, v in {**loop, "intervention_steps": self.intervention_steps}.items()

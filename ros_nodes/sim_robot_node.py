@@ -85,6 +85,10 @@ class SimRobotNode(Node):
     """The simulated robot node (parameters: see `_declare`)."""
 
     def __init__(self, *, autostart: bool = True, **node_kwargs: Any) -> None:
+        # Before anything that can be interrupted: a SIGINT while the engine loads unwinds this constructor, and
+        # rclpy's context shutdown then calls destroy_node() on the half-built node, which needs these two.
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         super().__init__("sim_robot", **node_kwargs)
         p = self._declare()
         faults = FaultConfig(
@@ -154,8 +158,6 @@ class SimRobotNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0, self._publish_diagnostics)
 
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.get_logger().info(
             f"{robot.env_id} ({robot.backend}): {len(robot.joint_names)} joints, {robot.command_interface} "
             f"commands on {self.resolve_topic_name(self.command_topic)}, {robot.control_hz:g} Hz, "
@@ -208,8 +210,10 @@ class SimRobotNode(Node):
     def destroy_node(self) -> None:
         """Stop stepping, release the physics engine, then destroy the ROS entities."""
         self.stop()
-        with self._lock:
-            self.robot.close()
+        robot = getattr(self, "robot", None)  # absent when construction was interrupted
+        if robot is not None:
+            with getattr(self, "_lock", threading.Lock()):
+                robot.close()
         super().destroy_node()
 
     def _run(self) -> None:
@@ -345,7 +349,12 @@ def main(args: list[str] | None = None) -> int:
     """Console entry `robot-rl-sim-robot`: run the node until SIGINT/SIGTERM (stepping thread joined first)."""
     from ros_nodes.spin import run_node
 
-    return run_node(SimRobotNode, args, lambda node: node.stop())
+    try:
+        return run_node(SimRobotNode, args, lambda node: node.stop())
+    except KeyboardInterrupt:
+        # SIGINT before the spin loop took over the signal (the engine was still loading): nothing ran, nothing
+        # to hold; run_node's cleanup already shut the context down. A requested stop is a clean exit.
+        return 0
 
 
 if __name__ == "__main__":

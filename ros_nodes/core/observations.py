@@ -3,6 +3,19 @@
 ROS-free: the node hands over plain Python/numpy data with the time it arrived; this class validates it,
 keeps the last good value of every source and reports how fresh the oldest one is (the safety chain's
 observation watchdog holds the robot when any source goes stale, so one frozen sensor is enough to stop).
+
+A rejected joint state that names any of the policy's joints (NaN, wrong length, duplicates, missing joints, no
+velocities where the policy needs them) *faults* the joint-state source until the next accepted one: the stamp
+the watchdog sees is then None, so the very next tick holds instead of driving on the last good reading. A
+message that names none of the policy's joints (another publisher on `/joint_states`, e.g. a gripper driver) is
+counted as `joint_states/foreign` and leaves the source alone: if the robot's own stream stops, the observation
+goes stale and the watchdog holds anyway.
+
+Positions-only messages (empty `velocity[]`, legal and common) are taken when the observation has no `joint_vel`
+entry (`joint_velocities` is then None). When it has one they are rejected as `joint_states/no_velocity`: a
+finite-difference estimate over header stamps would feed the policy a noisier, lagged signal than the measured
+velocity it was trained on, and a jittery or repeated stamp would turn into a velocity spike — holding and saying
+why is the safer answer; publish velocities (ros2_control's joint_state_broadcaster does) to run such a policy.
 """
 
 from __future__ import annotations
@@ -91,11 +104,27 @@ class ObservationAssembler:
         """Rejected messages per reason kind (`joint_states/<why>`, `<key>/<why>`)."""
         self.last_rejection = ""
         """Human-readable reason of the most recent rejection."""
+        self.last_rejection_kind = ""
+        """Counter key of the most recent rejection (`joint_states/<why>`, `<key>/<why>`)."""
+        self.fault = ""
+        """Why the joint-state source is faulted ("" when its latest message naming our joints was accepted)."""
+        self._velocity_measured = True
+
+    @property
+    def needs_velocity(self) -> bool:
+        """Whether the observation has a `joint_vel` entry (positions-only joint states are then rejected)."""
+        return "joint_vel" in self.layout.keys
 
     def _reject(self, kind: str, message: str) -> str:
         self.rejected[kind] = self.rejected.get(kind, 0) + 1
         self.last_rejection = message
+        self.last_rejection_kind = kind
         return message
+
+    def _reject_joint_state(self, kind: str, message: str) -> str:
+        # Our robot's own reading is bad: until a good one arrives nothing may drive on the last good value.
+        self.fault = message
+        return self._reject(kind, message)
 
     def _fresh(self, source: str, arrival_s: float, header_stamp_s: float | None) -> None:
         # A sensor that keeps re-sending its last sample with the same header stamp is frozen: its data
@@ -115,32 +144,54 @@ class ObservationAssembler:
         arrival_s: float,
         header_stamp_s: float | None = None,
     ) -> str | None:
-        """Take one `sensor_msgs/JointState`; returns None if accepted, else why it was rejected (data kept)."""
+        """Take one `sensor_msgs/JointState`; returns None if accepted, else why it was rejected (data kept).
+
+        An empty `velocities` is a positions-only message (see the module docstring).
+        """
+        reject = self._reject_joint_state
         try:
             names_t = tuple(str(n) for n in names)
+        except (TypeError, ValueError) as exc:
+            return reject("joint_states/malformed", f"joint_states: unreadable names ({exc})")
+        if names_t and not set(names_t) & set(self._index):
+            return self._reject(
+                "joint_states/foreign",
+                f"joint_states: none of the policy's joints {list(self.layout.joint_names)} in {list(names_t)}",
+            )
+        try:
             pos = np.asarray(positions, dtype=np.float64).reshape(-1)
             vel = np.asarray(velocities, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError) as exc:
-            return self._reject("joint_states/malformed", f"joint_states: unreadable values ({exc})")
+            return reject("joint_states/malformed", f"joint_states: unreadable values ({exc})")
         if len(pos) != len(names_t):
-            return self._reject("joint_states/length", f"joint_states: {len(names_t)} names but {len(pos)} positions")
-        if len(vel) != len(names_t):
-            return self._reject("joint_states/length", f"joint_states: {len(names_t)} names but {len(vel)} velocities")
+            return reject("joint_states/length", f"joint_states: {len(names_t)} names but {len(pos)} positions")
+        positions_only = len(vel) == 0 and len(names_t) > 0
+        if positions_only and self.needs_velocity:
+            return reject(
+                "joint_states/no_velocity",
+                "joint_states: velocity[] is empty (positions only) but the policy observes joint_vel; "
+                "publish joint velocities (e.g. ros2_control's joint_state_broadcaster does)",
+            )
+        if not positions_only and len(vel) != len(names_t):
+            return reject("joint_states/length", f"joint_states: {len(names_t)} names but {len(vel)} velocities")
         if len(set(names_t)) != len(names_t):
-            return self._reject("joint_states/duplicate", f"joint_states: duplicate joint names {list(names_t)}")
+            return reject("joint_states/duplicate", f"joint_states: duplicate joint names {list(names_t)}")
         where = {name: i for i, name in enumerate(names_t)}
         missing = [j for j in self.layout.joint_names if j not in where]
         if missing:
-            return self._reject("joint_states/missing", f"joint_states: missing joints {missing}")
+            return reject("joint_states/missing", f"joint_states: missing joints {missing} in {list(names_t)}")
         order = [where[j] for j in self.layout.joint_names]
-        p, v = pos[order], vel[order]
-        if not (np.isfinite(p).all() and np.isfinite(v).all()):
-            return self._reject("joint_states/non_finite", f"joint_states: non-finite values pos={p} vel={v}")
+        p = pos[order]
+        v = np.full(len(order), np.nan) if positions_only else vel[order]
+        if not (np.isfinite(p).all() and (positions_only or np.isfinite(v).all())):
+            return reject("joint_states/non_finite", f"joint_states: non-finite values pos={p} vel={v}")
         if not math.isfinite(arrival_s) or (header_stamp_s is not None and not math.isfinite(header_stamp_s)):
-            return self._reject("joint_states/stamp", f"joint_states: bad stamp {header_stamp_s}")
+            return reject("joint_states/stamp", f"joint_states: bad stamp {header_stamp_s}")
         self._pos[:] = p
         self._vel[:] = v
+        self._velocity_measured = not positions_only
         self._values["joint_state"] = p
+        self.fault = ""
         self._fresh("joint_state", arrival_s, header_stamp_s)
         return None
 
@@ -174,8 +225,9 @@ class ObservationAssembler:
         return tuple(s for s in self.sources if s not in self._arrival_s)
 
     def oldest_arrival_s(self) -> float | None:
-        """Arrival time of the stalest source (None while any source was never received)."""
-        if self.missing():
+        """Arrival time of the stalest source (None while any source was never received or the joint-state
+        source is faulted: the observation watchdog then holds)."""
+        if self.missing() or self.fault:
             return None
         return min(self._arrival_s[s] for s in self.sources)
 
@@ -186,8 +238,9 @@ class ObservationAssembler:
         return np.array([self._pos[self._index[j]] for j in joints])
 
     def joint_velocities(self, joints: Sequence[str]) -> npt.NDArray[np.float64] | None:
-        """Measured velocities of `joints` (command order), or None before the first joint state."""
-        if "joint_state" not in self._arrival_s:
+        """Measured velocities of `joints` (command order), or None before the first joint state or when the
+        latest accepted one carried positions only."""
+        if "joint_state" not in self._arrival_s or not self._velocity_measured:
             return None
         return np.array([self._vel[self._index[j]] for j in joints])
 

@@ -55,8 +55,11 @@ def test_robot_holds_when_the_policy_node_stops_publishing(ros_env: int, reach_b
         driven = np.array([m.velocity for m in states[-10:]])
         assert np.abs(driven).max() > 0.05, driven  # the (random) policy really moves the arm
 
-        # The policy node's control thread stops as if its process had been killed: no hold is published.
+        # The policy node's control thread stops as if its process had been killed: no hold is published (its
+        # watchdog timer, which would otherwise publish holds in the thread's place, dies with it).
         policy._stop.set()
+        assert policy._watchdog is not None
+        policy._watchdog.disarm()
         assert policy._thread is not None
         policy._thread.join(5.0)
         assert spin_until(executor, lambda: core.holding_on_timeout, 10.0), core.command_diagnostics()

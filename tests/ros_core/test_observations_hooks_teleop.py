@@ -29,7 +29,7 @@ def test_joint_states_are_matched_by_name_not_order() -> None:
     [
         (["a", "b"], [1, 2], [1, 2], "joint_states/missing"),
         (["a", "b", "c"], [1, 2], [1, 2, 3], "joint_states/length"),
-        (["a", "b", "c"], [1, 2, 3], [], "joint_states/length"),
+        (["a", "b", "c"], [1, 2, 3], [], "joint_states/no_velocity"),  # positions only, but joint_vel observed
         (["a", "a", "c"], [1, 2, 3], [1, 2, 3], "joint_states/duplicate"),
         (["a", "b", "c"], [1, np.nan, 3], [1, 2, 3], "joint_states/non_finite"),
         (["a", "b", "c"], [1, np.inf, 3], [1, 2, 3], "joint_states/non_finite"),

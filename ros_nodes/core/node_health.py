@@ -1,0 +1,106 @@
+"""The policy node's own health on `/diagnostics`, free of ROS: rejected inputs, policy errors, watchdog ticks.
+
+Nothing fails silently: every rejected message (by reason), every failed policy call and every tick the node's
+watchdog issued in place of silent inputs is counted here and shown as WARN, and a state the robot is held in or
+guarded by right now (a faulted joint state, a policy that failed on the last tick, inputs silent past the timeout,
+a node that stopped ticking) is ERROR. The node converts the entries to `diagnostic_msgs/DiagnosticStatus`
+(`policy_node/<name>`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from robot_rl.safety.diagnostics import ERROR, OK, WARN, DiagnosticEntry
+from ros_nodes.core.node_watchdog import WatchdogStatus
+
+
+@dataclass(frozen=True)
+class NodeHealth:
+    """The facts `/diagnostics` reports about the node itself, gathered under the node's lock."""
+
+    active: bool
+    """Control is running (lifecycle state active)."""
+    rejected: Mapping[str, int]
+    """Rejected input messages per counter key (`joint_states/<why>`, `<key>/<why>`)."""
+    last_rejection: str
+    """Reason of the most recent rejection ("" if none)."""
+    input_fault: str
+    """Why the joint-state source is faulted now ("" when its latest message was accepted)."""
+    received: Mapping[str, int]
+    """Messages taken per input kind (the denominators of the rejection counts)."""
+    policy_errors: int
+    """Ticks on which the policy could not produce an action."""
+    last_policy_error: str
+    """Reason of the most recent policy failure ("" if none)."""
+    policy_failing: bool
+    """The latest tick's policy call failed (the robot holds until it succeeds again)."""
+    watchdog: WatchdogStatus
+    """The node watchdog's view now."""
+
+
+def _counts(values: Mapping[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
+
+
+def input_entry(h: NodeHealth) -> DiagnosticEntry:
+    """`input`: rejected messages by reason; ERROR while the latest joint state is rejected (the node holds)."""
+    total = sum(h.rejected.values())
+    values = {f"rejected/{k}": str(v) for k, v in sorted(h.rejected.items())}
+    values.update({f"received/{k}": str(v) for k, v in sorted(h.received.items())})
+    values["last_rejection"] = h.last_rejection
+    if h.input_fault:
+        return DiagnosticEntry("input", ERROR, f"holding: {h.input_fault} ({_counts(h.rejected)})", values)
+    if total:
+        message = f"{total} rejected ({_counts(h.rejected)}); last: {h.last_rejection}"
+        return DiagnosticEntry("input", WARN, message, values)
+    return DiagnosticEntry("input", OK, "no rejected messages", values)
+
+
+def policy_entry(h: NodeHealth) -> DiagnosticEntry:
+    """`policy`: failed policy calls; ERROR while the latest one failed."""
+    values = {"policy_errors": str(h.policy_errors), "last_policy_error": h.last_policy_error}
+    if h.policy_failing:
+        message = f"holding: {h.last_policy_error} ({h.policy_errors} failed calls)"
+        return DiagnosticEntry("policy", ERROR, message, values)
+    if h.policy_errors:
+        message = f"{h.policy_errors} failed calls; last: {h.last_policy_error}"
+        return DiagnosticEntry("policy", WARN, message, values)
+    return DiagnosticEntry("policy", OK, "no failed calls", values)
+
+
+def watchdog_entry(h: NodeHealth) -> DiagnosticEntry:
+    """`watchdog`: ERROR while the watchdog stands in for silent inputs (or a stopped control thread) or nothing
+    ticks at all."""
+    w = h.watchdog
+    values = {
+        "watchdog_ticks": str(w.watchdog_ticks),
+        "silent_s": f"{w.silent_s:.3f}",
+        "since_tick_s": f"{w.since_tick_s:.3f}",
+    }
+    if w.stalled:
+        message = f"not controlling: no command published for {w.since_tick_s:.3g} s (active)"
+        return DiagnosticEntry("watchdog", ERROR, message, values)
+    if w.standing_in:
+        # In the topic mode the inputs are stale by then, so these ticks hold; in the timer mode the control thread
+        # is the one that stopped, and the chain still decides (fresh input drives, stale input holds).
+        message = (
+            f"standing in: no input-driven tick for {w.silent_s:.3g} s, the watchdog ticks instead "
+            f"({w.watchdog_ticks} watchdog ticks)"
+        )
+        return DiagnosticEntry("watchdog", ERROR, message, values)
+    if w.watchdog_ticks:
+        message = f"{w.watchdog_ticks} watchdog ticks so far; inputs ticking now" if w.armed else "inactive"
+        return DiagnosticEntry("watchdog", WARN, message, values)
+    return DiagnosticEntry("watchdog", OK, "inputs ticking" if w.armed else "inactive", values)
+
+
+def node_entries(h: NodeHealth) -> tuple[DiagnosticEntry, ...]:
+    """The node's own entries, in a fixed order: input, policy, watchdog."""
+    return input_entry(h), policy_entry(h), watchdog_entry(h)
+
+
+def loop_level(last_error: str, watchdog: WatchdogStatus) -> int:
+    """Level of `policy_node/loop`: ERROR on a recorded error or when an active node stopped ticking."""
+    return ERROR if last_error or watchdog.stalled else OK
