@@ -17,7 +17,14 @@ from robot_rl.safety.config import DEFAULT_LINKS, INPUT_LINKS, SafetyConfig
 from robot_rl.safety.diagnostics import ERROR, OK, WARN, DiagnosticEntry
 from robot_rl.safety.inputs import F64, as_measurement, as_time, as_vector
 from robot_rl.safety.link import Link, LinkBase, Reason, Step, placeholder
-from robot_rl.safety.links import LIMIT_KEYS, EStopLink, JointLimitsLink, WorkspaceLink
+from robot_rl.safety.links import (
+    LIMIT_KEYS,
+    PLAUSIBILITY_KEYS,
+    EStopLink,
+    JointLimitsLink,
+    PlausibilityLink,
+    WorkspaceLink,
+)
 from robot_rl.safety.links.workspace import ForwardKinematics
 from robot_rl.safety.registry import BUILTIN_LINKS, make_link
 
@@ -25,7 +32,7 @@ from robot_rl.safety.registry import BUILTIN_LINKS, make_link
 def _counter_keys(links: Sequence[str]) -> tuple[str, ...]:
     keys: list[str] = []
     for name in links:
-        keys.extend(LIMIT_KEYS if name == "joint_limits" else (name,))
+        keys.extend({"joint_limits": LIMIT_KEYS, "plausibility": PLAUSIBILITY_KEYS}.get(name, (name,)))
     return tuple(keys)
 
 
@@ -107,6 +114,7 @@ class SafetyChain:
             link for link in self.links[i_clamp + 1 :] if not (isinstance(link, WorkspaceLink) and link.box is None)
         )
         self._stateful = tuple(link for link in self.links if _has_state(link))
+        self._sensors = tuple(link for link in self.links if isinstance(link, PlausibilityLink))
         self._n = config.n_joints
         self._iface = config.command_interface
         self._period_s = config.control_period_s
@@ -114,21 +122,33 @@ class SafetyChain:
         self._last_changed_by: tuple[str, ...] = ()
         self._prev: F64 | None = None
         self._v_prev: F64 = np.zeros(self._n)
+        self._sent = False  # a step was committed: its output is the anchor every reset keeps
         self._last_now_s: float | None = None
 
     # ------------------------------------------------------------------ state
-    def reset(self, joint_pos_rad: np.ndarray | None) -> None:
-        """Re-arm at activation: the previous command becomes a hold at the measured position (position
-        interface) or zero (velocity, effort); the clock restarts and a fresh observation is required.
-        E-stop state and counters are kept.
+    def reset(self, joint_pos_rad: np.ndarray | None, *, reanchor: bool = False) -> None:
+        """Re-arm at activation, episode roll-over or hand-back: rate and acceleration limits stay relative to
+        the last command actually sent (position: its target and implied velocity; velocity: its value; after a
+        hold: the held target, at rest). A chain that never sent a command anchors at the measured position,
+        at rest, and only at a plausible one. The clock restarts and a fresh observation is required; e-stop
+        state, counters and a sensor fault in progress are kept.
+
+        Args:
+            joint_pos_rad: the measured joint positions [n] (rad).
+            reanchor: the robot itself was re-initialized (a simulator's `env.reset` moved it and stopped it, as in
+                `eval --safety`): anchor at the measured position, at rest, when it is plausible. Never for a
+                roll-over on a running robot: re-anchoring there once made one implausible reading (10 rad on a
+                ±2.9 rad joint) a 2.9 rad step in one tick.
         """
-        q = as_measurement(joint_pos_rad, self._n)
-        # Velocity/effort: the previous command is zero, carried by _v_prev; _prev is the position target only.
-        self._prev = None if q is None or self._iface != "position" else self._clamp.clip_position(q)
-        self._v_prev = np.zeros(self._n)
-        self._last_now_s = None
         for link in self.links:
             link.reset()
+        if reanchor or not self._sent or (self._iface == "position" and self._prev is None):
+            q = as_measurement(joint_pos_rad, self._n)
+            plausible = q is not None and all(link.position_plausible(q) for link in self._sensors)
+            if plausible and q is not None:
+                self._prev = self._clamp.clip_position(q) if self._iface == "position" else None
+                self._v_prev = np.zeros(self._n)
+        self._last_now_s = None
 
     def hold_action(self, joint_pos_rad: np.ndarray | None) -> F64:
         """The action substituted when the chain holds (a fresh array, finite, inside the position limits).
@@ -137,7 +157,10 @@ class SafetyChain:
         middle of the limits (a last resort: call `reset` with a measurement before moving). Velocity and
         effort: zeros.
         """
-        return self._hold(as_measurement(joint_pos_rad, self._n))[0]
+        q = as_measurement(joint_pos_rad, self._n)
+        if q is not None and not all(link.position_plausible(q) for link in self._sensors):
+            q = None  # an implausible reading is never a target
+        return self._hold(q)[0]
 
     # ------------------------------------------------------------------ e-stop
     def engage_estop(self, reason: str) -> None:
@@ -176,16 +199,19 @@ class SafetyChain:
         joint_vel_rad_s: np.ndarray | None,
         observation_stamp_s: float | None,
         command_stamp_s: float | None,
+        measurement_stamp_s: float | None = None,
     ) -> ChainResult:
         """Filter one command and commit the output as the previous command for rate limiting. Never raises.
 
-        `joint_vel_rad_s` is accepted for the node's convenience and not used: rate limits are relative to
-        the previous committed command, which the chain knows exactly.
+        `joint_vel_rad_s` and `measurement_stamp_s` (the joint reading's own header stamp) feed the
+        `plausibility` link; rate limits are relative to the previous committed command, which the chain knows
+        exactly.
         """
         result, prev, v_prev, now, acted = self._compute(
-            command, now_s, joint_pos_rad, observation_stamp_s, command_stamp_s
+            command, now_s, joint_pos_rad, observation_stamp_s, command_stamp_s, joint_vel_rad_s, measurement_stamp_s
         )
         self._prev, self._v_prev = prev, v_prev
+        self._sent = True
         if now is not None:
             self._last_now_s = now
         for link in self._stateful:
@@ -206,9 +232,12 @@ class SafetyChain:
         joint_vel_rad_s: np.ndarray | None,
         observation_stamp_s: float | None,
         command_stamp_s: float | None,
+        measurement_stamp_s: float | None = None,
     ) -> ChainResult:
         """What `filter` would return, without changing any state (offline re-filtering, idempotence checks)."""
-        return self._compute(command, now_s, joint_pos_rad, observation_stamp_s, command_stamp_s)[0]
+        return self._compute(
+            command, now_s, joint_pos_rad, observation_stamp_s, command_stamp_s, joint_vel_rad_s, measurement_stamp_s
+        )[0]
 
     def _compute(
         self,
@@ -217,6 +246,8 @@ class SafetyChain:
         joint_pos_rad: object,
         observation_stamp_s: object,
         command_stamp_s: object,
+        joint_vel_rad_s: object = None,
+        measurement_stamp_s: object = None,
     ) -> tuple[ChainResult, F64 | None, F64, float | None, list[tuple[Link, Reason]]]:
         n, period = self._n, self._period_s
         now = as_time(now_s)
@@ -244,6 +275,8 @@ class SafetyChain:
             prev,
             self._v_prev,
             fast_pass,
+            joint_vel_rad_s,
+            as_time(measurement_stamp_s),
         )
         action = u if u is not None else placeholder(n)
         hold: tuple[Link, Reason] | None = None
@@ -291,7 +324,9 @@ class SafetyChain:
     def _held_result(
         self, step: Step, hold: tuple[Link, Reason]
     ) -> tuple[ChainResult, F64 | None, F64, float | None, list[tuple[Link, Reason]]]:
-        action, prev = self._hold(step.joint_pos_rad)
+        # A suspect reading must not become the hold target (nor the anchor it commits).
+        suspect = any(link.measurement_suspect for link in self._sensors)
+        action, prev = self._hold(None if suspect else step.joint_pos_rad)
         key, reason = hold[1]
         # A hold is a stop: rate limits restart from rest.
         return ChainResult(action, True, (reason,), (key,)), prev, np.zeros(self._n), step.now_s, [hold]
@@ -329,6 +364,8 @@ class SafetyChain:
             for key in link.keys:
                 active = key in self._last_changed_by
                 level = WARN if active and hold_kind else OK
+                if active and isinstance(link, PlausibilityLink):
+                    level = ERROR  # a sensor fault, not a routine hold
                 message = last.get(key, "") if active else "ok"
                 if key == "estop" and self._estop.engaged:
                     level, message = ERROR, f"engaged: {self._estop.reason}"

@@ -23,8 +23,20 @@ INPUT_LINKS = ("shape", "non_finite")
 """Built-in input checks: after the gates, before any link that reads the command's values."""
 CLAMP_LINK = "joint_limits"
 """The final joint-limit clamp: only checks (links that pass or hold, like `workspace`) may follow it."""
-DEFAULT_LINKS = (*GATE_LINKS, *INPUT_LINKS, CLAMP_LINK, "workspace")
+PLAUSIBILITY_LINK = "plausibility"
+"""The sensor-fault gate (robot_rl/safety/links/plausibility.py): after the built-in gates, before the checks."""
+DEFAULT_LINKS = (*GATE_LINKS, PLAUSIBILITY_LINK, *INPUT_LINKS, CLAMP_LINK, "workspace")
 """Today's chain, link by link; a config without `links` gets exactly this."""
+
+_PLAUSIBILITY_DEFAULTS: dict[str, float | int] = {
+    "plausibility_position_margin_rad": 0.2,
+    "plausibility_velocity_factor": 2.0,
+    "plausibility_jump_slack_rad": 0.05,
+    "plausibility_stamp_jump_s": 1.0,
+    "plausibility_recovery_readings": 3,
+}
+"""Defaults of the plausibility fields; `to_json` leaves a field out while it has its default, so the hash of
+every config written before the plausibility link existed is unchanged."""
 
 _PER_JOINT_FIELDS = (
     "position_lower_rad",
@@ -65,6 +77,18 @@ class SafetyConfig:
     """An observation older than this many control periods makes the chain hold."""
     command_timeout_s: float = 0.5
     """A command older than this makes the chain hold (no command lives forever)."""
+    plausibility_position_margin_rad: float = 0.2
+    """A joint reading outside the (unmargined) position limits by more than this is a sensor fault, rad (>= 0)."""
+    plausibility_velocity_factor: float = 2.0
+    """A measured |velocity| above this × the velocity limit, or a jump between consecutive readings that this ×
+    the velocity limit cannot explain over the elapsed time (+ one control period), is a sensor fault (>= 1)."""
+    plausibility_jump_slack_rad: float = 0.05
+    """Absolute slack added to the explainable jump between consecutive readings (noise, quantization), rad (>= 0)."""
+    plausibility_stamp_jump_s: float = 1.0
+    """A reading's stamp may run ahead of the chain clock's advance since the previous reading by at most this, s
+    (> 0); a stamp going backwards is always a fault."""
+    plausibility_recovery_readings: int = 3
+    """After a sensor fault the chain holds until this many consecutive new readings were plausible (>= 1)."""
     links: tuple[str, ...] = DEFAULT_LINKS
     """The chain's links in order: built-in names, registered names, entry points (group
     `robot_rl.safety_links`) or import paths "package.module:Class". Rules: "estop" first, then both watchdogs;
@@ -81,6 +105,14 @@ class SafetyConfig:
             object.__setattr__(self, name, _floats(name, getattr(self, name), problems))
         for name in ("control_period_s", "position_margin_rad", "stale_observation_periods", "command_timeout_s"):
             object.__setattr__(self, name, _float(name, getattr(self, name), problems))
+        for name in _PLAUSIBILITY_DEFAULTS:
+            if name != "plausibility_recovery_readings":
+                object.__setattr__(self, name, _float(name, getattr(self, name), problems))
+        readings = self.plausibility_recovery_readings
+        if not isinstance(readings, numbers.Integral) or isinstance(readings, bool) or readings < 1:
+            problems.append(f"plausibility_recovery_readings must be an integer >= 1, got {readings!r}")
+        else:
+            object.__setattr__(self, "plausibility_recovery_readings", int(readings))
         for name in ("workspace_lower_m", "workspace_upper_m"):
             value = getattr(self, name)
             if value is not None:
@@ -129,8 +161,22 @@ class SafetyConfig:
             ]
             if bad_joints:
                 problems.append(f"position_lower_rad + margin must be < position_upper_rad - margin ({bad_joints})")
+        self._validate_plausibility(problems)
         self._validate_workspace(problems)
         self._validate_links(problems)
+
+    def _validate_plausibility(self, problems: list[str]) -> None:
+        bounds = (
+            ("plausibility_position_margin_rad", 0.0, ">= 0"),
+            ("plausibility_velocity_factor", 1.0, ">= 1"),
+            ("plausibility_jump_slack_rad", 0.0, ">= 0"),
+        )
+        for name, low, text in bounds:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= low):
+                problems.append(f"{name} must be finite and {text}, got {value}")
+        if not (math.isfinite(self.plausibility_stamp_jump_s) and self.plausibility_stamp_jump_s > 0):
+            problems.append(f"plausibility_stamp_jump_s must be finite and > 0, got {self.plausibility_stamp_jump_s}")
 
     def _validate_links(self, problems: list[str]) -> None:
         links = self.links
@@ -247,13 +293,14 @@ class SafetyConfig:
     def to_json(self) -> dict[str, Any]:
         """JSON-ready data (tuples → lists); `from_dict(to_json())` round-trips.
 
-        The default `links` is left out, so the JSON (and `sha256`) of every config written before links
-        were configurable is unchanged.
+        The default `links` and plausibility fields at their defaults are left out, so the JSON (and `sha256`)
+        of every config written before they existed is unchanged.
         """
         return {
             f.name: _to_plain(getattr(self, f.name))
             for f in dataclasses.fields(self)
-            if f.name != "links" or self.links != DEFAULT_LINKS
+            if (f.name != "links" or self.links != DEFAULT_LINKS)
+            and getattr(self, f.name) != _PLAUSIBILITY_DEFAULTS.get(f.name, _NO_DEFAULT)
         }
 
     def sha256(self) -> str:
@@ -287,6 +334,9 @@ class SafetyConfig:
             effort_limit=tuple(effort) if effort is not None else (),
             **kw,
         )
+
+
+_NO_DEFAULT = object()
 
 
 def _required(f: dataclasses.Field[Any]) -> bool:

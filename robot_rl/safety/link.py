@@ -47,6 +47,7 @@ class Step:
 
     __slots__ = (
         "_joint_pos",
+        "_joint_vel",
         "_n",
         "_q",
         "command_problem",
@@ -54,6 +55,7 @@ class Step:
         "control_dt_s",
         "dt_s",
         "fast_pass",
+        "measurement_stamp_s",
         "now_raw",
         "now_s",
         "observation_stamp_s",
@@ -75,6 +77,8 @@ class Step:
         prev_target: F64 | None,
         v_prev: F64,
         fast_pass: bool | None,
+        joint_vel: object = None,
+        measurement_stamp_s: float | None = None,
     ) -> None:
         self.now_s = now_s
         """The chain's clock, s; None when the caller's `now_s` was not a finite time."""
@@ -99,6 +103,9 @@ class Step:
         """The previous committed joint velocity, rad/s (zeros after a hold or a reset)."""
         self.fast_pass = fast_pass
         """The chain's combined bound test on the raw command: True passed, False failed, None not tried."""
+        self._joint_vel = joint_vel
+        self.measurement_stamp_s = measurement_stamp_s
+        """The joint reading's own (header) stamp, s (None: not given or not a finite time)."""
 
     @property
     def joint_pos_rad(self) -> F64 | None:
@@ -107,6 +114,11 @@ class Step:
         if q is False:
             q = self._q = as_measurement(self._joint_pos, self._n)
         return q  # type: ignore[return-value]
+
+    @property
+    def joint_vel_rad_s(self) -> F64 | None:
+        """The measured joint velocities [n] (rad/s), or None when missing or not n finite numbers."""
+        return as_measurement(self._joint_vel, self._n)
 
 
 @runtime_checkable

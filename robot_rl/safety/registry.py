@@ -21,6 +21,7 @@ from robot_rl.safety.links import (
     JointLimitsLink,
     NonFiniteLink,
     ObservationWatchdogLink,
+    PlausibilityLink,
     ShapeLink,
     WorkspaceLink,
 )
@@ -35,6 +36,7 @@ BUILTIN_LINKS: dict[str, LinkFactory] = {
     "estop": EStopLink,
     "observation_watchdog": ObservationWatchdogLink,
     "command_watchdog": CommandWatchdogLink,
+    "plausibility": PlausibilityLink,
     "shape": ShapeLink,
     "non_finite": NonFiniteLink,
     "joint_limits": JointLimitsLink,

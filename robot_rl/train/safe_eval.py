@@ -63,7 +63,8 @@ class SafeActor:
         self.steps = 0
         self.executed.append([])
         self.measured.append([])
-        self.chain.reset(np.asarray(obs, np.float64)[self.joint_pos_index])
+        # Each episode is a fresh env.reset (moved and stopped): re-anchor there, unlike a roll-over on a robot.
+        self.chain.reset(np.asarray(obs, np.float64)[self.joint_pos_index], reanchor=True)
 
     def __call__(self, obs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         now = self.steps * self.control_period_s

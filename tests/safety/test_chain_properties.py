@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from robot_rl.safety import SafetyChain, SafetyConfig
+from robot_rl.safety.links import PlausibilityLink
 
 WEIRD = [math.nan, math.inf, -math.inf, 1e308, -1e308, 0.0, -0.0, 5e-324]
 TOL = 1e-9
@@ -158,7 +159,15 @@ def check_scenario(cfg: SafetyConfig, reset_pos: Any, steps: list[Step]) -> None
 
     # The test's own model of the chain's rate-limit state.
     q0 = _measured(reset_pos, n)
-    prev: np.ndarray | None = None if q0 is None else np.clip(q0, lo, hi)
+    margin = cfg.plausibility_position_margin_rad
+    plausible = q0 is not None and bool(
+        (
+            (q0 >= np.asarray(cfg.position_lower_rad) - margin) & (q0 <= np.asarray(cfg.position_upper_rad) + margin)
+        ).all()
+    )
+    # The chain anchors at a measurement only when it is plausible (10 rad on a ±2.9 rad joint is a sensor fault).
+    prev: np.ndarray | None = np.clip(q0, lo, hi) if plausible and q0 is not None else None
+    sensor = next(link for link in chain.links if isinstance(link, PlausibilityLink))
     v_prev = np.zeros(n)
     last_now: float | None = None
     now = 100.0
@@ -213,7 +222,8 @@ def check_scenario(cfg: SafetyConfig, reset_pos: Any, steps: list[Step]) -> None
                 v_prev = a.copy()
         else:
             v_prev = np.zeros(n)
-            if cfg.command_interface == "position" and prev is None and q_meas is not None:
+            suspect = sensor.measurement_suspect  # a suspect reading never becomes the hold target
+            if cfg.command_interface == "position" and prev is None and q_meas is not None and not suspect:
                 prev = np.clip(q_meas, lo, hi)
             if cfg.command_interface == "position" and prev is not None:
                 np.testing.assert_array_equal(a, prev)  # the hold is the last committed target

@@ -14,6 +14,10 @@ from robot_rl.safety.config import DEFAULT_LINKS
 from robot_rl.safety.link import Link, LinkKind, LinkOutput
 from robot_rl.safety.registry import BUILTIN_LINKS, make_link, unregister_link
 
+GATES = DEFAULT_LINKS[: DEFAULT_LINKS.index("shape")]
+"""The default chain's gates (e-stop, watchdogs, plausibility)."""
+THROUGH_INPUTS = DEFAULT_LINKS[: DEFAULT_LINKS.index("non_finite") + 1]
+"""The default chain up to and including the input checks."""
 PERIOD = 0.01
 THIS = __name__
 
@@ -91,7 +95,7 @@ def test_default_links_are_todays_chain() -> None:
 
 
 def test_registered_link_is_used_by_name(registered: None) -> None:
-    links = (*DEFAULT_LINKS[:5], "half_speed", "joint_limits", "workspace")
+    links = (*THROUGH_INPUTS, "half_speed", "joint_limits", "workspace")
     cfg = config(links=links)
     assert cfg.to_json()["links"] == list(links)
     chain = build_chain(cfg)
@@ -121,9 +125,9 @@ def test_import_path_link_after_the_clamp_holds() -> None:
     [
         (("observation_watchdog", "estop", *DEFAULT_LINKS[2:]), "must start with the e-stop"),
         ((*DEFAULT_LINKS, "estop"), "at most once"),
-        ((*DEFAULT_LINKS[:5], "workspace"), r"missing \['joint_limits'\]"),
+        ((*THROUGH_INPUTS, "workspace"), r"missing \['joint_limits'\]"),
         ((*DEFAULT_LINKS[:3], "joint_limits", "shape", "non_finite", "workspace"), "must come after"),
-        ((*DEFAULT_LINKS[:5], "workspace", "joint_limits"), "'workspace' must come after 'joint_limits'"),
+        ((*THROUGH_INPUTS, "workspace", "joint_limits"), "'workspace' must come after 'joint_limits'"),
         ((), "non-empty sequence"),
         ((*DEFAULT_LINKS, "held"), "other than 'held'"),
     ],
@@ -145,7 +149,7 @@ def test_kind_rules_for_custom_links(registered: None) -> None:
         build_chain(config(links=(*DEFAULT_LINKS, "half_speed")))
     # A link that reads the command before the input checks.
     with pytest.raises(ValueError, match="before the input checks"):
-        build_chain(config(links=(*DEFAULT_LINKS[:3], "half_speed", *DEFAULT_LINKS[3:])))
+        build_chain(config(links=(*GATES, "half_speed", *DEFAULT_LINKS[len(GATES) :])))
     with pytest.raises(ValueError, match="unknown safety link 'nope'"):
         build_chain(config(links=(*DEFAULT_LINKS, "nope")))
     with pytest.raises(ValueError, match="cannot import module"):

@@ -67,6 +67,13 @@ def _released() -> ChainResult:
     return step(chain, [0.0, 0.0])
 
 
+def _two_readings(first: dict[str, object], second: dict[str, object]) -> ChainResult:
+    """Two steps 10 ms apart: the second reading is judged against the first."""
+    chain = ready("position")
+    step(chain, [0.0, 0.0], t=1.0, **first)
+    return step(chain, [0.0, 0.0], t=1.01, **second)
+
+
 CASES: dict[str, tuple[str, Callable[[], ChainResult]]] = {
     # rule: (counter key, one step that triggers exactly that rule)
     "estop engaged": ("estop", _estop),
@@ -89,6 +96,20 @@ CASES: dict[str, tuple[str, Callable[[], ChainResult]]] = {
     "velocity limit": ("velocity_limit", lambda: step(ready("velocity"), [3.0, 0.0])),
     "acceleration limit": ("acceleration_limit", lambda: step(ready("velocity"), [0.5, 0.0])),
     "effort limit": ("effort_limit", lambda: step(ready("effort"), [9.0, 0.0])),
+    "implausible position": ("plausibility_position", lambda: step(ready("position"), [0, 0], q=(10.0, 0.0))),
+    "implausible jump": ("plausibility_jump", lambda: _two_readings({}, {"q": (0.5, 0.0)})),
+    "implausible velocity": (
+        "plausibility_velocity",
+        lambda: step(ready("position"), [0, 0], joint_vel_rad_s=np.array([5.0, 0.0])),
+    ),
+    "stamp backwards": (
+        "plausibility_stamp",
+        lambda: _two_readings({"measurement_stamp_s": 5.0}, {"measurement_stamp_s": 4.0}),
+    ),
+    "waiting after a sensor fault": (
+        "plausibility",
+        lambda: _two_readings({"joint_vel_rad_s": np.array([5.0, 0.0])}, {}),
+    ),
 }
 SAME_RULE = {"braking (velocity)": "braking"}
 """Cases that apply another case's rule in another interface: the same words are right there."""

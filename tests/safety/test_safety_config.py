@@ -230,3 +230,27 @@ def test_the_safety_docs_name_only_shipped_launch_files() -> None:
     named = set(re.findall(r"launch/[\w./-]+\.(?:yaml|xml)", text))
     assert "launch/params/panda_reach_sim.yaml" in named  # the quick start's file
     assert [n for n in sorted(named) if not (REPO / n).is_file()] == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("plausibility_position_margin_rad", -0.1),
+        ("plausibility_velocity_factor", 0.5),
+        ("plausibility_jump_slack_rad", float("nan")),
+        ("plausibility_stamp_jump_s", 0.0),
+        ("plausibility_recovery_readings", 0),
+        ("plausibility_recovery_readings", 2.5),
+    ],
+)
+def test_bad_plausibility_parameters_are_named(field: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=field):
+        make(**{field: value})
+
+
+def test_plausibility_defaults_leave_the_json_and_hash_unchanged() -> None:
+    cfg = make()
+    assert not any(k.startswith("plausibility") for k in cfg.to_json())  # configs hashed before the link existed
+    changed = make(plausibility_recovery_readings=5)
+    assert changed.to_json()["plausibility_recovery_readings"] == 5 and changed.sha256() != cfg.sha256()
+    assert SafetyConfig.from_dict(changed.to_json()) == changed
