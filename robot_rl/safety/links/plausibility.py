@@ -58,6 +58,9 @@ class PlausibilityLink(LinkBase):
         factor = config.plausibility_velocity_factor
         self._vmax = factor * np.asarray(config.velocity_limit_rad_s, dtype=np.float64)
         self._slack_rad = config.plausibility_jump_slack_rad
+        # (lower, upper, v_max) per joint as Python floats: the every-tick test of a 7-joint reading is cheaper as
+        # one loop over floats than as a dozen numpy calls on 7-element arrays.
+        self._bounds = tuple(zip(self._lower.tolist(), self._upper.tolist(), self._vmax.tolist(), strict=True))
         self._stamp_jump_s = config.plausibility_stamp_jump_s
         self._period_s = config.control_period_s
         self._recovery = config.plausibility_recovery_readings
@@ -175,16 +178,27 @@ class PlausibilityLink(LinkBase):
         return faults
 
     def _plausible(self, q: F64, v: F64 | None, stamp: float | None, now: float) -> bool:
-        """One combined test of every rule (False: at least one may have failed; `_faults` says which)."""
-        excess = np.maximum(q - self._upper, self._lower - q)
+        """One combined test of every rule (False: at least one may have failed; `_faults` says which).
+
+        Written as a loop over Python floats: per tick this is cheaper than a dozen numpy calls on a handful of
+        joints. A NaN fails every comparison, so it is never judged plausible here.
+        """
+        bounds = self._bounds
+        qs = q.tolist()
+        for x, (lo, hi, _) in zip(qs, bounds, strict=True):
+            if not lo <= x <= hi:
+                return False
         if v is not None:
-            excess = np.maximum(excess, np.abs(v) - self._vmax)
+            for w, (_, _, vmax) in zip(v.tolist(), bounds, strict=True):
+                if not -vmax <= w <= vmax:
+                    return False
         q_prev, now_prev = self._q_prev, self._now_prev
         if q_prev is not None and now_prev is not None and now >= now_prev:
             elapsed_s = min(now - now_prev, _DAY_S) + self._period_s
-            excess = np.maximum(excess, np.abs(q - q_prev) - (self._vmax * elapsed_s + self._slack_rad))
-        if excess.max() > 0.0:
-            return False
+            slack = self._slack_rad
+            for x, p, (_, _, vmax) in zip(qs, q_prev.tolist(), bounds, strict=True):
+                if not abs(x - p) <= vmax * elapsed_s + slack:
+                    return False
         if stamp is None or self._stamp_prev is None or now_prev is None:
             return True
         d_stamp = stamp - self._stamp_prev
