@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -45,6 +45,7 @@ from ros_nodes.core.log_throttle import LogThrottle
 from ros_nodes.core.loop_stats import LoopStats
 from ros_nodes.core.node_health import NodeHealth, loop_level, node_entries
 from ros_nodes.core.node_watchdog import NodeWatchdog
+from ros_nodes.diagnostic_msgs_util import status_msg
 
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 """ros2_control's forward command controllers subscribe RELIABLE: a best-effort publisher would not match."""
@@ -477,15 +478,7 @@ class PolicyNode(LifecycleNode):
                     )
                     entries.extend(node_entries(health))
             for e in entries:
-                arr.status.append(
-                    DiagnosticStatus(
-                        level=bytes([e.level]),
-                        name=f"policy_node/{e.name}",
-                        message=e.message,
-                        hardware_id=dep.robot.robot,
-                        values=[KeyValue(key=k, value=v) for k, v in e.values.items()],
-                    )
-                )
+                arr.status.append(status_msg(e.level, f"policy_node/{e.name}", e.message, dep.robot.robot, e.values))
         summary = self.loop_summary()
         loop = summary.get("loop", {})
         level = 2 if self._last_error else 0
@@ -495,21 +488,13 @@ class PolicyNode(LifecycleNode):
             if watchdog_status.stalled and not self._last_error:
                 message = f"active but no command published for {watchdog_status.since_tick_s:.3g} s"
         arr.status.append(
-            DiagnosticStatus(
-                level=bytes([level]),
-                name="policy_node/loop",
-                message=message,
-                values=[
-                    KeyValue(key=str(k), value=str(v))
-                    for k, v in {**loop, "intervention_steps": self.intervention_steps}.items()
-                ],
+            status_msg(
+                level, "policy_node/loop", message, values={**loop, "intervention_steps": self.intervention_steps}
             )
         )
         if dep is not None:  # how the running model was authenticated (WARN "unpinned" without a pin)
             trusted, trust = dep.trust_status()
-            arr.status.append(
-                DiagnosticStatus(level=bytes([0 if trusted else 1]), name="policy_node/model", message=trust)
-            )
+            arr.status.append(status_msg(0 if trusted else 1, "policy_node/model", trust))
         self._diag_pub.publish(arr)
 
 

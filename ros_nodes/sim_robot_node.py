@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -55,6 +55,7 @@ from std_srvs.srv import Trigger
 
 from ros_nodes.core.command_timeout import default_command_timeout_s
 from ros_nodes.core.sim_robot import FaultConfig, RobotSnapshot, SimRobot
+from ros_nodes.diagnostic_msgs_util import status_msg
 
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 """What ros2_control's forward_command_controller subscribes with."""
@@ -329,13 +330,7 @@ class SimRobotNode(Node):
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
         arr.status.append(
-            DiagnosticStatus(
-                level=bytes([entry.level]),
-                name=f"{self.get_name()}/commands",
-                message=entry.message,
-                hardware_id=self.robot.env_id,
-                values=[KeyValue(key=k, value=v) for k, v in entry.values.items()],
-            )
+            status_msg(entry.level, f"{self.get_name()}/commands", entry.message, self.robot.env_id, entry.values)
         )
         self._diag_pub.publish(arr)
 
