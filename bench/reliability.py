@@ -61,6 +61,8 @@ TARGETS = {
     "data_lost_s_max": 1.0,
     "hold_within": "sim robot command timeout + one control period",
 }
+# A step's recorded stamp is taken when its tick starts; the command is published after the policy call.
+CLOCK_SLACK_S = 0.02
 KILL_CASES = ("policy_node", "recorder", "sim_robot", "bringup")
 
 
@@ -225,14 +227,25 @@ def run_config(
             raise RuntimeError(f"policy node did not configure: {policy._last_error}")
         if policy.trigger_activate() != TransitionCallbackReturn.SUCCESS:
             raise RuntimeError(f"policy node did not activate: {policy._last_error}")
-        # What the node puts on the wire, with the time it did (the command message carries no stamp): the
-        # checker's tick lengths are the node's, not the probe's receive times (which bunch under a flood).
-        published: list[tuple[float, list[float]]] = []
+        # What the node puts on the wire, with the time of the tick that produced it (the step's recorded stamp;
+        # the command message carries none): the checker's tick lengths are the node's, not the probe's receive
+        # times (which bunch under a flood) nor the publish times (which add the policy's compute jitter to a
+        # 1 ms tick). The stamp is cross-checked against the publish time on the same clock (`clock_mismatches`).
+        published: list[tuple[float, float, list[float]]] = []
+        last_stamp_s = [float("nan")]
+        session = policy._dep.session
+        session_tick = session.tick
+
+        def tick_and_note(now_s: float, *args: Any, **kwargs: Any) -> Any:
+            last_stamp_s[0] = now_s  # the tick time itself (the record keeps it as whole ns)
+            return session_tick(now_s, *args, **kwargs)
+
+        session.tick = tick_and_note
         pub = policy._pubs["command"]
         send = pub.publish
 
         def publish_and_note(msg: Any) -> None:
-            published.append((time.monotonic(), list(msg.data)))
+            published.append((last_stamp_s[0], policy.get_clock().now().nanoseconds * 1e-9, list(msg.data)))
             send(msg)
 
         pub.publish = publish_and_note
@@ -241,12 +254,16 @@ def run_config(
         per_case: dict[str, dict[str, Any]] = {}
         t0 = time.monotonic()
         sent_total = adversarial_total = 0
+        clock_mismatches = [0]
 
         def drain(case: str) -> int:
             n = 0
             while published:
-                t, values = published.pop(0)
-                checker.check(values, case, t)
+                stamp_s, sent_s, values = published.pop(0)
+                # A command published outside a tick (the hold at deactivation) carries the last tick's stamp.
+                if not (stamp_s <= sent_s <= stamp_s + CLOCK_SLACK_S):
+                    clock_mismatches[0] += 1
+                checker.check(values, case, stamp_s)
                 n += 1
             return n
 
@@ -300,6 +317,7 @@ def run_config(
         "unsafe_commands": checker.unsafe,
         "unsafe_by_rule": dict(checker.by_rule),
         "abrupt_stops": checker.abrupt_stops,
+        "clock_mismatches": clock_mismatches[0],
         "examples": checker.examples,
         "wall_s": round(wall, 1),
         "input_rate_hz": round(sent_total / wall, 1),

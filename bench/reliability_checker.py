@@ -8,19 +8,20 @@ from the contract in docs/safety.md, not from `robot_rl.safety`:
 * `position_limit` (position interface): every target is inside the URDF's [lower, upper];
   (velocity interface): the joint position the probe integrates from the commands never leaves [lower, upper]
   with the command still pushing outward;
-* `velocity_limit`: |v| ≤ v_max (velocity interface) or |q − q_prev| ≤ v_max·T (position interface);
-* `acceleration_limit`: |v − v_prev| ≤ a_max·T, with v the commanded velocity (velocity interface) or the
-  velocity a target implies, (q − q_prev)/T (position interface), relative to the previous *published* command.
+* `velocity_limit`: |v| ≤ v_max, with v the commanded velocity (velocity interface) or the velocity a target
+  implies over its tick, (q − q_prev)/dt (position interface);
+* `acceleration_limit`: |v − v_prev| ≤ a_max·dt relative to the previous *published* command.
   A stop (an all-zero velocity command, or a target equal to the previous one) is exempt, as the contract says
   (stopping wins); stops from speed are counted separately as `abrupt_stops` so they stay visible.
 
-`T` is the nominal control period: a per-tick rule, as the issue states it. The node limits with
-dt = min(elapsed, T), so for the velocity interface (|v − v_prev| ≤ a·dt ≤ a·T) the per-tick rule is implied and a
-violation is real. For the position interface, ticks of unequal length (a flood in the joint_states trigger mode,
-timer jitter) make the per-tick second difference differ from the real-time acceleration the node bounds: a
-violation there breaks the per-tick rule, not necessarily the real-time limit (the report says so).
-A velocity command moves the ideal robot for the time until the next command (taken when the node publishes),
-at most T.
+Every rule is per tick, with the tick's own length dt = min(t − t_prev, T): `t` is the stamp the node records for
+the step that published the command (the command message carries none; the caller cross-checks it against the
+publish time), `T` the nominal control period. A tick longer than T counts as T (the conservative view: the same
+step in less time). Why not the nominal T for every tick: under load ticks come unevenly (a late tick, then the
+on-time one 1 ms later), and a target moving at a constant, legal velocity over ticks of T/2 and T has a
+second difference of v·T/2 per tick — up to v_max/(2·a_max·T) = 1.5× a·T² on the Panda at 20 Hz — although
+neither its velocity nor its acceleration changes. A velocity command moves the ideal robot for the time until
+the next command, at most T.
 URDFs carry no acceleration limits; the Panda's are Franka's published joint acceleration limits (below).
 """
 
@@ -39,6 +40,9 @@ PANDA_ACCELERATION_RAD_S2 = (15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0)
 RULES = ("shape", "non_finite", "position_limit", "velocity_limit", "acceleration_limit")
 # Floating-point slack: the node clips to the limit exactly, so anything beyond this is a real excess.
 _TOL = 1e-6
+# Relative slack on rates: a tick's length comes from stamps rounded to whole nanoseconds (1 ns in a 0.5 ms tick
+# is 2e-6 of its velocity).
+_REL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -124,10 +128,10 @@ class CommandChecker:
         """Judge one published command, published at time `t_s` (monotonic s; None: one period after the last);
         returns the rules it broke (empty: safe)."""
         self.checked += 1
-        # The tick's length as the node counts it: the time since the previous command, at most one period.
+        # The tick's length: the time since the previous command, at most one period (stamps are whole ns: floor).
         dt = self.period_s
         if t_s is not None and self._t is not None:
-            dt = min(max(t_s - self._t, 1e-4), self.period_s)
+            dt = min(max(t_s - self._t, 1e-6), self.period_s)
         self._t = t_s
         lim = self.limits
         n = len(lim.names)
@@ -140,12 +144,12 @@ class CommandChecker:
             broken.append("non_finite")
         else:
             lo, hi = np.asarray(lim.lower_rad), np.asarray(lim.upper_rad)
-            vmax, amax, T = np.asarray(lim.velocity_rad_s), np.asarray(lim.acceleration_rad_s2), self.period_s
+            vmax, amax = np.asarray(lim.velocity_rad_s), np.asarray(lim.acceleration_rad_s2)
             if self.interface == "position":
                 if np.any(cmd < lo - _TOL) or np.any(cmd > hi + _TOL):
                     broken.append("position_limit")
                     detail["position_excess_rad"] = float(np.max(np.maximum(lo - cmd, cmd - hi)))
-                v = None if self._prev is None else (cmd - self._prev) / T
+                v = None if self._prev is None else (cmd - self._prev) / dt
                 stop = self._prev is not None and bool(np.array_equal(cmd, self._prev))
             else:
                 v = cmd
@@ -158,16 +162,17 @@ class CommandChecker:
                         detail["position_excess_rad"] = float(np.max(np.maximum(lo - q_next, q_next - hi)))
                     self._q = q_next
             if v is not None:
-                if np.any(np.abs(v) > vmax * (1 + _TOL) + _TOL):
+                if np.any(np.abs(v) > vmax * (1 + _REL) + _TOL):
                     broken.append("velocity_limit")
                     detail["velocity_ratio"] = float(np.max(np.abs(v) / vmax))
                 if self._prev_v is not None:
                     dv = np.abs(v - self._prev_v)
                     if stop:
-                        self.abrupt_stops += int(np.any(dv > amax * T * (1 + _TOL) + _TOL))
-                    elif np.any(dv > amax * T * (1 + _TOL) + _TOL):
+                        self.abrupt_stops += int(np.any(dv > amax * dt * (1 + _REL) + _TOL))
+                    elif np.any(dv > amax * dt * (1 + _REL) + _TOL):
                         broken.append("acceleration_limit")
-                        detail["acceleration_ratio"] = float(np.max(dv / (amax * T)))
+                        detail["acceleration_ratio"] = float(np.max(dv / (amax * dt)))
+                        detail["tick_s"] = dt
             self._prev_v = v if v is not None else np.zeros(n)
             self._prev = cmd
         if broken:

@@ -56,8 +56,12 @@ PARAM_DEFAULTS: dict[str, Any] = PolicyNodeConfig.parameter_defaults()
 """The node's own parameters (`PolicyNodeConfig`'s fields) with their defaults; `safety.*` ones come from YAML."""
 
 
-def _stamp_s(msg: Any) -> float:
-    return float(msg.header.stamp.sec) + 1e-9 * float(msg.header.stamp.nanosec)
+def _stamp_s(msg: Any) -> float | None:
+    """The header stamp in s; None for an unstamped message (a zero stamp: nothing to judge a clock by)."""
+    stamp = msg.header.stamp
+    if stamp.sec == 0 and stamp.nanosec == 0:
+        return None
+    return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
 
 
 class PolicyNode(LifecycleNode):

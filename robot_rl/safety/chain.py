@@ -25,6 +25,7 @@ from robot_rl.safety.links import (
     PlausibilityLink,
     WorkspaceLink,
 )
+from robot_rl.safety.links.joint_limits import predicted_position
 from robot_rl.safety.links.workspace import ForwardKinematics
 from robot_rl.safety.registry import BUILTIN_LINKS, make_link
 
@@ -311,7 +312,11 @@ class SafetyChain:
     def _next_state(self, action: F64, step: Step) -> tuple[F64 | None, F64]:
         """(previous target, previous velocity) to commit after sending `action`."""
         if self._iface == "velocity":
-            return None, action.copy()
+            # Kept as the "previous target": where the commands sent so far put the joint (braking reference).
+            q = step.joint_pos_rad
+            if q is None:
+                return None, action.copy()
+            return predicted_position(step.prev_target, self._v_prev, step.dt_s, q, self._clamp.limits), action.copy()
         if self._iface == "effort":
             return None, self._v_prev
         start = step.prev_target

@@ -167,6 +167,7 @@ class ControlStep:
             joint_vel_rad_s=self.assembler.joint_velocities(self.command.joints),
             observation_stamp_s=self.assembler.oldest_arrival_s(),
             command_stamp_s=command_stamp,
+            measurement_stamp_s=self.assembler.joint_state_stamp_s(),
         )
         record = StepRecord(
             step=self.step,

@@ -135,6 +135,12 @@ class ObservationAssembler:
             self._header_stamp_s[source] = header_stamp_s
         self._arrival_s[source] = arrival_s
 
+    def joint_state_stamp_s(self) -> float | None:
+        """Header stamp (s, the sensor's clock) of the latest accepted joint state; None before one arrived or
+        when the publisher does not stamp its messages. The safety chain's plausibility link judges it per
+        source (a stamp that goes back or jumps ahead of the node's clock is a sensor fault)."""
+        return self._header_stamp_s.get("joint_state")
+
     def update_joint_state(
         self,
         names: Sequence[str],

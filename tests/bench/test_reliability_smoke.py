@@ -48,6 +48,27 @@ def test_checker_flags_each_rule_against_the_urdf() -> None:
     assert p.check([0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0], "above_upper")[0] == "position_limit"
 
 
+def test_checker_judges_each_tick_with_its_own_length() -> None:
+    """A target moving at a constant legal velocity over uneven ticks is safe (its per-tick second difference
+    with the nominal period would not be); a velocity jump inside a short tick is not."""
+    chk = _load("reliability_checker")
+    from sim.robots.urdf import resolve
+
+    joints = [f"panda_joint{i}" for i in range(1, 8)]
+    limits = chk.read_urdf_limits(resolve("franka_panda/panda.urdf"), joints, chk.PANDA_ACCELERATION_RAD_S2)
+    p = chk.CommandChecker(limits, "position", 0.05)
+    p.start_position(np.array([0.0, 0.0, 0.0, -1.0, 0.0, 1.0, 0.0]))
+    q, t, v = 0.0, 100.0, 0.0
+    for tick_s in (0.05,) * 10 + (0.025, 0.05, 0.001, 0.05, 0.05):  # ramp to 1.5 rad/s, then uneven ticks
+        v = min(v + 0.7, 1.5)  # 0.7 rad/s per 50 ms tick: 14 rad/s² < 15 (panda_joint1)
+        t += tick_s
+        q += v * tick_s
+        assert p.check([q, 0.0, 0.0, -1.0, 0.0, 1.0, 0.0], "uneven", t) == [], (t, v)
+    t += 0.001
+    q += (v + 0.1) * 0.001  # +0.1 rad/s within 1 ms: 100 rad/s²
+    assert p.check([q, 0.0, 0.0, -1.0, 0.0, 1.0, 0.0], "jerk", t) == ["acceleration_limit"]
+
+
 @pytest.mark.ros
 @pytest.mark.slow
 def test_reliability_tiny_run(tmp_path: Path) -> None:

@@ -85,3 +85,31 @@ def test_effort_from_rest_past_a_limit_never_moves_further_out() -> None:
         q = q + PERIOD * qd
         assert (outside(q) <= start + 1e-12).all()
     assert (outside(q) == start).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 2), min_size=20, max_size=120),
+    st.lists(st.sampled_from([0.0005, 0.001, 0.005, 0.01]), min_size=20, max_size=120),
+)
+def test_stale_readings_near_a_limit_never_force_braking_beyond_the_acceleration_limit(
+    lags: list[int], ticks_s: list[float]
+) -> None:
+    """Full speed toward a limit with readings up to two ticks old (two periods at most), and uneven ticks:
+    the joint never crosses the limit, and every command changes by at most a_max·(its tick) — the stale reading
+    does not hide how close the joint already is and then force an abrupt stop when a fresh one arrives."""
+    chain = chain_for("velocity")
+    q0 = np.array([0.85, 1.8])  # a few periods of full speed from the limits
+    chain.reset(q0)
+    history = [q0.copy()]  # the ideal joint's position at each tick
+    q, t, v_prev = q0.copy(), 0.0, np.zeros(2)
+    for k, (lag, tick_s) in enumerate(zip(lags, ticks_s, strict=False)):
+        t += tick_s
+        q = q + v_prev * tick_s  # the previous command acted until now
+        history.append(q.copy())
+        stale = history[max(0, len(history) - 1 - lag)]  # `lag` ticks old: at most lag·T
+        v = run(chain, t, VMAX * 2.0, stale)
+        assert (q + v * PERIOD <= UPPER + 1e-12).all(), (q, v)
+        dt = min(tick_s, PERIOD) if k else PERIOD  # the chain's first step after a reset is one period
+        assert (np.abs(v - v_prev) <= AMAX * dt * (1 + 1e-9) + 1e-12).all(), (v_prev, v, dt, lag)
+        v_prev = v

@@ -167,12 +167,36 @@ def position_exact(u: F64, prev: F64, v_prev: F64, dt_s: float, lim: JointLimits
     return out, (out - prev) / dt_s
 
 
-def velocity_link(u: F64, q_meas: F64, v_prev: F64, dt_s: float, lim: JointLimits, changes: Changes) -> F64:
+LAG_PERIODS = 2.0
+"""How many control periods a joint reading may lag behind the commands already sent (velocity interface)."""
+
+
+def predicted_position(prev_pred: F64 | None, v_prev: F64, elapsed_s: float, q_meas: F64, lim: JointLimits) -> F64:
+    """Where the velocity commands sent so far put the joint now: the previous prediction advanced by the last
+    command over the time since it was sent, kept within the distance the joint can travel in LAG_PERIODS·T
+    ((|v_prev| + a_max·L·T)·L·T) of the reading.
+
+    A reading that lags (a stale message, a flood) would otherwise let the joint run closer to a limit than
+    measured and then make braking abrupt when a fresh reading arrives; the band shrinks with the speed, so a
+    robot that does not follow its commands (blocked, stopped) is never judged much further along than it is.
+    """
+    if prev_pred is None:
+        return q_meas
+    horizon_s = LAG_PERIODS * lim.period_s
+    band = (np.abs(v_prev) + lim.accel_rad_s2 * horizon_s) * horizon_s
+    q = prev_pred + v_prev * min(max(elapsed_s, 0.0), horizon_s)
+    return np.minimum(np.maximum(q, q_meas - band), q_meas + band)
+
+
+def velocity_link(
+    u: F64, q_meas: F64, v_prev: F64, dt_s: float, lim: JointLimits, changes: Changes, q_pred: F64 | None = None
+) -> F64:
     """Velocity commands: |v| ≤ v_max, |v − v_prev| ≤ a_max·dt, then position prediction with braking.
 
-    The prediction horizon is the nominal period: q_meas + v·T (+ braking distance) stays inside the limits;
+    The prediction horizon is the nominal period: q + v·T (+ braking distance) stays inside the limits, with q
+    the measured position or, toward each limit, the `predicted_position` `q_pred` when it is further along;
     beyond a limit only motion back inside is allowed. The position rule comes last and wins over the
-    acceleration rule when both cannot hold (the measured position drifted from the commanded path).
+    acceleration rule when both cannot hold (the measured position jumped beyond the commanded path).
     """
     n_before = len(changes)
     vmax = lim.velocity_rad_s
@@ -185,8 +209,10 @@ def velocity_link(u: F64, q_meas: F64, v_prev: F64, dt_s: float, lim: JointLimit
         if _differs(v_a, v):
             changes.append(("acceleration_limit", _describe("acceleration_limit", lim.names, v, v_a, "rad/s")))
         v = v_a
-    up = braking_speed(lim.upper_rad - q_meas, lim.accel_rad_s2, lim.period_s)
-    down = braking_speed(q_meas - lim.lower_rad, lim.accel_rad_s2, lim.period_s)
+    q_hi = q_meas if q_pred is None else np.maximum(q_meas, q_pred)
+    q_lo = q_meas if q_pred is None else np.minimum(q_meas, q_pred)
+    up = braking_speed(lim.upper_rad - q_hi, lim.accel_rad_s2, lim.period_s)
+    down = braking_speed(q_lo - lim.lower_rad, lim.accel_rad_s2, lim.period_s)
     v_p = np.minimum(np.maximum(v, -down), up)
     if _differs(v_p, v):
         # The braking rule, worded as in the position interface: "position_limit: j 1 -> 0.5 rad" is a clip.
@@ -261,7 +287,9 @@ class JointLimitsLink(LinkBase):
             if q_meas is None:
                 return self.hold(f"no valid joint measurement ({self._iface} interface needs one)", "position_limit")
             if self._iface == "velocity":
-                out = velocity_link(action, q_meas, step.v_prev, dt_s, lim, changes)
+                # For the velocity interface the chain's previous target is its predicted position.
+                q_pred = predicted_position(step.prev_target, step.v_prev, step.dt_s, q_meas, lim)
+                out = velocity_link(action, q_meas, step.v_prev, dt_s, lim, changes, q_pred)
             else:
                 out = effort_link(action, q_meas, lim, changes)
         if not changes:
