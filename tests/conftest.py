@@ -100,9 +100,15 @@ def make_batch() -> Callable[..., Batch[torch.Tensor]]:
 
 
 def _export_env_bundle(
-    out: Path, env_id: str, trunk_weight: Any = None, seed: int = 0, env_kwargs: dict[str, Any] | None = None
+    out: Path,
+    env_id: str,
+    trunk_weight: Any = None,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    output_gain: float = 1.0,
 ) -> Path:
-    """Export a real bundle for a robot_rl/* env: a linear trunk (given weight) or a small random MLP."""
+    """Export a real bundle for a robot_rl/* env: a linear trunk (given weight) or a small random MLP (its last
+    layer scaled by `output_gain`: a large gain saturates the tanh, so the policy asks for its limits)."""
     import gymnasium as gym
 
     import sim  # noqa: F401  (registers the robot_rl/* ids)
@@ -123,6 +129,8 @@ def _export_env_bundle(
             trunk.bias.zero_()
     else:
         trunk = torch.nn.Sequential(torch.nn.Linear(dim, 32), torch.nn.ReLU(), torch.nn.Linear(32, act))
+        with torch.no_grad():
+            trunk[2].weight.mul_(output_gain)
     policy = TanhPolicy(spec, ObsNormalizer(dim, enabled=False), trunk).eval()
     export_policy(policy, out, training_config={"algo": "test"}, extra={"source": "tests/conftest.py"})
     return out
@@ -147,6 +155,14 @@ def cartpole_lqr_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def reach_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained (random, small) Panda reach bundle: exercises the full observation/command path."""
     return _export_env_bundle(tmp_path_factory.mktemp("bundles") / "panda_reach", "robot_rl/PandaReach-v0")
+
+
+@pytest.fixture(scope="session")
+def reach_saturated_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained Panda reach bundle (joint velocities) whose outputs saturate: it keeps asking for full speed."""
+    return _export_env_bundle(
+        tmp_path_factory.mktemp("bundles") / "panda_reach_saturated", "robot_rl/PandaReach-v0", output_gain=20.0
+    )
 
 
 @pytest.fixture(scope="session")

@@ -94,14 +94,15 @@ class ControlStep:
         self._chunk_pos = 0
         self._chunk_stamp_s: float | None = None
 
-    def reset(self) -> None:
-        """Start an episode: forget the current chunk and edges, re-arm rate limits at the measured position."""
+    def reset(self, *, reanchor: bool = False) -> None:
+        """Start an episode: forget the current chunk and edges, re-arm the chain (see `SafetyChain.reset`: rate
+        limits stay relative to the last command sent unless `reanchor`, the robot having re-initialized itself)."""
         self.step = 0
         self._chunk = None
         self._chunk_pos = 0
         self._chunk_stamp_s = None
         self.arbiter.reset()
-        self.chain.reset(self.assembler.joint_positions(self.command.joints))
+        self.chain.reset(self.assembler.joint_positions(self.command.joints), reanchor=reanchor)
 
     def _policy_action(self, now_s: float, obs: npt.NDArray[np.float32] | None) -> tuple[F64, bool, str]:
         """The action of the current chunk, planning a new chunk on schedule; NaN (→ hold) when it cannot."""

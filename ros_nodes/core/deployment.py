@@ -68,6 +68,10 @@ class PolicyNodeConfig:
     """Write one MCAP file per episode here ("" = do not record)."""
     episode_steps: int = 0
     """End (truncate) an episode after this many steps; 0 = only on `/robot_rl/episode_done`."""
+    robot_resets_on_done: bool = False
+    """The robot re-initializes itself, at rest, when it ends an episode (the simulated robot with
+    `reset_on_done`): the safety chain re-anchors at the new episode's first plausible reading. Never on a real
+    robot: there rate limits stay relative to the last command sent, across every roll-over."""
     operator: str = ""
     """Who supervises this run (recorded in each episode's metadata)."""
     robot: str = ""
@@ -277,5 +281,5 @@ def build_deployment(params: Mapping[str, Any]) -> Deployment:
         replan_every=config.replan_every,
     )
     controller = config.controller or DEFAULT_CONTROLLERS[command.ros2_control]
-    session = EpisodeSession(step, max_steps=config.episode_steps)
+    session = EpisodeSession(step, max_steps=config.episode_steps, robot_resets_on_done=config.robot_resets_on_done)
     return Deployment(config, policy, step, session, safety, controller, control_hz, robot)

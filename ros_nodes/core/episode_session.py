@@ -107,11 +107,19 @@ class EpisodeSession:
         max_steps: truncate an episode after this many steps (0 = only when the robot ends it).
     """
 
-    def __init__(self, step: ControlStep, max_steps: int = 0) -> None:
+    def __init__(self, step: ControlStep, max_steps: int = 0, *, robot_resets_on_done: bool = False) -> None:
+        """Args:
+        step: the control step to drive.
+        max_steps: end an episode after this many steps (0 = only when the robot ends it).
+        robot_resets_on_done: the robot re-initializes itself, at rest, when it ends an episode (a simulator's
+            reset): the roll-over then re-anchors the safety chain at the new episode's (plausible) reading.
+            Off for a real robot, where rate limits stay relative to the last command sent.
+        """
         if max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {max_steps}")
         self.step = step
         self.max_steps = max_steps
+        self.robot_resets_on_done = robot_resets_on_done
         self.is_success: bool | None = None
         """Latest task-success signal of the current episode (None until one arrives)."""
         self.intervention_steps = 0
@@ -190,7 +198,7 @@ class EpisodeSession:
         events: list[SessionEvent] = []
         if self._done_pending:
             events += self._end(terminated=self._terminal_seen, ended_by="robot")
-            events.append(self._start())
+            events.append(self._start(reanchor=self.robot_resets_on_done))
         record = self.step.tick(now_s, human, self.is_success)
         self._steps += 1
         if record.intervention:
@@ -206,7 +214,7 @@ class EpisodeSession:
         return SessionTick(record, tuple(events))
 
     # ----- internals -----
-    def _start(self) -> EpisodeStart:
+    def _start(self, *, reanchor: bool = False) -> EpisodeStart:
         self._open = True
         self._index += 1
         self._steps = 0
@@ -215,7 +223,7 @@ class EpisodeSession:
         self._done_pending = False
         self._terminal_seen = False
         self.is_success = None
-        self.step.reset()
+        self.step.reset(reanchor=reanchor)
         return EpisodeStart(self._index)
 
     def _end(self, *, terminated: bool, ended_by: str) -> list[SessionEvent]:
