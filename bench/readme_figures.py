@@ -261,6 +261,40 @@ def row_recorder(data: Data) -> list[str]:
     ]
 
 
+def row_reliability(data: Data) -> list[str]:
+    d = data("reliability")
+    camp, targets = _need(d, "campaign"), _need(d, "targets")
+    inputs, checked, unsafe = camp["adversarial_inputs"], camp["commands_checked"], camp["unsafe_commands"]
+    kills = _need(d, "kill_matrix")
+    held = [k for k in kills if k.get("held_in_time") is not None]
+    worst_hold = max((k["hold_s"] for k in held if k.get("hold_s") is not None), default=None)
+    lost = [k["data_lost_s"] for k in kills if k.get("data_lost_s") is not None]
+    tamper = _need(d, "tamper_matrix")
+    as_expected = sum(1 for t in tamper if t["outcome"] == t["expected"])
+    hold_text = f"worst hold {worst_hold:.2f} s" if worst_hold is not None else "no hold measured"
+    result = (
+        f"{inputs:,} adversarial inputs over ROS, {checked:,} published commands judged against the URDF: "
+        f"{unsafe} unsafe; kill -9 of each process: {hold_text}, at most {max(lost, default=0.0):.2f} s of "
+        f"recorded data lost; tampered bundles: {as_expected}/{len(tamper)} as expected"
+    )
+    checks = [
+        ("0 unsafe", unsafe <= targets["unsafe_commands_max"]),
+        (f"≥ {targets['adversarial_inputs_min']:,} inputs", inputs >= targets["adversarial_inputs_min"]),
+        ("holds in time", bool(held) and all(k["held_in_time"] for k in held)),
+        (f"≤ {targets['data_lost_s_max']:g} s lost", max(lost, default=0.0) <= targets["data_lost_s_max"]),
+        ("tamper refused", as_expected == len(tamper)),
+    ]
+    missed = [name for name, ok in checks if not ok]
+    verdict = "met" if not missed else "**missed**: " + ", ".join(missed)
+    return [
+        "Reliability: adversarial campaign, kill -9 and tamper matrices (`bench/reliability.py`, "
+        "[reliability.md](docs/benchmarks/reliability.md))",
+        result,
+        "0 unsafe commands over ≥ 10⁶ inputs, hold within the robot's timeout + one period, ≤ 1 s lost, every "
+        f"tampered bundle refused: {verdict}",
+    ]
+
+
 ROWS: list[Callable[[Data], list[str]]] = [
     row_sac_throughput,
     row_sac_returns,
@@ -271,6 +305,7 @@ ROWS: list[Callable[[Data], list[str]]] = [
     row_node_latency,
     row_safety_chain,
     row_recorder,
+    row_reliability,
 ]
 
 
