@@ -137,7 +137,14 @@ class CartPoleExpert:
 
 def make_expert(env: RobotTaskEnv) -> Any:
     """The scripted expert for this env's task."""
-    experts = {"reach": ReachExpert, "push": PushExpert, "cartpole_balance": CartPoleExpert}
+    from sim.reach_around_expert import ReachAroundExpert  # it builds on _IKExpert: imported here, not above
+
+    experts = {
+        "reach": ReachExpert,
+        "push": PushExpert,
+        "cartpole_balance": CartPoleExpert,
+        "reach_around": ReachAroundExpert,
+    }
     try:
         return experts[env.task.name](env)
     except KeyError:

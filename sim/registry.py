@@ -10,6 +10,7 @@ ROBOT_TASK_IDS: dict[str, tuple[str, str]] = {
     "robot_rl/PandaPush-v0": ("push", "panda"),
     "robot_rl/IiwaReach-v0": ("reach", "iiwa"),
     "robot_rl/CartPoleBalance-v0": ("cartpole_balance", "cartpole"),
+    "robot_rl/PandaReachAround-v0": ("reach_around", "panda"),
 }
 
 
