@@ -164,6 +164,9 @@ def _qualname(cls: type) -> str:
 
 def _register_builtins() -> None:
     from robot_rl.algos.bc import BC, BCConfig
+    from robot_rl.algos.diffusion import Diffusion, DiffusionConfig
+    from robot_rl.algos.flow import Flow, FlowConfig
+    from robot_rl.algos.meanflow import MeanFlow, MeanFlowConfig
     from robot_rl.algos.sac import SAC, SACConfig
     from robot_rl.algos.td3 import TD3, TD3Config
 
@@ -171,6 +174,9 @@ def _register_builtins() -> None:
     register_algorithm("sac", SACConfig, SAC, presets=sac_presets, module="robot_rl.algos.sac")
     register_algorithm("td3", TD3Config, TD3, module="robot_rl.algos.td3")
     register_algorithm("bc", BCConfig, BC, module="robot_rl.algos.bc", needs_dataset=True)
+    register_algorithm("diffusion", DiffusionConfig, Diffusion, module="robot_rl.algos.diffusion", needs_dataset=True)
+    register_algorithm("flow", FlowConfig, Flow, module="robot_rl.algos.flow", needs_dataset=True)
+    register_algorithm("meanflow", MeanFlowConfig, MeanFlow, module="robot_rl.algos.meanflow", needs_dataset=True)
 
 
 def _discover(entry_point_names: bool) -> None:

@@ -10,6 +10,7 @@ import numpy.typing as npt
 import torch
 
 from robot_rl.core.types import Batch
+from robot_rl.data.chunks import gather_chunks
 from robot_rl.data.replay import ReplayBuffer
 
 NumpyBatch = Batch[npt.NDArray[Any]]
@@ -67,6 +68,22 @@ def concat(parts: list[NumpyBatch]) -> NumpyBatch:
     )
 
 
+def requested_layout(algo: object) -> tuple[int, int]:
+    """`(H, T_o)` an algorithm asks its batches to carry: its `chunk_size` and `obs_history` attributes (1 where it
+    has none, as SAC and TD3 do: their batches are then gathered exactly as before, at no extra cost)."""
+    return int(getattr(algo, "chunk_size", 1)), int(getattr(algo, "obs_history", 1))
+
+
+def sample_batches(
+    buffer: ReplayBuffer, batch_size: int, rng: np.random.Generator, chunk_size: int = 1, obs_history: int = 1
+) -> Iterator[NumpyBatch]:
+    """Endless uniform batches from `buffer`, with `action_chunk [B, H, A]`/`obs_history [B, T, O]` filled when
+    `chunk_size`/`obs_history` > 1 (never across an episode boundary: `robot_rl.data.chunks`). With both 1 it is
+    `buffer.iterate(batch_size, rng)` draw for draw."""
+    while True:
+        yield gather_chunks(buffer, buffer.sample_indices(batch_size, rng), chunk_size, obs_history)
+
+
 def offline_rows(ratio: float, batch_size: int) -> int:
     """Rows of a mixed batch drawn from the dataset: `round(ratio * batch_size)` (Python's round-half-even)."""
     if not 0.0 <= ratio <= 1.0:
@@ -77,13 +94,21 @@ def offline_rows(ratio: float, batch_size: int) -> int:
 
 
 def mixed_batches(
-    online: ReplayBuffer, offline: ReplayBuffer, ratio: float, batch_size: int, rng: np.random.Generator
+    online: ReplayBuffer,
+    offline: ReplayBuffer,
+    ratio: float,
+    batch_size: int,
+    rng: np.random.Generator,
+    chunk_size: int = 1,
+    obs_history: int = 1,
 ) -> Iterator[NumpyBatch]:
     """Endless batches of `batch_size` rows: `offline_rows(ratio, batch_size)` uniformly from `offline` (the
     dataset), the rest uniformly from `online`; online rows first. `ratio = 0.5` is RLPD's symmetric sampling
     (Ball et al. 2023). Each row keeps its buffer's `source` code, so a learner can tell them apart.
 
     Indices are drawn online first, then offline, from the one `rng` (so a seeded run is reproducible).
+    `chunk_size`/`obs_history` > 1 fill the chunk fields as `sample_batches` does, each buffer within its own
+    episodes.
     """
     n_off = offline_rows(ratio, batch_size)
     n_on = batch_size - n_off
@@ -92,7 +117,7 @@ def mixed_batches(
     while True:
         parts = []
         if n_on:
-            parts.append(online.gather(online.sample_indices(n_on, rng)))
+            parts.append(gather_chunks(online, online.sample_indices(n_on, rng), chunk_size, obs_history))
         if n_off:
-            parts.append(offline.gather(offline.sample_indices(n_off, rng)))
+            parts.append(gather_chunks(offline, offline.sample_indices(n_off, rng), chunk_size, obs_history))
         yield parts[0] if len(parts) == 1 else concat(parts)

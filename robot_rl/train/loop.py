@@ -27,7 +27,7 @@ from robot_rl.core.config import config_from_json, config_to_json
 from robot_rl.core.specs import PolicySpec
 from robot_rl.data.replay import ReplayBuffer
 from robot_rl.train import checkpoint as ckpt
-from robot_rl.train.batches import mixed_batches, torch_batches
+from robot_rl.train.batches import mixed_batches, requested_layout, sample_batches, torch_batches
 from robot_rl.train.config import TrainConfig
 from robot_rl.train.envs import make_env, policy_spec_for
 from robot_rl.train.evaluate import EvalResult
@@ -144,17 +144,22 @@ def train(
 
     session = TrainSession.open(cfg, algo, spec, run_dir, config_json)
     batch_size = int(getattr(algo_cfg, "batch_size", 256))
+    chunk, history = requested_layout(algo)  # chunked learners (bc with chunks, diffusion, flow, meanflow) ask
     try:
         if saved is None and dataset is not None:  # the normalizer starts from the dataset's statistics
             algo.observe(np.asarray(dataset.obs[: len(dataset)], np.float32))
+            observe_actions = getattr(algo, "observe_actions", None)  # optional: a learner's action range
+            if observe_actions is not None:
+                observe_actions(np.asarray(dataset.action[: len(dataset)], np.float32))
         if cfg.data == "offline" and dataset is not None:
-            last_eval = run_offline(session, torch_batches(dataset.iterate(batch_size, session.sample_rng)), saved)
+            stream = sample_batches(dataset, batch_size, session.sample_rng, chunk, history)
+            last_eval = run_offline(session, torch_batches(stream), saved)
         else:
             buffer = ReplayBuffer(cfg.buffer_size, spec.observation.dim, spec.action.dim)
             if dataset is None:
-                stream = buffer.iterate(batch_size, session.sample_rng)
+                stream = sample_batches(buffer, batch_size, session.sample_rng, chunk, history)
             else:
-                stream = mixed_batches(buffer, dataset, cfg.demo_ratio, batch_size, session.sample_rng)
+                stream = mixed_batches(buffer, dataset, cfg.demo_ratio, batch_size, session.sample_rng, chunk, history)
             last_eval = run_online(session, env, buffer, torch_batches(stream), saved)
     finally:
         session.close()

@@ -22,6 +22,13 @@ class BCConfig:
     """Normalize observations with the dataset's mean/std (kept inside the exported policy)."""
     exploration_noise: float = 0.1
     """Gaussian noise std (normalized units) added to the action when collecting online data (mixed mode)."""
+    chunk_size: int = 1
+    """H: actions predicted per query (1 = one action, today's BC; >1 = an action chunk, the baseline the
+    generative policies are compared with)."""
+    execution_horizon: int = 0
+    """H_a: actions of each chunk executed before replanning (0 = the whole chunk)."""
+    obs_history: int = 1
+    """T_o: observations the policy conditions on (1 = the current one only)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -35,5 +42,11 @@ class BCConfig:
             problems.append(f"actor_hidden must be non-empty and positive, got {self.actor_hidden}")
         if not (math.isfinite(self.exploration_noise) and self.exploration_noise >= 0):
             problems.append(f"exploration_noise must be >= 0 and finite, got {self.exploration_noise}")
+        if self.chunk_size < 1 or self.obs_history < 1:
+            problems.append(f"chunk_size and obs_history must be >= 1, got {self.chunk_size}, {self.obs_history}")
+        if not 0 <= self.execution_horizon <= self.chunk_size:
+            problems.append(
+                f"execution_horizon must be in [0, chunk_size={self.chunk_size}], got {self.execution_horizon}"
+            )
         if problems:
             raise ValueError("invalid BCConfig: " + "; ".join(problems))

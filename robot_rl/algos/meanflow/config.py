@@ -1,0 +1,46 @@
+"""MeanFlow configuration."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from robot_rl.algos.chunked.config import ChunkedConfig
+
+
+@dataclass(frozen=True)
+class MeanFlowConfig(ChunkedConfig):
+    """MeanFlow: the denoiser predicts the average velocity u(z, r, t) over [r, t], so 1 step (1 network
+    evaluation) maps noise to an action chunk; 2 steps are an option."""
+
+    sampler_steps: int = 1
+    """K: MeanFlow steps per chunk at evaluation and export (1 = one network evaluation; 2 = two half intervals)."""
+    time_sampling: Literal["logit_normal", "uniform"] = "logit_normal"
+    """Distribution of the two training times, sorted so that r ≤ t (Geng et al. 2025, §4.3)."""
+    logit_mean: float = -0.4
+    """Mean of the logit-normal time distribution (the paper's −0.4)."""
+    logit_std: float = 1.0
+    """Standard deviation of the logit-normal time distribution."""
+    equal_fraction: float = 0.75
+    """Share of each batch with r = t (an empty interval: plain flow matching there); the paper's best was 75%."""
+    adaptive_power: float = 1.0
+    """p of the adaptive loss weight `1 / (‖Δ‖² + adaptive_eps)^p` (0 = plain squared error)."""
+    adaptive_eps: float = 1e-3
+    """c of the adaptive loss weight (keeps it finite as the error vanishes)."""
+
+    def problems(self) -> list[str]:
+        out = super().problems()
+        if self.sampler_steps < 1:
+            out.append(f"sampler_steps must be >= 1, got {self.sampler_steps}")
+        if self.time_sampling not in ("logit_normal", "uniform"):
+            out.append(f"time_sampling must be logit_normal or uniform, got {self.time_sampling!r}")
+        if not (math.isfinite(self.logit_mean) and math.isfinite(self.logit_std) and self.logit_std > 0):
+            out.append(f"logit_mean must be finite and logit_std positive, got {self.logit_mean}, {self.logit_std}")
+        if not 0.0 <= self.equal_fraction <= 1.0:
+            out.append(f"equal_fraction must be in [0, 1], got {self.equal_fraction}")
+        if not (math.isfinite(self.adaptive_power) and self.adaptive_power >= 0):
+            out.append(f"adaptive_power must be >= 0 and finite, got {self.adaptive_power}")
+        if not (math.isfinite(self.adaptive_eps) and self.adaptive_eps > 0):
+            out.append(f"adaptive_eps must be positive and finite, got {self.adaptive_eps}")
+        return out

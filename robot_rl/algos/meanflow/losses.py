@@ -1,0 +1,48 @@
+"""Pure MeanFlow loss (Geng et al. 2025). Convention (the paper's): `z_t = (1 − t)·x + t·ε`, t = 1 noise."""
+
+from __future__ import annotations
+
+import torch
+from torch.func import jvp
+
+from robot_rl.algos.flow.losses import interpolate
+from robot_rl.nets.generative.denoisers import Denoiser
+
+
+def meanflow_loss(
+    denoiser: Denoiser,
+    x0: torch.Tensor,
+    cond: torch.Tensor,
+    noise: torch.Tensor,
+    t: torch.Tensor,
+    r: torch.Tensor,
+    adaptive_power: float = 1.0,
+    adaptive_eps: float = 1e-3,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The MeanFlow objective; returns `(loss, mse)` (mse: the unweighted per-element error, for logging).
+
+    The average velocity `u(z_t, r, t) = 1/(t−r) ∫_r^t v dτ` satisfies the MeanFlow identity (eq. 6)
+    `u = v − (t − r)·du/dt`, whose total derivative `du/dt = v·∂_z u + ∂_t u` (eq. 8) is one Jacobian-vector
+    product of `(z, r, t) ↦ u_θ(z, r, t)` with tangent `(v, 0, 1)`. The target (eq. 10)
+    `u_tgt = v − (t − r)·(v·∂_z u_θ + ∂_t u_θ)` is held constant (stop-gradient, `detach`), and the loss is
+    `sg(w)·‖u_θ − u_tgt‖²` with the adaptive weight `w = 1 / (‖Δ‖² + c)^p` (§4.3, eq. 22). Here `v = ε − x₀`
+    (the conditional velocity of the path). `x0, noise [B, H, A]`, `t, r [B]` with r ≤ t, `cond [B, C]`.
+    """
+    b = x0.shape[0]
+    if x0.dim() != 3 or noise.shape != x0.shape or t.shape != (b,) or r.shape != (b,) or cond.shape[0] != b:
+        raise ValueError(
+            f"meanflow_loss: x0 {tuple(x0.shape)} and noise {tuple(noise.shape)} must be one [B, H, A], t "
+            f"{tuple(t.shape)} and r {tuple(r.shape)} [B], cond {tuple(cond.shape)} [B, C]"
+        )
+    z = interpolate(x0, noise, t)
+    v = noise - x0
+
+    def u_fn(z_: torch.Tensor, r_: torch.Tensor, t_: torch.Tensor) -> torch.Tensor:
+        return denoiser(z_, t_, cond, r_)
+
+    u, dudt = jvp(u_fn, (z, r, t), (v, torch.zeros_like(r), torch.ones_like(t)))  # type: ignore[misc]
+    u_tgt = (v - (t - r).view(-1, 1, 1) * dudt).detach()  # stop-gradient: the target is a constant
+    sq = (u - u_tgt).pow(2).flatten(1).sum(1)  # ‖Δ‖² per sample
+    weight = (sq.detach() + adaptive_eps).pow(-adaptive_power)
+    loss = (weight * sq).mean()
+    return loss, sq.detach().mean() / x0[0].numel()

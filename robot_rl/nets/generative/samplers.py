@@ -1,0 +1,117 @@
+"""Fixed-K samplers: `(denoiser, cond, noise) -> x₀ [B, H, A]` in normalized action units, deterministic given the
+noise. The loop runs over a fixed Python range, so tracing (ONNX export, `torch.jit.trace`) unrolls all K steps.
+
+Time conventions:
+
+- DDIM: integer DDPM steps, from `ddim_timesteps(T, K)[0]` (noisiest) down to 0 (`schedules`).
+- Flow and MeanFlow: continuous t with **t = 1 noise, t = 0 data** (the MeanFlow paper's convention, Geng et al.
+  2025 eq. 1): `z_t = (1 − t)·x + t·ε`, velocity `v = dz/dt = ε − x`. Sampling integrates from t = 1 to t = 0.
+  (Lipman et al. and Liu et al. write the same path with t reversed; only the sign of v differs.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+
+from robot_rl.nets.generative.denoisers import Denoiser
+from robot_rl.nets.generative.schedules import Prediction, ddim_step, ddim_timesteps
+
+SAMPLER_KINDS = ("ddim", "flow_euler", "flow_midpoint", "meanflow")
+FlowMethod = Literal["euler", "midpoint"]
+
+
+def _times(noise: torch.Tensor, value: float) -> torch.Tensor:
+    """`[B]` filled with `value` (a trace-time constant; the batch size stays symbolic)."""
+    return torch.full_like(noise[:, 0, 0], value)
+
+
+def ddim_sample(
+    denoiser: Denoiser,
+    cond: torch.Tensor,
+    noise: torch.Tensor,
+    alphas_bar: Sequence[float],
+    timesteps: Sequence[int],
+    prediction: Prediction,
+    clip_sample: bool = True,
+) -> torch.Tensor:
+    """DDIM (η = 0) from `x_T = noise` through `timesteps` (noisiest first); `alphas_bar[t]` are ᾱ_t as floats."""
+    x = noise
+    for i, t in enumerate(timesteps):
+        prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
+        out = denoiser(x, _times(noise, float(t)), cond)
+        x = ddim_step(out, x, alphas_bar[t], alphas_bar[prev] if prev >= 0 else 1.0, prediction, clip_sample)
+    return x
+
+
+def flow_sample(
+    denoiser: Denoiser, cond: torch.Tensor, noise: torch.Tensor, steps: int, method: FlowMethod = "euler"
+) -> torch.Tensor:
+    """Integrate `dz/dt = v(z, t)` from t = 1 (noise) to t = 0 (data) in `steps` equal steps (Euler or midpoint)."""
+    z, dt = noise, 1.0 / steps
+    for k in range(steps):
+        t = 1.0 - k * dt
+        if method == "euler":
+            z = z - dt * denoiser(z, _times(noise, t), cond)
+        elif method == "midpoint":
+            z_mid = z - 0.5 * dt * denoiser(z, _times(noise, t), cond)
+            z = z - dt * denoiser(z_mid, _times(noise, t - 0.5 * dt), cond)
+        else:
+            raise ValueError(f"unknown flow integration method {method!r}; choose euler or midpoint")
+    return z
+
+
+def meanflow_sample(denoiser: Denoiser, cond: torch.Tensor, noise: torch.Tensor, steps: int) -> torch.Tensor:
+    """MeanFlow sampling (Geng et al. 2025, eq. 12): `z_r = z_t − (t − r)·u(z_t, r, t)` over `steps` equal
+    intervals from t = 1 to 0; one step is `x = ε − u(ε, 0, 1)`."""
+    z, dt = noise, 1.0 / steps
+    for k in range(steps):
+        t, r = 1.0 - k * dt, 1.0 - (k + 1) * dt
+        z = z - dt * denoiser(z, _times(noise, t), cond, _times(noise, r))
+    return z
+
+
+class ChunkSampler(nn.Module):
+    """One configured sampler: `forward(denoiser, cond [B, C], noise [B, H, A]) -> x₀ [B, H, A]`.
+
+    `kind` ∈ `SAMPLER_KINDS` and `steps` (K, the number of denoiser steps; midpoint makes 2 evaluations per step)
+    are plain attributes the exporter records. DDIM needs the training schedule's `alphas_bar` (stored as Python
+    floats, so they are constants of the traced graph) and its `prediction` type.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        steps: int,
+        alphas_bar: torch.Tensor | None = None,
+        prediction: Prediction = "epsilon",
+        clip_sample: bool = True,
+    ) -> None:
+        super().__init__()
+        if kind not in SAMPLER_KINDS:
+            raise ValueError(f"unknown sampler kind {kind!r}; choose one of {SAMPLER_KINDS}")
+        if steps < 1:
+            raise ValueError(f"sampler steps must be >= 1, got {steps}")
+        self.kind, self.steps = kind, int(steps)
+        self.prediction: Prediction = prediction
+        self.clip_sample = clip_sample
+        self._alphas: tuple[float, ...] = ()
+        self._timesteps: tuple[int, ...] = ()
+        if kind == "ddim":
+            if alphas_bar is None:
+                raise ValueError("a DDIM sampler needs the training schedule's alphas_bar")
+            self._alphas = tuple(float(a) for a in alphas_bar.tolist())
+            self._timesteps = ddim_timesteps(len(self._alphas), steps)
+
+    def forward(self, denoiser: Denoiser, cond: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        if self.kind == "ddim":
+            return ddim_sample(denoiser, cond, noise, self._alphas, self._timesteps, self.prediction, self.clip_sample)
+        if self.kind == "meanflow":
+            return meanflow_sample(denoiser, cond, noise, self.steps)
+        return flow_sample(denoiser, cond, noise, self.steps, "euler" if self.kind == "flow_euler" else "midpoint")
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind}, steps={self.steps}"
