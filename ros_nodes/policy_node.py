@@ -252,6 +252,8 @@ class PolicyNode(LifecycleNode):
             self._recorder.close()
             self._recorder = None
         self._destroy_io()
+        if self._dep is not None:
+            self._dep.step.close()  # the chunk planner's thread, if asynchronous planning started one
         self._dep = None
 
     # ----- recording -----
@@ -448,6 +450,7 @@ class PolicyNode(LifecycleNode):
             out["observation_rejections"] = dict(dep.step.assembler.rejected)
             out["received"] = dict(self.received)
             out["reward_hook_failures"] = dict(dep.step.hooks.failures)
+            out["chunks"] = dep.step.chunk_stats().to_json()
             out["control_hz"] = dep.control_hz
             if self._recorder is not None:
                 out["recorder"] = self._recorder.stats()
@@ -479,6 +482,7 @@ class PolicyNode(LifecycleNode):
                         last_policy_error=self._last_policy_error,
                         policy_failing=self._policy_failing,
                         watchdog=watchdog_status,
+                        chunks=dep.step.chunk_stats(),
                     )
                     entries.extend(node_entries(health))
             for e in entries:

@@ -54,9 +54,15 @@ class StepRecord:
     is_success: bool | None = None
     """Latest task-success signal (`/robot_rl/is_success`) at this tick; None if none was received."""
     replanned: bool = False
-    """The policy was queried this step (a chunk boundary)."""
+    """The policy was queried this step (a chunk boundary); with asynchronous planning, a newly planned chunk took
+    over this step."""
     policy_error: str = ""
     """Why the policy produced no usable action this step ("" if it did)."""
+    chunk_index: int = -1
+    """Sequence number (per session) of the action chunk `policy_action` came from; with temporal ensembling the
+    newest chunk that contributed (-1: no chunk, e.g. the policy was not queried or had no action)."""
+    chunk_step: int = -1
+    """Element of that chunk executed at this step: steps since the observation it was planned from (-1: none)."""
 
     @property
     def stamp_s(self) -> float:

@@ -1,13 +1,16 @@
 """The policy node's control step, free of ROS: observation → policy (chunked) → arbiter → safety chain → command.
 
 The node only moves data between topics and this object, so every behaviour of the deployed loop (holds, e-stop,
-human takeover, chunk re-planning, reward hooks) is tested here with a fake clock.
+human takeover, chunk re-planning, reward hooks) is tested here with a fake clock. The observation history (T_o)
+is kept here (`ObservationHistory`); which chunk element runs at a tick, and whether chunks are planned on the tick
+or on a worker thread, is the `ChunkExecutor`'s. Every tick's action, whichever chunk it came from, goes through
+the safety chain.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -15,36 +18,35 @@ import numpy.typing as npt
 from robot_rl.core.robot import CommandInterface
 from robot_rl.data.step_record import StepRecord
 from robot_rl.safety import Arbiter, SafetyChain
+from ros_nodes.core.chunk_executor import ChunkAction, ChunkExecutionConfig, ChunkExecutor, ChunkPolicy, ChunkStats
+from ros_nodes.core.obs_history import ObservationHistory
 from ros_nodes.core.observations import ObservationAssembler
 from ros_nodes.core.reward_hooks import RewardHooks
 
 F64 = npt.NDArray[np.float64]
 
-
-class ChunkPolicy(Protocol):
-    """A policy that returns a chunk of future actions per query (chunk 1 = an ordinary policy)."""
-
-    chunk_size: int
-
-    def plan(self, observation: npt.NDArray[np.float32]) -> F64:
-        """Actions `[chunk_size, A]` in physical units for one flat observation.
-
-        Raises:
-            ValueError / RuntimeError: bad observation or a failed inference (the step then holds).
-        """
-        ...
+__all__ = ["ChunkExecutionConfig", "ChunkPolicy", "ControlStep", "HumanInput", "OnnxChunkPolicy"]
 
 
 class OnnxChunkPolicy:
-    """A chunk-size-1 `OnnxPolicy` as a `ChunkPolicy`: the bundle already returns the physical command."""
-
-    chunk_size = 1
+    """An `OnnxPolicy` as a `ChunkPolicy`: the bundle already returns the physical command (chunk-size-1 bundles
+    through `act`, as always; chunked or history bundles through `plan(history) -> [H, A]`)."""
 
     def __init__(self, policy: Any) -> None:
+        spec = policy.spec
         self.policy = policy
+        self.chunk_size = int(spec.chunk_size)
+        """H."""
+        self.execution_horizon = int(spec.execution_horizon)
+        """H_a (0 = the whole chunk)."""
+        self.obs_history = int(spec.obs_history)
+        """T_o."""
+        self._chunked = self.chunk_size > 1 or self.obs_history > 1
 
     def plan(self, observation: npt.NDArray[np.float32]) -> F64:
-        return np.asarray(self.policy.act(observation), dtype=np.float64)[None, :]
+        if not self._chunked:
+            return np.asarray(self.policy.act(observation), dtype=np.float64)[None, :]
+        return np.asarray(self.policy.plan(observation), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,15 @@ class ControlStep:
         arbiter: Arbiter | None = None,
         hooks: RewardHooks | None = None,
         replan_every: int = 0,
+        execution: ChunkExecutionConfig | None = None,
+        period_s: float = 0.0,
     ) -> None:
         """Args:
-        replan_every: steps executed from each chunk before the policy is queried again (0 = the whole chunk).
+        replan_every: steps executed from each chunk before the next is due (0 = the policy's
+            `execution_horizon` H_a, or the whole chunk when that is 0 or absent).
+        execution: receding horizon or temporal ensembling, synchronous or asynchronous planning (None = receding
+            horizon planned on the tick).
+        period_s: control period, the time between a chunk's elements (0 = the chain's `control_period_s`).
         """
         if not 0 <= replan_every <= policy.chunk_size:
             raise ValueError(f"replan_every must be in [0, chunk_size={policy.chunk_size}], got {replan_every}")
@@ -85,48 +93,41 @@ class ControlStep:
         self.chain = chain
         self.arbiter = arbiter or Arbiter()
         self.hooks = hooks or RewardHooks([])
-        self.replan_every = replan_every or policy.chunk_size
+        self.replan_every = replan_every or int(getattr(policy, "execution_horizon", 0)) or policy.chunk_size
+        """H_a in force: elements executed from each chunk before the next one is due."""
         self.n_act = command.dim
-        self.policy_errors = 0
-        """Steps on which the policy could not produce an action."""
+        self.history = ObservationHistory(int(getattr(policy, "obs_history", 1)))
+        """The last T_o observations, what the policy plans from."""
+        self.executor = ChunkExecutor(
+            policy,
+            self.n_act,
+            period_s=period_s or chain.config.control_period_s,
+            horizon=self.replan_every,
+            config=execution or ChunkExecutionConfig(),
+        )
         self.step = 0
-        self._chunk: F64 | None = None
-        self._chunk_pos = 0
-        self._chunk_stamp_s: float | None = None
 
     def reset(self, *, reanchor: bool = False) -> None:
         """Start an episode: forget the current chunk and edges, re-arm the chain (see `SafetyChain.reset`: rate
         limits stay relative to the last command sent unless `reanchor`, the robot having re-initialized itself)."""
         self.step = 0
-        self._chunk = None
-        self._chunk_pos = 0
-        self._chunk_stamp_s = None
+        self.history.reset()
+        self.executor.reset()
         self.arbiter.reset()
         self.chain.reset(self.assembler.joint_positions(self.command.joints), reanchor=reanchor)
 
-    def _policy_action(self, now_s: float, obs: npt.NDArray[np.float32] | None) -> tuple[F64, bool, str]:
-        """The action of the current chunk, planning a new chunk on schedule; NaN (→ hold) when it cannot."""
-        nan = np.full(self.n_act, np.nan)
-        need_plan = self._chunk is None or self._chunk_pos >= self.replan_every
-        if need_plan:
-            if obs is None:
-                self._chunk = None
-                return nan, False, f"observation incomplete: waiting for {list(self.assembler.missing())}"
-            try:
-                chunk = np.asarray(self.policy.plan(obs), dtype=np.float64)
-            except (ValueError, RuntimeError) as exc:
-                self._chunk = None
-                self.policy_errors += 1
-                return nan, True, f"policy failed: {exc}"
-            if chunk.ndim != 2 or chunk.shape[1] != self.n_act or chunk.shape[0] < 1:
-                self._chunk = None
-                self.policy_errors += 1
-                return nan, True, f"policy returned shape {chunk.shape}, expected (chunk, {self.n_act})"
-            self._chunk, self._chunk_pos, self._chunk_stamp_s = chunk, 0, now_s
-        assert self._chunk is not None
-        action = self._chunk[min(self._chunk_pos, len(self._chunk) - 1)].copy()
-        self._chunk_pos += 1
-        return action, need_plan, ""
+    @property
+    def policy_errors(self) -> int:
+        """Steps on which the policy could not produce an action (a plan raised or returned a bad shape)."""
+        return self.executor.policy_errors
+
+    def chunk_stats(self) -> ChunkStats:
+        """Chunk execution counters (plans, late chunks, missed actions, planning latency) for `/diagnostics`."""
+        return self.executor.stats()
+
+    def close(self) -> None:
+        """Stop the planning thread, if asynchronous planning started one (the node's cleanup)."""
+        self.executor.close()
 
     def tick(self, now_s: float, human: HumanInput | None = None, is_success: bool | None = None) -> StepRecord:
         """Run one control period and return its record (what to publish and, later, to record); never raises on
@@ -139,13 +140,21 @@ class ControlStep:
         """
         human = human or HumanInput()
         obs = self.assembler.assemble()
+        # The history advances at every tick, whoever drives, so a policy given control back plans from the recent
+        # past, not from observations taken before the takeover.
+        history = self.history.push(obs) if obs is not None else None
         engaged_elsewhere = self.chain.estop_engaged or human.engaged
         if engaged_elsewhere:
-            # The policy is not queried while someone else drives; its chunk is stale when control returns.
-            policy_action, replanned, error = np.full(self.n_act, np.nan), False, ""
-            self._chunk = None
+            # The policy is not queried while someone else drives; its chunks are stale when control returns.
+            self.executor.drop()
+            chunk = ChunkAction(np.full(self.n_act, np.nan), False, "")
+        elif history is None:
+            self.executor.drop()
+            waiting = f"observation incomplete: waiting for {list(self.assembler.missing())}"
+            chunk = ChunkAction(np.full(self.n_act, np.nan), False, waiting)
         else:
-            policy_action, replanned, error = self._policy_action(now_s, obs)
+            chunk = self.executor.action(now_s, history)
+        policy_action = chunk.action
         sel = self.arbiter.select(
             now_s=now_s,
             policy_command=None if engaged_elsewhere else policy_action,
@@ -157,7 +166,9 @@ class ControlStep:
         if sel.source == "human":
             command_stamp = human.stamp_s
         elif sel.source == "policy":
-            command_stamp = self._chunk_stamp_s if self._chunk is not None else now_s
+            # A chunk element is stamped with its own scheduled time, so the command watchdog checks that it runs on
+            # time (how long a chunk runs open-loop is bounded by its length, H periods).
+            command_stamp = chunk.stamp_s if chunk.stamp_s is not None else now_s
         else:
             command_stamp = None
         proposed = sel.command if sel.command is not None else np.full(self.n_act, np.nan)
@@ -186,8 +197,10 @@ class ControlStep:
             safety_held=result.held,
             safety_changed_by=result.changed_by,
             is_success=is_success,
-            replanned=replanned,
-            policy_error=error,
+            replanned=chunk.replanned,
+            policy_error=chunk.error,
+            chunk_index=chunk.chunk_index,
+            chunk_step=chunk.chunk_step,
         )
         self.step += 1
         return replace(record, reward_terms=self.hooks(record))

@@ -17,7 +17,7 @@ from robot_rl.export.runtime import OnnxPolicy
 from robot_rl.safety import Arbiter, SafetyConfig, build_chain
 from robot_rl.safety.config import manifest_safety_params
 from robot_rl.safety.urdf_kinematics import load_urdf_chain
-from ros_nodes.core.control_step import ControlStep, OnnxChunkPolicy
+from ros_nodes.core.control_step import ChunkExecutionConfig, ControlStep, OnnxChunkPolicy
 from ros_nodes.core.episode_session import EpisodeSession
 from ros_nodes.core.observations import ObservationAssembler, ObservationLayout
 from ros_nodes.core.reward_hooks import RewardHooks
@@ -57,7 +57,20 @@ class PolicyNodeConfig:
     trigger: str = "timer"
     """"timer": tick on a deadline thread at control_hz; "joint_states": tick when a joint state arrives."""
     replan_every: int = 0
-    """For action-chunked policies: steps executed from each chunk before re-planning (0 = whole chunk)."""
+    """For action-chunked policies: steps executed from each chunk before the next is due (0 = the bundle's
+    execution horizon H_a, or the whole chunk when that is 0)."""
+    chunk_execution: str = "receding"
+    """Action-chunked policies: "receding" (execute H_a actions of each chunk, then the next chunk) or "ensemble"
+    (ACT temporal ensembling: plan every step, execute the weighted average of every prediction for the step)."""
+    ensemble_decay: float = 0.01
+    """Temporal ensembling: m in the weights exp(-m·i), i = 0 for the oldest prediction."""
+    async_inference: bool = True
+    """Action-chunked policies (chunk_size > 1): plan the next chunk on a worker thread before the current one runs
+    out, so a sampler slower than the control period never costs a tick. Chunk-size-1 bundles always plan on the
+    tick."""
+    plan_lead_steps: int = 0
+    """Asynchronous receding horizon: start the next plan when this many actions of the current chunk are left
+    (0 = from the measured planning latency plus one period)."""
     reward_hooks: tuple[str, ...] = ("rlif", "success")
     """Reward hooks by entry-point name or `module:attr`."""
     human_timeout_s: float = 0.25
@@ -91,13 +104,27 @@ class PolicyNodeConfig:
             raise ValueError(f"control_hz must be >= 0 and finite, got {self.control_hz}")
         if not (math.isfinite(self.human_timeout_s) and self.human_timeout_s > 0):
             raise ValueError(f"human_timeout_s must be > 0, got {self.human_timeout_s}")
-        if self.replan_every < 0 or self.episode_steps < 0:
-            raise ValueError("replan_every and episode_steps must be >= 0")
+        if self.replan_every < 0 or self.episode_steps < 0 or self.plan_lead_steps < 0:
+            raise ValueError("replan_every, episode_steps and plan_lead_steps must be >= 0")
+        self.chunk_execution_config()  # refuses an unknown mode or a bad decay at configure
         pin = self.expected_sha256.strip().lower()
         if pin and (len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin)):
             raise ValueError(
                 f"expected_sha256 must be 64 hex digits (or '' for unpinned), got {self.expected_sha256!r}"
             )
+
+    def chunk_execution_config(self) -> ChunkExecutionConfig:
+        """How the control step executes and plans chunks.
+
+        Raises:
+            ValueError: unknown `chunk_execution` or a bad `ensemble_decay`.
+        """
+        return ChunkExecutionConfig(
+            mode=self.chunk_execution,
+            async_inference=self.async_inference,
+            ensemble_decay=float(self.ensemble_decay),
+            lead_steps=self.plan_lead_steps,
+        )
 
     @classmethod
     def parameter_defaults(cls) -> dict[str, Any]:
@@ -279,6 +306,8 @@ def build_deployment(params: Mapping[str, Any]) -> Deployment:
         arbiter=Arbiter(human_timeout_s=config.human_timeout_s),
         hooks=RewardHooks.from_specs(list(config.reward_hooks)),
         replan_every=config.replan_every,
+        execution=config.chunk_execution_config(),
+        period_s=1.0 / control_hz,
     )
     controller = config.controller or DEFAULT_CONTROLLERS[command.ros2_control]
     session = EpisodeSession(step, max_steps=config.episode_steps, robot_resets_on_done=config.robot_resets_on_done)

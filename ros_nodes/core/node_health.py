@@ -1,18 +1,21 @@
-"""The policy node's own health on `/diagnostics`, free of ROS: rejected inputs, policy errors, watchdog ticks.
+"""The policy node's own health on `/diagnostics`, free of ROS: rejected inputs, policy errors and chunk execution,
+watchdog ticks.
 
-Nothing fails silently: every rejected message (by reason), every failed policy call and every tick the node's
-watchdog issued in place of silent inputs is counted here and shown as WARN, and a state the robot is held in or
-guarded by right now (a faulted joint state, a policy that failed on the last tick, inputs silent past the timeout,
-a node that stopped ticking) is ERROR. The node converts the entries to `diagnostic_msgs/DiagnosticStatus`
-(`policy_node/<name>`).
+Nothing fails silently: every rejected message (by reason), every failed policy call, every action missed
+waiting for a late chunk and every tick the node's watchdog issued in place of silent inputs is counted here and
+shown as WARN, and a state the robot is held in or guarded by right now (a faulted joint state, a policy that
+failed on the last tick, a chunk that is late, inputs silent past the timeout, a node that stopped ticking) is
+ERROR. The node converts the entries to `diagnostic_msgs/DiagnosticStatus` (`policy_node/<name>`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from robot_rl.safety.diagnostics import ERROR, OK, WARN, DiagnosticEntry
+from ros_nodes.core.chunk_executor import ChunkStats
 from ros_nodes.core.node_watchdog import WatchdogStatus
 
 
@@ -38,6 +41,8 @@ class NodeHealth:
     """The latest tick's policy call failed (the robot holds until it succeeds again)."""
     watchdog: WatchdogStatus
     """The node watchdog's view now."""
+    chunks: ChunkStats | None = None
+    """Chunk execution counters (plans, late chunks, missed actions, planning latency); None = not reported."""
 
 
 def _counts(values: Mapping[str, int]) -> str:
@@ -59,15 +64,36 @@ def input_entry(h: NodeHealth) -> DiagnosticEntry:
 
 
 def policy_entry(h: NodeHealth) -> DiagnosticEntry:
-    """`policy`: failed policy calls; ERROR while the latest one failed."""
+    """`policy`: failed policy calls and chunk execution; ERROR while the latest call failed or the robot holds
+    for a late chunk, WARN after either happened."""
     values = {"policy_errors": str(h.policy_errors), "last_policy_error": h.last_policy_error}
+    c = h.chunks
+    if c is not None:
+        values.update(c.values())
     if h.policy_failing:
         message = f"holding: {h.last_policy_error} ({h.policy_errors} failed calls)"
+        return DiagnosticEntry("policy", ERROR, message, values)
+    if c is not None and c.late_now:
+        message = (
+            f"holding: the next chunk is late ({c.missed_actions} missed actions, {c.late_chunks} late chunks, "
+            f"last plan {_ms(c.last_plan_latency_s)})"
+        )
         return DiagnosticEntry("policy", ERROR, message, values)
     if h.policy_errors:
         message = f"{h.policy_errors} failed calls; last: {h.last_policy_error}"
         return DiagnosticEntry("policy", WARN, message, values)
+    if c is not None and c.missed_actions:
+        message = f"{c.missed_actions} actions missed waiting for {c.late_chunks} late chunks (held)"
+        return DiagnosticEntry("policy", WARN, message, values)
+    if c is not None and c.chunk_size > 1:
+        kind = f"{c.mode}{' async' if c.asynchronous else ''}"
+        message = f"no failed calls; {c.plans} chunks planned ({kind}, last plan {_ms(c.last_plan_latency_s)})"
+        return DiagnosticEntry("policy", OK, message, values)
     return DiagnosticEntry("policy", OK, "no failed calls", values)
+
+
+def _ms(seconds: float) -> str:
+    return "n/a" if math.isnan(seconds) else f"{1e3 * seconds:.3g} ms"  # NaN before the first plan
 
 
 def watchdog_entry(h: NodeHealth) -> DiagnosticEntry:
