@@ -31,8 +31,10 @@ FORMAT_VERSION = 2
 """Manifest layout written by this code. 2: typed `policy_spec.robot`, physical actions out for every bundle."""
 READABLE_FORMATS = (1, 2)
 """Layouts this code reads: a format-1 bundle of a plain Gymnasium env loads as it is; one of a robot env
-(normalized actions out) is refused with the command that re-exports it."""
-"""Version of the manifest layout written by this code; loaders refuse any other."""
+(normalized actions out) is refused with the command that re-exports it. The chunked-sampler fields
+(`noise_name`, `noise_shape`, `sampler`) are optional format-2 fields: written only by bundles that use them, so
+every plain bundle keeps the exact format-2 layout older readers know (an older reader refuses a sampler bundle
+by naming the fields it does not know, which is the right answer: it cannot run it)."""
 MANIFEST_FILE = "manifest.json"
 """File name of the manifest inside a bundle directory."""
 ONNX_FILE = "policy.onnx"
@@ -42,13 +44,20 @@ MODEL_CARD_FILE = "README.md"
 INPUT_NAME = "obs"
 """Name of the graph input: raw observations `[batch, obs_dim]` float32."""
 OUTPUT_NAME = "action"
-"""Name of the graph output: physical actions `[batch, act_dim]` float32."""
+"""Name of the graph output: physical actions `[batch, act_dim]` (or `[batch, H, act_dim]`) float32."""
+NOISE_NAME = "noise"
+"""Name of a sampler graph's second input: the initial noise `[batch, *noise_shape]` float32."""
 BATCH_DIM = "batch"
 """Placeholder for the dynamic batch dimension in `input_shape` / `output_shape`."""
 META_SPEC_KEY = "robot_rl.policy_spec"
 """ONNX metadata_props key holding the PolicySpec JSON; the runtime checks it against the manifest."""
 META_FORMAT_KEY = "robot_rl.format_version"
 """ONNX metadata_props key holding the bundle format version."""
+META_SAMPLER_KEY = "robot_rl.sampler"
+"""ONNX metadata_props key holding `Manifest.sampler_record()` (noise input and sampler) of a sampler bundle;
+absent from plain bundles. Covered by the hash, so the runtime refuses a manifest whose record was edited."""
+OPTIONAL_FIELDS = ("noise_name", "noise_shape", "sampler")
+"""Manifest fields that only sampler bundles carry (absent in plain bundles and in every older bundle)."""
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _PARITY_KEYS = ("n_samples", "max_abs_diff", "tolerance")
@@ -79,10 +88,61 @@ def _check_json_value(name: str, value: Any) -> None:
         raise ValueError(f"manifest field {name!r} is not JSON-serializable: {exc}") from exc
 
 
-def _check_shape(name: str, shape: tuple[str | int, ...], dim: int) -> None:
-    expected = (BATCH_DIM, dim)
+def expected_input_shape(spec: PolicySpec) -> tuple[str | int, ...]:
+    """Graph input shape a spec implies: `("batch", T_o * obs_dim)` (the T_o most recent observations, oldest
+    first, concatenated)."""
+    return (BATCH_DIM, spec.obs_history * spec.observation.dim)
+
+
+def expected_output_shape(spec: PolicySpec) -> tuple[str | int, ...]:
+    """Graph output shape a spec implies: `("batch", act_dim)`, or `("batch", H, act_dim)` for a chunk H > 1."""
+    if spec.chunk_size == 1:
+        return (BATCH_DIM, spec.action.dim)
+    return (BATCH_DIM, spec.chunk_size, spec.action.dim)
+
+
+def _check_shape(name: str, shape: tuple[str | int, ...], expected: tuple[str | int, ...], why: str) -> None:
     if tuple(shape) != expected:
-        raise ValueError(f"manifest {name} is {list(shape)}, expected {list(expected)} from the policy spec")
+        raise ValueError(f"manifest {name} is {list(shape)}, expected {list(expected)} from the policy spec ({why})")
+
+
+@dataclass(frozen=True)
+class SamplerInfo:
+    """The iterative sampler unrolled inside a bundle's graph (diffusion, flow matching, MeanFlow)."""
+
+    kind: str
+    """Sampler family as the policy module names it (`sampler_kind`, e.g. "ddim", "flow", "meanflow")."""
+    steps: int | None
+    """K: network evaluations unrolled in the graph, fixed at export (`sampler_steps`; None if undeclared)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or not self.kind:
+            raise ValueError(f"manifest sampler.kind must be a non-empty string, got {self.kind!r}")
+        steps = self.steps
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise ValueError(f"manifest sampler.steps must be a positive integer or null, got {steps!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "steps": self.steps}
+
+    @classmethod
+    def from_json(cls, data: Any) -> SamplerInfo:
+        if not isinstance(data, Mapping) or set(data) != {"kind", "steps"}:
+            raise ValueError(f"manifest sampler must be an object with exactly 'kind' and 'steps', got {data!r}")
+        return cls(kind=data["kind"], steps=data["steps"])
+
+
+def make_sampler_record(
+    noise_name: str | None, noise_shape: tuple[str | int, ...] | None, sampler: SamplerInfo | None
+) -> dict[str, Any] | None:
+    """The sampler fields as JSON (`noise_name`, `noise_shape`, `sampler`), or None when all are absent."""
+    if noise_name is None and noise_shape is None and sampler is None:
+        return None
+    return {
+        "noise_name": noise_name,
+        "noise_shape": None if noise_shape is None else list(noise_shape),
+        "sampler": None if sampler is None else sampler.to_json(),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,9 +156,11 @@ class Manifest:
     onnx_opset: int
     """Default-domain ONNX opset the graph was exported with."""
     input_shape: tuple[str | int, ...]
-    """Graph input shape, `("batch", obs_dim)`; "batch" marks the dynamic dimension."""
+    """Graph input shape, `("batch", T_o * obs_dim)` (T_o = `policy_spec.obs_history`, 1 for most policies);
+    "batch" marks the dynamic dimension."""
     output_shape: tuple[str | int, ...]
-    """Graph output shape, `("batch", act_dim)`."""
+    """Graph output shape, `("batch", act_dim)`, or `("batch", H, act_dim)` for a chunk (H = `policy_spec.chunk_size`
+    > 1)."""
     created_utc: str
     """Export time, ISO 8601 in UTC (e.g. "2025-01-31T12:00:00Z")."""
     source_revision: str
@@ -118,6 +180,12 @@ class Manifest:
     """Name of the graph input."""
     output_name: str = OUTPUT_NAME
     """Name of the graph output."""
+    noise_name: str | None = None
+    """Name of the graph's explicit noise input (a sampler's initial noise), or None: the graph takes no noise."""
+    noise_shape: tuple[str | int, ...] | None = None
+    """Shape of the noise input, `("batch", *noise_shape)` (usually `("batch", H, act_dim)`); None without one."""
+    sampler: SamplerInfo | None = None
+    """The sampler unrolled in the graph (kind, K steps), or None for a policy that is not an iterative sampler."""
 
     def __post_init__(self) -> None:
         if self.format_version not in READABLE_FORMATS:
@@ -141,8 +209,22 @@ class Manifest:
         for label, value in (("input_name", self.input_name), ("output_name", self.output_name)):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"manifest {label} must be a non-empty string, got {value!r}")
-        _check_shape("input_shape", self.input_shape, self.policy_spec.observation.dim)
-        _check_shape("output_shape", self.output_shape, self.policy_spec.action.dim)
+        spec = self.policy_spec
+        _check_shape(
+            "input_shape",
+            self.input_shape,
+            expected_input_shape(spec),
+            f"obs_history {spec.obs_history} x observation dim {spec.observation.dim}",
+        )
+        _check_shape(
+            "output_shape",
+            self.output_shape,
+            expected_output_shape(spec),
+            f"chunk_size {spec.chunk_size}, action dim {spec.action.dim}",
+        )
+        self._check_noise()
+        if self.sampler is not None and not isinstance(self.sampler, SamplerInfo):
+            raise ValueError(f"manifest sampler must be a SamplerInfo, got {type(self.sampler).__name__}")
         try:
             datetime.fromisoformat(self.created_utc)
         except (TypeError, ValueError) as exc:
@@ -158,6 +240,30 @@ class Manifest:
             if not isinstance(mapping, Mapping):
                 raise ValueError(f"manifest {label} must be a JSON object, got {type(mapping).__name__}")
             _check_json_value(label, dict(mapping))
+
+    def _check_noise(self) -> None:
+        name, shape = self.noise_name, self.noise_shape
+        if (name is None) != (shape is None):
+            raise ValueError(f"manifest noise_name {name!r} and noise_shape {shape!r} must be given together")
+        if name is None or shape is None:
+            return
+        if not isinstance(name, str) or not name or name in (self.input_name, self.output_name):
+            raise ValueError(f"manifest noise_name must be a non-empty string naming a third tensor, got {name!r}")
+        dims = tuple(shape)
+        if (
+            len(dims) < 2
+            or dims[0] != BATCH_DIM
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in dims[1:])
+        ):
+            raise ValueError(f"manifest noise_shape must be [{BATCH_DIM!r}, positive ints...], got {list(dims)}")
+
+    def sampler_record(self) -> dict[str, Any] | None:
+        """The sampler fields as JSON (`noise_name`, `noise_shape`, `sampler`), or None for a plain bundle.
+
+        The exporter embeds this record in the ONNX metadata (`META_SAMPLER_KEY`), which the hash covers, and the
+        runtime compares the manifest's with it, so an edited noise shape or step count is refused.
+        """
+        return make_sampler_record(self.noise_name, self.noise_shape, self.sampler)
 
     def _check_parity(self) -> None:
         parity = self.parity
@@ -184,8 +290,11 @@ class Manifest:
             )
 
     def to_json(self) -> dict[str, Any]:
-        """The manifest as a JSON-ready dict (shapes as lists, spec via PolicySpec.to_json)."""
-        return {
+        """The manifest as a JSON-ready dict (shapes as lists, spec via PolicySpec.to_json).
+
+        The optional sampler fields appear only when set, so a plain bundle's manifest is unchanged.
+        """
+        data: dict[str, Any] = {
             "format_version": self.format_version,
             "policy_spec": self.policy_spec.to_json(),
             "onnx_file": self.onnx_file,
@@ -201,6 +310,10 @@ class Manifest:
             "parity": dict(self.parity),
             "extra": dict(self.extra),
         }
+        record = self.sampler_record()
+        if record is not None:
+            data.update(record)
+        return data
 
     def dumps(self) -> str:
         """Strict JSON text of the manifest (NaN/Inf refused), with a trailing newline."""
@@ -219,7 +332,7 @@ class Manifest:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"manifest has unknown fields {unknown}")
-        missing = sorted(k for k in known if k not in data)
+        missing = sorted(k for k in known if k not in data and k not in OPTIONAL_FIELDS)
         if missing:
             raise ValueError(f"manifest is missing fields {missing}")
         spec_json = data["policy_spec"]
@@ -239,6 +352,11 @@ class Manifest:
         for label in ("input_shape", "output_shape"):
             if not isinstance(data[label], list):
                 raise ValueError(f"manifest {label} must be a list, got {data[label]!r}")
+        noise_name, noise_shape, sampler = data.get("noise_name"), data.get("noise_shape"), data.get("sampler")
+        if noise_name is not None and not isinstance(noise_name, str):
+            raise ValueError(f"manifest noise_name must be a string, got {noise_name!r}")
+        if noise_shape is not None and not isinstance(noise_shape, list):
+            raise ValueError(f"manifest noise_shape must be a list, got {noise_shape!r}")
         for label in ("format_version", "onnx_opset"):
             if isinstance(data[label], bool) or not isinstance(data[label], int):
                 raise ValueError(f"manifest {label} must be an integer, got {data[label]!r}")
@@ -267,6 +385,9 @@ class Manifest:
             training_config=data["training_config"],
             parity=data["parity"],
             extra=data["extra"],
+            noise_name=noise_name,
+            noise_shape=None if noise_shape is None else tuple(noise_shape),
+            sampler=None if sampler is None else SamplerInfo.from_json(sampler),
         )
 
 

@@ -37,6 +37,19 @@ def _float64_lines(parity: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _sampler_rows(manifest: Manifest) -> list[str]:
+    """Table rows for a sampler bundle's noise input and sampler (none for a plain bundle)."""
+    rows = []
+    if manifest.noise_name is not None and manifest.noise_shape is not None:
+        rows.append(
+            f"| noise input | `{manifest.noise_name}` {list(manifest.noise_shape)} float32, the sampler's initial "
+            "noise N(0, 1) (OnnxPolicy draws it from its seeded generator) |"
+        )
+    if manifest.sampler is not None:
+        rows.append(f"| sampler | {manifest.sampler.kind}, K = {manifest.sampler.steps} steps unrolled in the graph |")
+    return rows
+
+
 def render_model_card(manifest: Manifest) -> str:
     """Markdown model card: I/O spec tables, action bounds, hash, parity numbers and how to load it."""
     spec = manifest.policy_spec
@@ -54,10 +67,13 @@ def render_model_card(manifest: Manifest) -> str:
         f"| source revision | `{manifest.source_revision}` |",
         f"| model file | `{manifest.onnx_file}` (ONNX opset {manifest.onnx_opset}, single file) |",
         f"| sha256 | `{manifest.onnx_sha256}` |",
-        f"| input | `{manifest.input_name}` {list(manifest.input_shape)} float32, raw observation |",
-        f"| output | `{manifest.output_name}` {list(manifest.output_shape)} float32, physical action |",
+        f"| input | `{manifest.input_name}` {list(manifest.input_shape)} float32, raw observation"
+        f"{f' history (T_o = {spec.obs_history}, oldest first)' if spec.obs_history > 1 else ''} |",
+        *_sampler_rows(manifest),
+        f"| output | `{manifest.output_name}` {list(manifest.output_shape)} float32, physical action"
+        f"{' chunk' if spec.chunk_size > 1 else ''} |",
         f"| control rate | {_fmt(spec.control_hz)} Hz (period {_fmt(spec.control_period_s * 1e3)} ms) |",
-        f"| chunk size | {spec.chunk_size} |",
+        f"| chunk size | {spec.chunk_size} (executed before replanning: {spec.executed_per_chunk}) |",
         "",
         "## Observation (flattening order)",
         "",
@@ -108,6 +124,7 @@ def render_model_card(manifest: Manifest) -> str:
         "",
         'policy = OnnxPolicy.load("path/to/this/bundle")  # checks sha256, I/O signature and spec',
         "action = policy.act(obs)  # mapping of named arrays or flat [obs_dim] array -> [act_dim] float32",
+        "chunk = policy.plan(obs_history)  # [T_o * obs_dim] -> [chunk_size, act_dim] (noise seeded at load)",
         "```",
         "",
         "Actions are in physical units; the robot-side safety chain still filters them.",

@@ -2,8 +2,17 @@
 
 The export is refused unless onnxruntime reproduces the policy on >= 10^4 random and boundary
 observations (see `_verify_parity`), every action is finite and inside the
-bounds, and the graph is single-file and sampling-free. Nothing is written to the bundle
-directory until all checks pass; `manifest.json` is written last, atomically, as the valid marker.
+bounds, and the graph is single-file and sampling-free.
+
+Chunked and sampler policies (`DeployablePolicy` with `obs_history` T_o, `chunk_size` H, `noise_shape`) export the
+same way: the graph takes `obs [B, T_o*O]` and, for a sampler, the initial noise `noise [B, *noise_shape]` as a
+second input (the fixed-K sampler is unrolled in the graph; nothing random inside it) and returns the physical
+chunk `[B, H, A]`. Parity then runs the same rule on every action of the chunk, each observation with its own
+fixed N(0, 1) noise drawn from the export seed. `export_policy(..., sampler_steps=k)` exports a K = k variant of
+the same weights through the module's `with_steps(k)`; `export_sampler_variants` writes one bundle per K.
+
+Nothing is written to the bundle directory until all checks pass; `manifest.json` is written last, atomically,
+as the valid marker.
 
 Reading of the parity bound ("max abs diff <= 1e-5 (fp32)"): onnxruntime and torch both evaluate the same float32
 function, and neither is the exact one: each rounds in its own summation order (GEMM blocking, FMA,
@@ -25,9 +34,9 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -44,14 +53,20 @@ from robot_rl.export.manifest import (
     INPUT_NAME,
     MANIFEST_FILE,
     META_FORMAT_KEY,
+    META_SAMPLER_KEY,
     META_SPEC_KEY,
     MODEL_CARD_FILE,
+    NOISE_NAME,
     ONNX_FILE,
     OUTPUT_NAME,
     Manifest,
+    SamplerInfo,
     atomic_write_bytes,
     atomic_write_text,
+    expected_input_shape,
+    expected_output_shape,
     fsync_dir,
+    make_sampler_record,
     sha256_bytes,
     sha256_file,
     source_revision,
@@ -64,6 +79,7 @@ from robot_rl.export.runtime import OnnxPolicy, create_session, signature_proble
 from robot_rl.nets.deployable import DeployablePolicy, as_module
 
 FloatArray = npt.NDArray[np.float32]
+_Arr = TypeVar("_Arr", npt.NDArray[np.float32], npt.NDArray[np.float64])
 
 _F32_EPS = float(np.finfo(np.float32).eps)
 _CHUNK = 4096  # rows per onnxruntime batch call during the parity check
@@ -104,6 +120,8 @@ CRITERION_FLOAT64 = "float64-reference"
 """`parity.criterion` when onnxruntime was judged against a float64 reference (see `_verify_parity`)."""
 CRITERION_TORCH32 = "torch-float32"
 """`parity.criterion` when no float64 reference could be evaluated: |onnxruntime - torch| alone."""
+_NOISE_SEED_STREAM = 0x5EED
+"""Added to the export seed for the parity noise, so noise and observations come from separate streams."""
 
 
 def action_bound_slack(spec: PolicySpec) -> FloatArray:
@@ -116,10 +134,19 @@ def action_bound_slack(spec: PolicySpec) -> FloatArray:
     return (1e-6 + 4.0 * _F32_EPS * np.maximum(np.abs(low), np.abs(high))).astype(np.float32)
 
 
+def _tile_bounds(bound: _Arr, width: int) -> _Arr:
+    """Per-action `bound [act_dim]` repeated over a flattened chunk `[width = H * act_dim]` (H = 1: unchanged)."""
+    tiled: _Arr = np.tile(bound, width // len(bound)) if width != len(bound) else bound
+    return tiled
+
+
 def _normalizer_stats(
-    policy: nn.Module,
+    policy: nn.Module, width: int | None = None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float] | None:
-    """Mean, std `[obs_dim]` and clip of an enabled ObsNormalizer-like `policy.normalizer`, if any."""
+    """Mean, std `[width]` and clip of an enabled ObsNormalizer-like `policy.normalizer`, if any.
+
+    A normalizer over one observation `[O]` is repeated over an observation history `[width = T_o * O]`.
+    """
     norm = getattr(policy, "normalizer", None)
     mean, var = getattr(norm, "mean", None), getattr(norm, "var", None)
     if not getattr(norm, "enabled", False) or not isinstance(mean, torch.Tensor) or not isinstance(var, torch.Tensor):
@@ -128,12 +155,16 @@ def _normalizer_stats(
     clip = float(getattr(norm, "clip", np.inf))
     mean_np = mean.detach().cpu().double().numpy().reshape(-1)
     std_np = np.sqrt(var.detach().cpu().double().numpy().reshape(-1) + eps)
+    if width is not None and width != len(mean_np):
+        if len(mean_np) == 0 or width % len(mean_np):
+            return None
+        mean_np, std_np = np.tile(mean_np, width // len(mean_np)), np.tile(std_np, width // len(std_np))
     return mean_np, std_np, clip
 
 
 def input_magnitude(policy: nn.Module, obs: FloatArray) -> npt.NDArray[np.float64]:
     """Per-row magnitude `[N]` of what the network sees: max |normalized obs| (clipped), or max |obs|."""
-    stats = _normalizer_stats(policy)
+    stats = _normalizer_stats(policy, obs.shape[1])
     obs64 = obs.astype(np.float64)
     if stats is None:
         raw: npt.NDArray[np.float64] = np.abs(obs64).max(axis=1)
@@ -143,21 +174,54 @@ def input_magnitude(policy: nn.Module, obs: FloatArray) -> npt.NDArray[np.float6
     return normalized
 
 
+def _call(model: nn.Module, obs: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+    """The policy's forward: `model(obs)` for a policy without a noise input, else `model(obs, noise)`."""
+    out: torch.Tensor = model(obs) if noise is None else model(obs, noise)
+    return out
+
+
+def _noise_of(model: nn.Module) -> tuple[int, ...] | None:
+    """The per-sample noise shape `model` takes (`noise_shape`), or None."""
+    shape = getattr(model, "noise_shape", None)
+    return None if shape is None else tuple(int(d) for d in shape)
+
+
+def _sampler_of(model: nn.Module) -> SamplerInfo | None:
+    """The sampler record of `model` (`sampler_kind`, `sampler_steps`), or None when it declares no kind."""
+    kind = getattr(model, "sampler_kind", None)
+    if kind is None:
+        return None
+    steps = getattr(model, "sampler_steps", None)
+    return SamplerInfo(kind=str(kind), steps=None if steps is None else int(steps))
+
+
+def parity_noise(noise_shape: tuple[int, ...], n: int, seed: int = 0) -> FloatArray:
+    """The fixed noise of the parity check: one N(0, 1) draw `[n, *noise_shape]` per observation, from `seed`."""
+    rng = np.random.default_rng(seed + _NOISE_SEED_STREAM)
+    return rng.standard_normal((n, *noise_shape), dtype=np.float32)
+
+
 def _saturating_observations(
-    policy: nn.Module, base: npt.NDArray[np.float64], act_dim: int, step: npt.NDArray[np.float64]
+    policy: nn.Module,
+    base: npt.NDArray[np.float64],
+    act_dim: int,
+    step: npt.NDArray[np.float64],
+    noise: FloatArray | None = None,
 ) -> npt.NDArray[np.float64]:
     """Push `base` observations along ±sign(d action_j / d obs) to drive each action to its bounds.
 
     Large sign-gradient steps (10, 100, 1000 x `step`) saturate the tanh of a ReLU/tanh trunk, which
-    is where ONNX and torch tanh or the final affine map could disagree or leave the bounds.
+    is where ONNX and torch tanh or the final affine map could disagree or leave the bounds. For a chunk the
+    gradient is that of action j summed over the chunk (with `noise [len(base), *noise_shape]` for a sampler).
     """
     x = torch.tensor(base, dtype=torch.float32, requires_grad=True)
+    noise_t = None if noise is None else torch.from_numpy(noise)
     rows: list[npt.NDArray[np.float64]] = []
     try:
         with torch.enable_grad():
-            out = policy(x)
+            out = _call(policy, x, noise_t).reshape(len(base), -1, act_dim)
             for j in range(act_dim):
-                (grad,) = torch.autograd.grad(out[:, j].sum(), x, retain_graph=j < act_dim - 1)
+                (grad,) = torch.autograd.grad(out[:, :, j].sum(), x, retain_graph=j < act_dim - 1)
                 direction = torch.sign(grad).double().numpy()
                 for k in (10.0, 100.0, 1000.0):
                     rows += [base + k * step * direction, base - k * step * direction]
@@ -174,12 +238,15 @@ def parity_observations(policy: nn.Module, spec: PolicySpec, n_random: int, seed
     gradient-directed observations that saturate the tanh. Random rows mix N(0, 1), N(0, 10),
     U(±1e3) and N(mean, std) of the normalizer.
 
+    For a policy on an observation history the rows are `[T_o * obs_dim]` (every history element drawn
+    independently, which covers histories no robot produces too); a sampler's saturating rows use fixed noise.
+
     Returns:
-        `(obs [N, obs_dim] float32, number of boundary rows)`.
+        `(obs [N, T_o * obs_dim] float32, number of boundary rows)`.
     """
     rng = np.random.default_rng(seed)
-    dim = spec.observation.dim
-    stats = _normalizer_stats(policy)
+    dim = spec.obs_history * spec.observation.dim
+    stats = _normalizer_stats(policy, dim)
     eye = np.eye(dim)
     signs = rng.choice([-1.0, 1.0], size=(_N_SIGN_VECTORS, dim))
     boundary: list[npt.NDArray[np.float64]] = [np.zeros((1, dim))]
@@ -194,7 +261,9 @@ def parity_observations(policy: nn.Module, spec: PolicySpec, n_random: int, seed
             boundary.append(mean + k * std * signs)
         starts = mean + std * starts
         step = std
-    boundary.append(_saturating_observations(policy, starts, spec.action.dim, step))
+    noise_shape = _noise_of(policy)
+    start_noise = None if noise_shape is None else parity_noise(noise_shape, len(starts), seed + 1)
+    boundary.append(_saturating_observations(policy, starts, spec.action.dim, step, start_noise))
     groups: list[Callable[[int], npt.NDArray[np.float64]]] = [
         lambda n: rng.normal(0.0, 1.0, size=(n, dim)),
         lambda n: rng.normal(0.0, 10.0, size=(n, dim)),
@@ -219,8 +288,21 @@ def _check_policy(policy: nn.Module) -> PolicySpec:
         json.dumps(spec.to_json(), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"policy spec must be JSON-serializable (spec.metadata?): {exc}") from exc
-    if spec.chunk_size != 1:
-        raise ExportError(f"chunk_size {spec.chunk_size} policies are not supported by this exporter (only 1)")
+    for name, default in (("obs_history", 1), ("chunk_size", 1)):
+        value = getattr(policy, name, default)
+        if value != getattr(spec, name):
+            raise ExportError(f"policy.{name} is {value} but its spec says {getattr(spec, name)}")
+    noise_shape = getattr(policy, "noise_shape", None)
+    if noise_shape is not None and (
+        not isinstance(noise_shape, tuple | list)
+        or not noise_shape
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in noise_shape)
+    ):
+        raise ExportError(f"policy.noise_shape must be None or a tuple of positive ints, got {noise_shape!r}")
+    try:
+        _sampler_of(policy)
+    except ValueError as exc:
+        raise ExportError(f"policy sampler_kind/sampler_steps are invalid: {exc}") from exc
     with torch.no_grad():
         for name, tensor in itertools.chain(policy.named_parameters(), policy.named_buffers()):
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
@@ -244,36 +326,54 @@ def _check_destination(out_dir: Path, overwrite: bool) -> None:
 
 
 def _export_onnx(model: nn.Module, spec: PolicySpec, work: Path, opset: int) -> tuple[bytes, int]:
-    """Trace `model` to a single-file ONNX model with the spec in its metadata; returns (bytes, opset)."""
+    """Trace `model` to a single-file ONNX model with the spec in its metadata; returns (bytes, opset).
+
+    A sampler gets a second input, `NOISE_NAME` `[batch, *noise_shape]`, and its sampler record in the metadata.
+    """
     raw_path = work / "traced.onnx"
-    example = torch.zeros(2, spec.observation.dim, dtype=torch.float32)
+    noise_shape, sampler = _noise_of(model), _sampler_of(model)
+    example: tuple[torch.Tensor, ...] = (torch.zeros(2, spec.obs_history * spec.observation.dim, dtype=torch.float32),)
+    input_names = [INPUT_NAME]
+    if noise_shape is not None:
+        example += (torch.zeros(2, *noise_shape, dtype=torch.float32),)
+        input_names.append(NOISE_NAME)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             # The legacy TorchScript exporter is a deliberate choice (no onnxscript dependency).
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(
                 model,
-                (example,),
+                example,
                 str(raw_path),
                 dynamo=False,
                 export_params=True,
                 do_constant_folding=True,
-                input_names=[INPUT_NAME],
+                input_names=input_names,
                 output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: BATCH_DIM}, OUTPUT_NAME: {0: BATCH_DIM}},
+                dynamic_axes={name: {0: BATCH_DIM} for name in (*input_names, OUTPUT_NAME)},
                 opset_version=opset,
             )
     except Exception as exc:  # the exporter raises many types for unsupported ops
         raise ExportError(f"torch.onnx.export failed: {exc}") from exc
     proto = onnx.load(str(raw_path), load_external_data=False)
-    onnx.helper.set_model_props(
-        proto,
-        {
-            META_SPEC_KEY: json.dumps(spec.to_json(), sort_keys=True, allow_nan=False),
-            META_FORMAT_KEY: str(FORMAT_VERSION),
-        },
+    props = {
+        META_SPEC_KEY: json.dumps(spec.to_json(), sort_keys=True, allow_nan=False),
+        META_FORMAT_KEY: str(FORMAT_VERSION),
+    }
+    record = make_sampler_record(
+        None if noise_shape is None else NOISE_NAME,
+        None if noise_shape is None else (BATCH_DIM, *noise_shape),
+        sampler,
     )
+    if record is not None:
+        props[META_SAMPLER_KEY] = json.dumps(record, sort_keys=True, allow_nan=False)
+    onnx.helper.set_model_props(proto, props)
     proto.doc_string = "robot_rl deployable policy: raw observation -> physical action (deterministic)"
+    if noise_shape is not None:
+        proto.doc_string = (
+            "robot_rl deployable sampler: raw observation history + initial noise -> physical action chunk "
+            "(deterministic given the noise)"
+        )
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as exc:
@@ -291,20 +391,30 @@ def _export_onnx(model: nn.Module, spec: PolicySpec, work: Path, opset: int) -> 
     return model_bytes, int(opsets[0]) if opsets else opset
 
 
-def _run_onnx_batch(session: ort.InferenceSession, obs: FloatArray) -> FloatArray:
-    """onnxruntime outputs for `obs [N, obs_dim]`, run in batches."""
-    outs = [session.run([OUTPUT_NAME], {INPUT_NAME: obs[i : i + _CHUNK]})[0] for i in range(0, len(obs), _CHUNK)]
+def _feeds(obs: FloatArray, noise: tuple[FloatArray, ...], rows: slice) -> dict[str, FloatArray]:
+    feeds = {INPUT_NAME: obs[rows]}
+    if noise:
+        feeds[NOISE_NAME] = noise[0][rows]
+    return feeds
+
+
+def _run_onnx_batch(session: ort.InferenceSession, obs: FloatArray, *noise: FloatArray) -> FloatArray:
+    """onnxruntime outputs for `obs [N, in_dim]` (and a sampler's `noise [N, *noise_shape]`), run in batches."""
+    outs = [session.run([OUTPUT_NAME], _feeds(obs, noise, slice(i, i + _CHUNK)))[0] for i in range(0, len(obs), _CHUNK)]
     return np.concatenate(outs).astype(np.float32, copy=False)
 
 
-def _run_onnx_single(session: ort.InferenceSession, obs: FloatArray) -> FloatArray:
-    """onnxruntime outputs for `obs [N, obs_dim]`, one row at a time (the robot's batch-1 kernels)."""
-    return np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: obs[i : i + 1]})[0] for i in range(len(obs))])
+def _run_onnx_single(session: ort.InferenceSession, obs: FloatArray, *noise: FloatArray) -> FloatArray:
+    """onnxruntime outputs for `obs [N, in_dim]` (and noise), one row at a time (the robot's batch-1 kernels)."""
+    return np.concatenate([session.run([OUTPUT_NAME], _feeds(obs, noise, slice(i, i + 1)))[0] for i in range(len(obs))])
 
 
 def _out_of_bounds(spec: PolicySpec, actions: FloatArray) -> npt.NDArray[np.bool_]:
-    slack = action_bound_slack(spec)
-    return (actions < spec.action.low_array - slack) | (actions > spec.action.high_array + slack)
+    """Per element of `actions [N, H * act_dim]` (a flattened chunk; H = 1 for a plain policy)."""
+    width = actions.shape[1]
+    slack = _tile_bounds(action_bound_slack(spec), width)
+    low, high = _tile_bounds(spec.action.low_array, width), _tile_bounds(spec.action.high_array, width)
+    return (actions < low - slack) | (actions > high + slack)
 
 
 def _check_bounds(spec: PolicySpec, label: str, actions: FloatArray) -> None:
@@ -325,25 +435,30 @@ def _ratio(num: npt.NDArray[np.float64], den: npt.NDArray[np.float64]) -> npt.ND
 
 
 def _float64_reference(
-    model: nn.Module, obs: FloatArray, act_dim: int
+    model: nn.Module, obs: FloatArray, shape: tuple[int, ...], noise: FloatArray | None = None
 ) -> tuple[nn.Module, npt.NDArray[np.float64]] | str:
-    """A float64 copy of `model` and its actions `[N, act_dim]` on `obs`, or why there is none."""
+    """A float64 copy of `model` and its actions on `obs` (of `shape`, flattened to `[N, -1]`), or why there is none."""
     try:
         model64 = copy.deepcopy(model).double()
         with torch.inference_mode():
-            out = model64(torch.from_numpy(obs.astype(np.float64)))
+            noise64 = None if noise is None else torch.from_numpy(noise.astype(np.float64))
+            out = _call(model64, torch.from_numpy(obs.astype(np.float64)), noise64)
     except Exception as exc:  # a custom module may hard-code float32 tensors or ops
         return f"float64 evaluation failed ({type(exc).__name__}: {exc})"
-    if not isinstance(out, torch.Tensor) or out.dtype != torch.float64 or tuple(out.shape) != (len(obs), act_dim):
+    if not isinstance(out, torch.Tensor) or out.dtype != torch.float64 or tuple(out.shape) != shape:
         return "float64 evaluation did not return float64 actions of the policy's shape"
-    reference: npt.NDArray[np.float64] = out.detach().cpu().numpy()
+    reference: npt.NDArray[np.float64] = out.detach().cpu().numpy().reshape(len(obs), -1)
     if not np.isfinite(reference).all():
         return "float64 evaluation returned non-finite actions"
     return model64, reference
 
 
 def _torch_error_envelope(
-    model: nn.Module, model64: nn.Module, obs: FloatArray, half_range: npt.NDArray[np.float64]
+    model: nn.Module,
+    model64: nn.Module,
+    obs: FloatArray,
+    half_range: npt.NDArray[np.float64],
+    noise: FloatArray | None = None,
 ) -> npt.NDArray[np.float64]:
     """Torch's float32 error around each row of `obs` `[n]`: max over float32-ulp neighbours x' of it.
 
@@ -351,7 +466,8 @@ def _torch_error_envelope(
     be 10x below its typical size by chance, and onnxruntime's error (another draw) then looks 10x
     worse although both kernels are equally accurate. Moving every coordinate by a few ulps keeps the
     function and its conditioning but reshuffles the rounding, so the max over `_N_NEIGHBOURS` such
-    neighbours estimates the size of torch's float32 error there rather than one draw of it.
+    neighbours estimates the size of torch's float32 error there rather than one draw of it. A sampler keeps
+    each row's noise fixed; only the observation moves.
     """
     rng = np.random.default_rng(0)
     base = obs.astype(np.float64)
@@ -361,9 +477,13 @@ def _torch_error_envelope(
         neighbours = (base * jitter).astype(np.float32)
         for i in range(0, len(neighbours), _CHUNK):
             rows = neighbours[i : i + _CHUNK]
+            rows_noise = None if noise is None else noise[i : i + _CHUNK]
+            noise32 = None if rows_noise is None else torch.from_numpy(rows_noise)
+            noise64 = None if rows_noise is None else torch.from_numpy(rows_noise.astype(np.float64))
             with torch.inference_mode():
-                t32 = model(torch.from_numpy(rows)).detach().cpu().numpy().astype(np.float64)
-                r64 = model64(torch.from_numpy(rows.astype(np.float64))).detach().cpu().numpy()
+                t32 = _call(model, torch.from_numpy(rows), noise32).detach().cpu().numpy().astype(np.float64)
+                r64 = _call(model64, torch.from_numpy(rows.astype(np.float64)), noise64).detach().cpu().numpy()
+            t32, r64 = t32.reshape(len(rows), -1), r64.reshape(len(rows), -1)
             err = np.abs(t32 - r64) / half_range
             err = np.where(np.isfinite(err), err, 0.0).max(axis=1)
             envelope[i : i + _CHUNK] = np.maximum(envelope[i : i + _CHUNK], err)
@@ -371,12 +491,19 @@ def _torch_error_envelope(
 
 
 def _verify_parity(
-    model: nn.Module, model_bytes: bytes, spec: PolicySpec, obs: FloatArray, n_boundary: int, tolerance: float
+    model: nn.Module,
+    model_bytes: bytes,
+    spec: PolicySpec,
+    obs: FloatArray,
+    n_boundary: int,
+    tolerance: float,
+    noise: FloatArray | None = None,
 ) -> tuple[dict[str, Any], FloatArray, FloatArray]:
     """Compare onnxruntime (batched and batch-1) with torch on `obs`; raise ExportError on any failure.
 
-    Returns the parity record, onnxruntime's batched actions `[N, act_dim]` and its batch-1 action
-    for `obs[0]`.
+    Returns the parity record, onnxruntime's batched actions `[N, H * act_dim]` (a chunk flattened; H = 1 for a
+    plain policy) and its batch-1 action for `obs[0]`. A sampler is compared on `obs` with the fixed
+    `noise [N, *noise_shape]` (one draw per observation), every action of the chunk under the same rule.
 
     Differences are measured in normalized action units (|diff| / half-range of the bounds), so the
     tolerance means the same for ±1 rad and ±100 N*m actions: an absolute 1e-5 on a ±100 bound is
@@ -405,11 +532,15 @@ def _verify_parity(
     float64, or that evaluation differs from float32 torch beyond the hard ceiling in range (a
     dtype-dependent module), only the first rule applies (`parity.criterion` = "torch-float32").
     """
+    noise_t = None if noise is None else torch.from_numpy(noise)
+    noise_args = () if noise is None else (noise,)
     with torch.inference_mode():
-        expected = model(torch.from_numpy(obs)).detach().cpu().numpy().astype(np.float32, copy=False)
-    want_shape = (len(obs), spec.action.dim)
-    if expected.shape != want_shape:
-        raise ExportError(f"torch policy returned shape {expected.shape} for {obs.shape} input, expected {want_shape}")
+        expected = _call(model, torch.from_numpy(obs), noise_t).detach().cpu().numpy().astype(np.float32, copy=False)
+    full_shape = (len(obs), spec.action.dim) if spec.chunk_size == 1 else (len(obs), spec.chunk_size, spec.action.dim)
+    if expected.shape != full_shape:
+        raise ExportError(f"torch policy returned shape {expected.shape} for {obs.shape} input, expected {full_shape}")
+    expected = expected.reshape(len(obs), -1)
+    want_shape = expected.shape
     bad = ~np.isfinite(expected).all(axis=1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -420,18 +551,24 @@ def _verify_parity(
     _check_bounds(spec, "torch", expected)  # an unsafe policy is refused whatever onnx does
     session = create_session(model_bytes)
     problem = signature_problem(
-        session, INPUT_NAME, (BATCH_DIM, spec.observation.dim), OUTPUT_NAME, (BATCH_DIM, spec.action.dim)
+        session,
+        INPUT_NAME,
+        expected_input_shape(spec),
+        OUTPUT_NAME,
+        expected_output_shape(spec),
+        noise_name=None if noise is None else NOISE_NAME,
+        noise_shape=None if noise is None else (BATCH_DIM, *noise.shape[1:]),
     )
     if problem is not None:
         raise ExportError(f"exported model has the wrong signature: {problem}")
-    got_batch = _run_onnx_batch(session, obs)
-    got_single = _run_onnx_single(session, obs)
+    got_batch = _run_onnx_batch(session, obs, *noise_args).reshape(len(obs), -1)
+    got_single = _run_onnx_single(session, obs, *noise_args).reshape(len(obs), -1)
     for label, got in (("batched", got_batch), ("batch-1", got_single)):
         if got.shape != want_shape or not np.isfinite(got).all():
             raise ExportError(
                 f"onnxruntime ({label}) returned shape {got.shape} or non-finite actions for finite observations"
             )
-    half_range = (spec.action.high_array.astype(np.float64) - spec.action.low_array) / 2.0
+    half_range = _tile_bounds((spec.action.high_array.astype(np.float64) - spec.action.low_array) / 2.0, want_shape[1])
     diff_batch = np.abs(got_batch.astype(np.float64) - expected) / half_range
     diff_single = np.abs(got_single.astype(np.float64) - expected) / half_range
     diff_phys = np.maximum(np.abs(got_batch - expected), np.abs(got_single - expected)).max(axis=1)
@@ -447,7 +584,7 @@ def _verify_parity(
     fraction = _ratio(diff, allowed)
 
     float64: dict[str, Any] = {}
-    reference = _float64_reference(model, obs, spec.action.dim)
+    reference = _float64_reference(model, obs, full_shape, noise)
     err_torch = err_onnx = envelope = np.zeros(len(obs))
     allowed64 = allowed
     if not isinstance(reference, str):
@@ -468,7 +605,9 @@ def _verify_parity(
         envelope = err_torch.copy()
         suspect = ~within_tolerance & (err_onnx <= ceiling) & (diff <= ceiling)  # the rest pass or fail as is
         if suspect.any():
-            around = _torch_error_envelope(model, model64, obs[suspect], half_range)
+            around = _torch_error_envelope(
+                model, model64, obs[suspect], half_range, None if noise is None else noise[suspect]
+            )
             envelope[suspect] = np.maximum(envelope[suspect], around)
         allowed64 = np.minimum(np.maximum(allowed, FLOAT64_FACTOR * envelope + _SMALL_ABS), ceiling)
         fraction = np.minimum(fraction, np.maximum(_ratio(err_onnx, allowed64), _ratio(diff, ceiling)))
@@ -509,10 +648,16 @@ def _verify_parity(
         )
     _check_bounds(spec, "onnxruntime", got_batch)
     _check_bounds(spec, "onnxruntime batch-1", got_single)
-    slack = action_bound_slack(spec)
-    at_bound = (np.abs(expected - spec.action.low_array) <= slack) | (
-        np.abs(expected - spec.action.high_array) <= slack
+    width = want_shape[1]
+    slack = _tile_bounds(action_bound_slack(spec), width)
+    at_bound = (np.abs(expected - _tile_bounds(spec.action.low_array, width)) <= slack) | (
+        np.abs(expected - _tile_bounds(spec.action.high_array, width)) <= slack
     )
+    sampled: dict[str, Any] = {}
+    if noise is not None:
+        sampled = {"noise": "fixed N(0, 1) per observation (export seed)", "noise_shape": list(noise.shape[1:])}
+    if spec.chunk_size > 1:
+        sampled["actions_per_observation"] = spec.chunk_size
     report = {
         "n_samples": len(obs),
         "n_boundary": n_boundary,
@@ -530,6 +675,7 @@ def _verify_parity(
         "max_abs_diff_batched": float(diff_batch.max()),
         "max_abs_diff_batch1": float(diff_single.max()),
         **float64,
+        **sampled,
         "onnxruntime_version": str(ort.__version__),
         "torch_version": str(torch.__version__),
     }
@@ -565,16 +711,22 @@ def _read_back(
     verified_batch: FloatArray,
     verified_first: FloatArray,
     tolerance: float,
+    noise: FloatArray | None = None,
 ) -> None:
     """Load the written bundle like a robot would; its actions must equal the ones verified above."""
+    plain = spec.chunk_size == 1 and spec.obs_history == 1 and noise is None
     try:
         loaded = OnnxPolicy.load(out_dir)
-        got = loaded.act_batch(obs)
-        got_first = loaded.act(obs[0])
+        if plain:
+            got = loaded.act_batch(obs)
+            got_first = loaded.act(obs[0])
+        else:
+            got = loaded.plan_batch(obs, noise).reshape(len(obs), -1)
+            got_first = loaded.plan(obs[0], None if noise is None else noise[0]).reshape(-1)
     except (BundleError, ValueError, RuntimeError) as exc:
         _remove_bundle(out_dir)
         raise ExportError(f"written bundle failed to load back: {exc}") from exc
-    half_range = (spec.action.high_array - spec.action.low_array) / 2.0
+    half_range = _tile_bounds((spec.action.high_array - spec.action.low_array) / 2.0, verified_batch.shape[1])
     diff = max(
         float((np.abs(got - verified_batch) / half_range).max()),
         float((np.abs(got_first - verified_first) / half_range).max()),
@@ -595,14 +747,18 @@ def export_policy(
     *,
     overwrite: bool = False,
     seed: int = 0,
+    sampler_steps: int | None = None,
 ) -> Manifest:
-    """Export `policy` (raw obs `[B, obs_dim]` → physical action `[B, act_dim]`) as a verified bundle.
+    """Export `policy` (raw obs `[B, T_o*obs_dim]` (+ noise) → physical action `[B, act_dim]` or chunk
+    `[B, H, act_dim]`) as a verified bundle.
 
     The policy is copied, moved to CPU and put in eval mode (the caller's module is untouched).
 
     Args:
-        policy: a `DeployablePolicy` module (robot_rl/nets/deployable.py), e.g. a TanhPolicy; this exporter
-            takes plain ones (no observation history, no chunk, no noise input).
+        policy: a `DeployablePolicy` module (robot_rl/nets/deployable.py): a plain one (e.g. a TanhPolicy), or
+            one on an observation history (`obs_history`), returning a chunk (`chunk_size`) or sampling from an
+            explicit noise input (`noise_shape`; the graph input `noise`). A sampler's `sampler_kind` and
+            `sampler_steps` are recorded in the manifest's `sampler`.
         out_dir: bundle directory to create (policy.onnx, README.md, manifest.json).
         training_config: algorithm/train config as JSON, stored in the manifest.
         extra: free JSON metadata for the manifest.
@@ -612,7 +768,9 @@ def export_policy(
             float32 error, up to `PARITY_HARD_CEILING` (see `_verify_parity`).
         opset: ONNX opset to export with.
         overwrite: replace an existing bundle in `out_dir`.
-        seed: seed of the parity observations.
+        seed: seed of the parity observations (and of a sampler's fixed parity noise).
+        sampler_steps: K to export a sampler with (None: the module's own `sampler_steps`). A different K needs
+            the module's `with_steps(k)`, which must return the same weights sampling with K steps.
 
     Raises:
         ExportError: non-finite weights, failed parity, non-finite or out-of-bounds actions,
@@ -633,7 +791,7 @@ def export_policy(
             raise ValueError(f"{label} must be JSON-serializable (no NaN/Inf): {exc}") from exc
     out_dir = Path(out_dir)
     _check_destination(out_dir, overwrite)
-    module = as_module(policy)
+    module = _with_steps(as_module(policy), sampler_steps)
     spec = _check_policy(module)
     model = copy.deepcopy(module).to("cpu").eval()
     for param in model.parameters():
@@ -645,24 +803,96 @@ def export_policy(
     try:
         model_bytes, opset_used = _export_onnx(model, spec, work, opset)
         obs, n_boundary = parity_observations(model, spec, n_parity, seed)
-        parity, verified_batch, verified_first = _verify_parity(model, model_bytes, spec, obs, n_boundary, tolerance)
+        noise_shape = _noise_of(model)
+        noise = None if noise_shape is None else parity_noise(noise_shape, len(obs), seed)
+        parity, verified_batch, verified_first = _verify_parity(
+            model, model_bytes, spec, obs, n_boundary, tolerance, noise
+        )
         atomic_write_bytes(work / ONNX_FILE, model_bytes)
         manifest = Manifest(
             policy_spec=spec,
             onnx_sha256=sha256_bytes(model_bytes),
             onnx_opset=opset_used,
-            input_shape=(BATCH_DIM, spec.observation.dim),
-            output_shape=(BATCH_DIM, spec.action.dim),
+            input_shape=expected_input_shape(spec),
+            output_shape=expected_output_shape(spec),
             created_utc=utc_now_iso(),
             source_revision=source_revision(),
             training_config=training_config,
             parity=parity,
             extra=extra,
+            noise_name=None if noise_shape is None else NOISE_NAME,
+            noise_shape=None if noise_shape is None else (BATCH_DIM, *noise_shape),
+            sampler=_sampler_of(model),
         )
         _check_destination(out_dir, overwrite)  # again: another process may have written meanwhile
         _install(work, out_dir, manifest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     n_back = min(len(obs), 256)
-    _read_back(out_dir, spec, obs[:n_back], verified_batch[:n_back], verified_first, tolerance)
+    _read_back(
+        out_dir,
+        spec,
+        obs[:n_back],
+        verified_batch[:n_back],
+        verified_first,
+        tolerance,
+        None if noise is None else noise[:n_back],
+    )
     return manifest
+
+
+def _with_steps(module: nn.Module, steps: int | None) -> nn.Module:
+    """`module` sampling with K = `steps` (None or its own K: itself; otherwise `module.with_steps(steps)`)."""
+    if steps is None:
+        return module
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"sampler_steps must be a positive integer, got {steps!r}")
+    own = getattr(module, "sampler_steps", None)
+    if own == steps:
+        return module
+    with_steps = getattr(module, "with_steps", None)
+    if not callable(with_steps):
+        raise ValueError(
+            f"{type(module).__name__} samples with {own} steps and has no with_steps(k): cannot export K={steps}"
+        )
+    variant = as_module(with_steps(steps))
+    if getattr(variant, "sampler_steps", None) != steps:
+        raise ValueError(
+            f"{type(module).__name__}.with_steps({steps}) returned a module with sampler_steps "
+            f"{getattr(variant, 'sampler_steps', None)}"
+        )
+    return variant
+
+
+def export_sampler_variants(
+    policy: DeployablePolicy,
+    out_root: str | os.PathLike[str],
+    steps: Sequence[int],
+    training_config: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> dict[int, Manifest]:
+    """Export one verified bundle per sampler step count K into `out_root/k{K}` (same weights, same spec).
+
+    Each bundle is checked on its own (parity per K, with the same fixed noise). `kwargs` go to `export_policy`
+    (n_parity, tolerance, opset, overwrite, seed). Returns the manifests by K.
+
+    Raises:
+        ValueError: `steps` is empty or repeats a K, or the module cannot change its K (no `with_steps`).
+        ExportError: a variant failed its checks (the variants exported before it stay valid bundles).
+    """
+    wanted = list(steps)
+    if not wanted or len(set(wanted)) != len(wanted):
+        raise ValueError(f"steps must list distinct step counts, got {wanted}")
+    root = Path(out_root)
+    return {
+        k: export_policy(
+            policy,
+            root / f"k{k}",
+            training_config,
+            {**dict(extra or {}), "sampler_steps": k},
+            sampler_steps=k,
+            **kwargs,
+        )
+        for k in wanted
+    }

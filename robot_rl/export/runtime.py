@@ -5,6 +5,11 @@ not hash to the manifest's sha256 (or to a pinned `expected_sha256`), whose mani
 the `trusted_keys` (when any are given), that keeps weights in external files, that samples at
 inference time, or whose input/output signature or embedded spec disagree with the manifest.
 Importing this module must not import torch (the robot side starts fast and small).
+
+Chunked, history and sampler bundles (docs/export.md, "Chunked sampler bundles") run through the same class:
+`plan(obs_history, noise=None) -> [H, A]` is one stateless query (noise drawn from the policy's seeded generator
+when not given), and `act(obs)` keeps the T_o observation history and a receding-horizon chunk queue so that such
+a bundle serves the step-by-step `Policy` protocol unchanged.
 """
 
 from __future__ import annotations
@@ -21,13 +26,16 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from robot_rl.core.specs import PolicySpec
+from robot_rl.export.chunk_state import ChunkQueue, ObservationHistory
 from robot_rl.export.errors import BundleError
 from robot_rl.export.json_diff import format_diff, json_diff
 from robot_rl.export.manifest import (
     BATCH_DIM,
     MANIFEST_FILE,
+    META_SAMPLER_KEY,
     META_SPEC_KEY,
     Manifest,
+    SamplerInfo,
     parse_manifest,
     read_manifest_bytes,
     sha256_bytes,
@@ -78,25 +86,104 @@ def signature_problem(
     input_shape: Sequence[str | int],
     output_name: str,
     output_shape: Sequence[str | int],
+    *,
+    noise_name: str | None = None,
+    noise_shape: Sequence[str | int] | None = None,
+    fields: Mapping[str, str] | None = None,
 ) -> str | None:
-    """Describe how the session's single input/output differ from the expected names/shapes, or None."""
+    """Describe how the session's inputs/output differ from the expected names/shapes, or None.
+
+    The graph must have exactly the observation input (and the noise input, when `noise_name` is given, second)
+    and one output. `fields` maps "input"/"noise"/"output" to the manifest field a shape came from, so a
+    mismatch names it on one line (e.g. `manifest output_shape: policy_spec.chunk_size 8, action dim 2`).
+    """
+    expected: list[tuple[str, str, Sequence[str | int]]] = [("input", input_name, input_shape)]
+    if noise_name is not None:
+        expected.append(("noise", noise_name, noise_shape if noise_shape is not None else ()))
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or len(outputs) != 1:
+    if len(inputs) != len(expected) or len(outputs) != 1:
+        wanted = "one input" if noise_name is None else f"two inputs ({input_name!r}, {noise_name!r})"
         return (
-            f"model must have exactly one input and one output, has inputs {[i.name for i in inputs]} "
+            f"model must have exactly {wanted} and one output, has inputs {[i.name for i in inputs]} "
             f"and outputs {[o.name for o in outputs]}"
         )
-    for kind, arg, name, shape in (
-        ("input", inputs[0], input_name, input_shape),
-        ("output", outputs[0], output_name, output_shape),
-    ):
+    args = [(kind, arg, name, shape) for (kind, name, shape), arg in zip(expected, inputs, strict=True)]
+    args.append(("output", outputs[0], output_name, output_shape))
+    for kind, arg, name, shape in args:
+        label = "input" if kind == "noise" else kind
         if arg.name != name:
-            return f"model {kind} is named {arg.name!r}, expected {name!r}"
+            return f"model {label} is named {arg.name!r}, expected {name!r}"
         if arg.type != _FLOAT_TENSOR:
-            return f"model {kind} {arg.name!r} has type {arg.type}, expected {_FLOAT_TENSOR}"
+            return f"model {label} {arg.name!r} has type {arg.type}, expected {_FLOAT_TENSOR}"
         if not _shape_matches(arg.shape, shape):
-            return f"model {kind} {arg.name!r} has shape {arg.shape}, expected {list(shape)} ({BATCH_DIM!r} = dynamic)"
+            where = f" ({fields[kind]})" if fields and kind in fields else ""
+            return (
+                f"model {label} {arg.name!r} has shape {arg.shape}, expected {list(shape)} "
+                f"({BATCH_DIM!r} = dynamic){where}"
+            )
     return None
+
+
+def manifest_signature_problem(session: ort.InferenceSession, manifest: Manifest) -> str | None:
+    """`signature_problem` for everything a manifest declares: observation (history), noise and output shapes."""
+    spec = manifest.policy_spec
+    fields = {
+        "input": f"manifest input_shape: policy_spec.obs_history {spec.obs_history} x observation dim "
+        f"{spec.observation.dim}",
+        "output": f"manifest output_shape: policy_spec.chunk_size {spec.chunk_size}, action dim {spec.action.dim}",
+        "noise": "manifest noise_shape",
+    }
+    return signature_problem(
+        session,
+        manifest.input_name,
+        manifest.input_shape,
+        manifest.output_name,
+        manifest.output_shape,
+        noise_name=manifest.noise_name,
+        noise_shape=manifest.noise_shape,
+        fields=fields,
+    )
+
+
+_CHUNK_FIELDS = ("chunk_size", "execution_horizon", "obs_history")
+_EDITED = "(manifest.json was edited or belongs to another export)"
+
+
+def _check_sampler_record(session: ort.InferenceSession, manifest: Manifest) -> None:
+    """Refuse a manifest whose noise/sampler fields differ from the record embedded in the (hashed) model."""
+    meta = session.get_modelmeta().custom_metadata_map
+    ours = manifest.sampler_record()
+    if META_SAMPLER_KEY not in meta:
+        if ours is not None:
+            raise BundleError(
+                f"manifest declares sampler fields {sorted(k for k, v in ours.items() if v is not None)} but the "
+                f"model carries no {META_SAMPLER_KEY!r} record {_EDITED}"
+            )
+        return
+    try:
+        theirs = json.loads(meta[META_SAMPLER_KEY])
+    except ValueError as exc:
+        raise BundleError(f"model metadata {META_SAMPLER_KEY!r} is not valid JSON: {exc}") from exc
+    if not isinstance(theirs, Mapping):
+        raise BundleError(f"model metadata {META_SAMPLER_KEY!r} is not a JSON object")
+    if ours is None:
+        raise BundleError(f"manifest has no noise_name/noise_shape/sampler fields but the model is a sampler {_EDITED}")
+    flat_ours, flat_theirs = _flatten_record(ours), _flatten_record(theirs)
+    for key in sorted(set(flat_ours) | set(flat_theirs)):
+        if flat_ours.get(key) != flat_theirs.get(key):
+            raise BundleError(
+                f"manifest {key} {flat_ours.get(key)!r} does not match the model's {flat_theirs.get(key)!r} {_EDITED}"
+            )
+
+
+def _flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, Mapping):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
 
 
 def _check_embedded_spec(session: ort.InferenceSession, manifest: Manifest) -> None:
@@ -109,6 +196,10 @@ def _check_embedded_spec(session: ort.InferenceSession, manifest: Manifest) -> N
         embedded = PolicySpec.from_json(json.loads(meta[META_SPEC_KEY]))
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"model metadata {META_SPEC_KEY!r} is not a valid PolicySpec: {exc!r}") from exc
+    for name in _CHUNK_FIELDS:  # one line naming the chunk field before the general diff
+        ours, theirs = getattr(manifest.policy_spec, name), getattr(embedded, name)
+        if ours != theirs:
+            raise BundleError(f"manifest policy_spec.{name} {ours} does not match the model's {theirs} {_EDITED}")
     if embedded != manifest.policy_spec:
         diff = json_diff(manifest.policy_spec.to_json(), embedded.to_json(), "policy_spec", names=("manifest", "model"))
         raise BundleError(
@@ -122,6 +213,14 @@ class OnnxPolicy:
 
     Implements the `robot_rl.core.types.Policy` protocol. Not thread-safe: `act` reuses
     preallocated input/output buffers, so use one instance per thread.
+
+    A chunked / history / sampler bundle (`chunk_size` H > 1, `obs_history` T_o > 1 or a noise input) also
+    implements `plan(obs_history [T_o*O], noise=None) -> [H, A]`, and its `act(obs [O])` keeps the history (the
+    episode's first observation repeated) and executes `execution_horizon` H_a actions of each chunk before planning
+    the next (receding horizon). Noise not passed in is drawn from a `numpy.random.Generator` seeded at load
+    (`seed`): the same bundle, seed and observations give the same actions. `reset()` clears the history and the
+    queue but does not re-seed, so the episodes of one run draw different noise and the run as a whole is
+    reproducible; call `reseed(seed)` for per-episode reproducibility.
     """
 
     spec: PolicySpec
@@ -131,6 +230,9 @@ class OnnxPolicy:
 
     signer_key_id: str | None
     """Key id of the trusted key whose signature verified (None: loaded without `trusted_keys`)."""
+    replanned: bool
+    """Whether the last `act` call planned a new chunk (always True for a plain bundle): chunk boundaries for
+    diagnostics and recordings."""
 
     def __init__(
         self,
@@ -139,6 +241,8 @@ class OnnxPolicy:
         bundle_dir: Path,
         *,
         signer_key_id: str | None = None,
+        seed: int = 0,
+        execution_horizon: int = 0,
     ) -> None:
         """Wrap an already verified session; use `OnnxPolicy.load` to open a bundle."""
         self.spec = manifest.policy_spec
@@ -150,6 +254,16 @@ class OnnxPolicy:
         self._act_dim = self.spec.action.dim
         self._input_name = manifest.input_name
         self._output_name = manifest.output_name
+        self._noise_shape: tuple[int, ...] | None = (
+            None if manifest.noise_shape is None else tuple(int(d) for d in manifest.noise_shape[1:])
+        )
+        self._plain = self.spec.chunk_size == 1 and self.spec.obs_history == 1 and self._noise_shape is None
+        horizon = execution_horizon or self.spec.executed_per_chunk
+        if not 1 <= horizon <= self.spec.chunk_size:
+            raise ValueError(f"execution_horizon must be in [1, chunk_size={self.spec.chunk_size}], got {horizon}")
+        self._seed = seed
+        self._rng = np.random.default_rng(seed)
+        self.replanned = True
         # Preallocated batch-1 buffers bound once, so act() allocates only the returned copy. Input
         # and output are views of one array so that one sum checks both for NaN/Inf: each numpy call
         # after onnxruntime has run costs about a µs of cold cache, so act() makes as few as it can.
@@ -158,10 +272,24 @@ class OnnxPolicy:
         self._act_row = self._io[self._obs_dim :]
         self._obs_shapes = ((self._obs_dim,), (1, self._obs_dim))
         self._binding = session.io_binding()
-        self._binding.bind_cpu_input(self._input_name, self._obs_buf)
-        self._binding.bind_output(
-            self._output_name, "cpu", 0, np.float32, [1, self._act_dim], self._act_row.ctypes.data
-        )
+        if self._plain:
+            self._binding.bind_cpu_input(self._input_name, self._obs_buf)
+            self._binding.bind_output(
+                self._output_name, "cpu", 0, np.float32, [1, self._act_dim], self._act_row.ctypes.data
+            )
+            return
+        # Chunked / history / sampler bundle: buffers for one plan, the history and the chunk queue.
+        self._in_dim = self.spec.obs_history * self._obs_dim
+        self._plan_obs = np.zeros((1, self._in_dim), dtype=np.float32)
+        self._plan_noise = np.zeros((1, *(self._noise_shape or ())), dtype=np.float32)
+        out_shape = [1, *(int(d) for d in manifest.output_shape[1:])]
+        self._plan_out = np.zeros(out_shape, dtype=np.float32)
+        self._history = ObservationHistory(self.spec.obs_history, self._obs_dim)
+        self._queue = ChunkQueue(horizon, self._act_dim)
+        self._binding.bind_cpu_input(self._input_name, self._plan_obs)
+        if manifest.noise_name is not None:
+            self._binding.bind_cpu_input(manifest.noise_name, self._plan_noise)
+        self._binding.bind_output(self._output_name, "cpu", 0, np.float32, out_shape, self._plan_out.ctypes.data)
 
     @classmethod
     def load(
@@ -171,6 +299,8 @@ class OnnxPolicy:
         intra_op_num_threads: int = 1,
         expected_sha256: str | None = None,
         trusted_keys: Sequence[str | os.PathLike[str]] | None = None,
+        seed: int = 0,
+        execution_horizon: int = 0,
     ) -> OnnxPolicy:
         """Open and verify a bundle directory (manifest.json + policy.onnx).
 
@@ -180,10 +310,14 @@ class OnnxPolicy:
             expected_sha256: optionally pin the model hash (e.g. from launch parameters).
             trusted_keys: public-key PEM files (`robot-rl sign --generate-key`); when given, the bundle must
                 carry a `signature.json` by one of them over its exact manifest.json. None/empty: not required.
+            seed: seed of the generator that draws a sampler bundle's noise when `plan`/`act` get none.
+            execution_horizon: H_a, actions executed from each chunk before `act` plans again (0 = the spec's
+                `execution_horizon`, itself 0 = the whole chunk).
 
         Raises:
             BundleError: missing/invalid manifest, sha256 mismatch, missing/untrusted/invalid signature,
-                external data, sampling ops, or an input/output signature or spec that disagrees with the manifest.
+                external data, sampling ops, or an input/output signature, spec or sampler record (noise shape,
+                steps, chunk fields) that disagrees with the manifest; each with a one-line reason naming the field.
         """
         if intra_op_num_threads < 1:
             raise ValueError(f"intra_op_num_threads must be >= 1, got {intra_op_num_threads}")
@@ -199,10 +333,6 @@ class OnnxPolicy:
             signer = verify_manifest_signature(root, manifest_bytes, load_trusted_keys(list(trusted_keys)))
             signer_key_id = signer.key_id
         manifest = parse_manifest(manifest_bytes, root / MANIFEST_FILE)
-        if manifest.policy_spec.chunk_size != 1:
-            raise BundleError(
-                f"bundle has chunk_size {manifest.policy_spec.chunk_size}; OnnxPolicy runs chunk_size 1 only"
-            )
         model_path = root / manifest.onnx_file
         if not model_path.is_file():
             raise BundleError(f"model file {model_path} named by the manifest is missing")
@@ -241,13 +371,12 @@ class OnnxPolicy:
             session = create_session(model_bytes, intra_op_num_threads=intra_op_num_threads)
         except Exception as exc:  # onnxruntime raises its own Exception subclasses for malformed graphs
             raise BundleError(f"onnxruntime refused {model_path}: {exc}") from exc
-        problem = signature_problem(
-            session, manifest.input_name, manifest.input_shape, manifest.output_name, manifest.output_shape
-        )
+        problem = manifest_signature_problem(session, manifest)
         if problem is not None:
             raise BundleError(f"{model_path} does not match its manifest/spec: {problem}")
         _check_embedded_spec(session, manifest)
-        return cls(session, manifest, root, signer_key_id=signer_key_id)
+        _check_sampler_record(session, manifest)
+        return cls(session, manifest, root, signer_key_id=signer_key_id, seed=seed, execution_horizon=execution_horizon)
 
     @property
     def obs_dim(self) -> int:
@@ -259,8 +388,48 @@ class OnnxPolicy:
         """Number of action dimensions."""
         return self._act_dim
 
-    def reset(self) -> None:
-        """Clear episode state; a chunk-size-1 feed-forward policy has none, so this does nothing."""
+    @property
+    def chunk_size(self) -> int:
+        """H: actions per `plan` (1 for a plain bundle)."""
+        return self.spec.chunk_size
+
+    @property
+    def execution_horizon(self) -> int:
+        """H_a: actions `act` executes from each chunk before planning again."""
+        return 1 if self._plain else self._queue.horizon
+
+    @property
+    def obs_history(self) -> int:
+        """T_o: observations one plan conditions on (`plan` takes `[T_o * obs_dim]`)."""
+        return self.spec.obs_history
+
+    @property
+    def noise_shape(self) -> tuple[int, ...] | None:
+        """Per-query shape of the noise input (usually `(H, A)`), or None when the bundle takes none."""
+        return self._noise_shape
+
+    @property
+    def sampler(self) -> SamplerInfo | None:
+        """The sampler unrolled in the graph (kind, K steps), or None."""
+        return self.manifest.sampler
+
+    def reset(self, first_obs: object = None) -> None:
+        """Start an episode: forget the observation history and the queued actions (nothing for a plain bundle).
+
+        The noise generator is not re-seeded (see the class docstring; `reseed`). `first_obs` is ignored: the
+        history fills with the first observation `act` receives; it is accepted so `reset` can be an
+        `on_reset(first_obs)` callback.
+        """
+        if self._plain:
+            return
+        self._history.clear()
+        self._queue.clear()
+        self.replanned = True
+
+    def reseed(self, seed: int) -> None:
+        """Restart the noise generator from `seed` (what `load(seed=...)` did)."""
+        self._seed = seed
+        self._rng = np.random.default_rng(seed)
 
     def _describe_non_finite(self, flat: npt.NDArray[np.float32]) -> str:
         bad = np.flatnonzero(~np.isfinite(flat))
@@ -283,6 +452,8 @@ class OnnxPolicy:
             ValueError: wrong keys/shape/dtype, or a non-finite value (after float32 conversion).
             RuntimeError: the model produced a non-finite action.
         """
+        if not self._plain:
+            return self._act_chunked(obs)
         if type(obs) is np.ndarray and obs.dtype is _F32 and obs.shape in self._obs_shapes:
             self._obs_buf[...] = obs  # fast path: the usual float32 [obs_dim] array
         elif isinstance(obs, Mapping):
@@ -310,6 +481,139 @@ class OnnxPolicy:
         action: npt.NDArray[np.float32] = self._act_row.copy()  # the buffer is reused on the next call
         return action
 
+    def _read_observation(self, obs: Mapping[str, Any] | npt.ArrayLike) -> None:
+        """Validate one observation (mapping or flat) into `self._obs_buf`; ValueError if bad or non-finite."""
+        if isinstance(obs, Mapping):
+            self._obs_buf[...] = self.spec.observation.flatten(obs)
+        else:
+            arr = np.asarray(obs)
+            if arr.shape not in self._obs_shapes:
+                raise ValueError(
+                    f"observation has shape {arr.shape}, expected ({self._obs_dim},) or (1, {self._obs_dim})"
+                )
+            if arr.dtype.kind not in "fiu":
+                raise ValueError(f"observation has dtype {arr.dtype}, expected a real number type")
+            with np.errstate(over="ignore", invalid="ignore"):
+                self._obs_buf[...] = arr
+        if not np.isfinite(self._obs_buf).all():
+            raise ValueError(f"observation is not finite: {self._describe_non_finite(self._obs_buf[0])}")
+
+    def observe(self, obs: Mapping[str, Any] | npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Append one observation to the kept history; returns the history `[T_o * obs_dim]` `plan` takes.
+
+        At an episode start (after `reset`) the first observation fills the whole history. This is what `act`
+        does every step; a caller that plans on its own schedule (the ROS control step) calls it every control
+        tick and `plan(history)` when it replans.
+
+        Raises:
+            ValueError: wrong keys/shape/dtype or a non-finite value (the history is then unchanged).
+        """
+        self._read_observation(obs)
+        if self._plain:
+            flat: npt.NDArray[np.float32] = self._obs_buf[0].copy()
+            return flat
+        self._history.push(self._obs_buf[0])
+        self._history.flat_into(self._plan_obs)
+        history: npt.NDArray[np.float32] = self._plan_obs[0].copy()
+        return history
+
+    def _act_chunked(self, obs: Mapping[str, Any] | npt.ArrayLike) -> npt.NDArray[np.float32]:
+        self._read_observation(obs)
+        self._history.push(self._obs_buf[0])
+        self.replanned = self._queue.empty
+        if self.replanned:
+            self._history.flat_into(self._plan_obs)
+            self._queue.fill(self._run_plan(None))
+        return self._queue.pop()
+
+    def plan(
+        self, obs_history: Mapping[str, Any] | npt.ArrayLike, noise: npt.ArrayLike | None = None
+    ) -> npt.NDArray[np.float32]:
+        """One query: a chunk `[H, act_dim]` float32 in physical units (`[1, act_dim]` for a plain bundle).
+
+        Stateless apart from the noise generator: `act`'s history and queue are not touched.
+
+        Args:
+            obs_history: the T_o most recent raw observations, oldest first, concatenated: `[T_o * obs_dim]` or
+                `[1, T_o * obs_dim]` (a mapping of named arrays when T_o = 1).
+            noise: the sampler's initial noise `[*noise_shape]` (or with a leading 1); None draws it from the
+                policy's seeded generator (standard normal). Must be None for a bundle without a noise input.
+
+        Raises:
+            ValueError: wrong shape/dtype, non-finite values, or noise given to a bundle that takes none.
+            RuntimeError: the model produced a non-finite action.
+        """
+        if self._plain:
+            if noise is not None:
+                raise ValueError("this bundle takes no noise input (manifest noise_name is null)")
+            return self.act(obs_history)[None, :]
+        if isinstance(obs_history, Mapping):
+            if self.spec.obs_history != 1:
+                raise ValueError(f"a mapping needs obs_history 1, this bundle takes {self.spec.obs_history}")
+            self._plan_obs[...] = self.spec.observation.flatten(obs_history)
+        else:
+            _fill(self._plan_obs, obs_history, "observation history")
+        if not np.isfinite(self._plan_obs).all():
+            bad = np.flatnonzero(~np.isfinite(self._plan_obs[0]))
+            raise ValueError(f"observation history is not finite at flat indices {bad[:10].tolist()}")
+        return self._run_plan(noise).copy()
+
+    def _run_plan(self, noise: npt.ArrayLike | None) -> npt.NDArray[np.float32]:
+        """Run the bound graph on `self._plan_obs`; returns a view `[H, act_dim]` of the output buffer."""
+        if self._noise_shape is not None:
+            if noise is None:
+                self._rng.standard_normal(dtype=np.float32, out=self._plan_noise)
+            else:
+                _fill(self._plan_noise, noise, "noise")
+                if not np.isfinite(self._plan_noise).all():
+                    raise ValueError("noise is not finite")
+        elif noise is not None:
+            raise ValueError("this bundle takes no noise input (manifest noise_name is null)")
+        try:
+            self.session.run_with_iobinding(self._binding)
+        except Exception as exc:  # onnxruntime's exception types do not derive from RuntimeError
+            raise RuntimeError(f"onnxruntime inference failed: {exc}") from exc
+        chunk = self._plan_out.reshape(-1, self._act_dim)
+        if not np.isfinite(chunk).all():
+            raise RuntimeError(f"policy produced a non-finite chunk {chunk.tolist()} for a finite observation history")
+        return chunk
+
+    def plan_batch(self, obs_history: npt.ArrayLike, noise: npt.ArrayLike | None = None) -> npt.NDArray[np.float32]:
+        """Chunks `[B, H, act_dim]` for observation histories `[B, T_o * obs_dim]` and noise `[B, *noise_shape]`.
+
+        For a plain bundle it is `act_batch` with a chunk axis of 1. Noise None draws from the seeded generator.
+
+        Raises:
+            ValueError: wrong shape/dtype, non-finite values, or noise given to a bundle that takes none.
+            RuntimeError: the model produced a non-finite action.
+        """
+        if self._plain:
+            if noise is not None:
+                raise ValueError("this bundle takes no noise input (manifest noise_name is null)")
+            return self.act_batch(obs_history)[:, None, :]
+        batch = _finite_batch(obs_history, (self._in_dim,), "observation history batch")
+        feeds = {self._input_name: batch}
+        if self._noise_shape is not None:
+            if noise is None:
+                noise_arr = self._rng.standard_normal((len(batch), *self._noise_shape), dtype=np.float32)
+            else:
+                noise_arr = _finite_batch(noise, self._noise_shape, "noise batch")
+                if len(noise_arr) != len(batch):
+                    raise ValueError(f"noise batch has {len(noise_arr)} rows, observation batch {len(batch)}")
+            assert self.manifest.noise_name is not None
+            feeds[self.manifest.noise_name] = noise_arr
+        elif noise is not None:
+            raise ValueError("this bundle takes no noise input (manifest noise_name is null)")
+        try:
+            out: npt.NDArray[np.float32] = self.session.run([self._output_name], feeds)[0]
+        except Exception as exc:  # onnxruntime's exception types do not derive from RuntimeError
+            raise RuntimeError(f"onnxruntime inference failed: {exc}") from exc
+        chunks = out.reshape(len(batch), -1, self._act_dim)
+        if not np.isfinite(chunks).all():
+            rows = np.flatnonzero(~np.isfinite(chunks).all(axis=(1, 2)))
+            raise RuntimeError(f"policy produced non-finite chunks in rows {rows[:10].tolist()}")
+        return chunks
+
     def _raise_non_finite(self) -> None:
         obs, action = self._obs_buf[0], self._act_row
         if not np.isfinite(obs).all():
@@ -317,12 +621,15 @@ class OnnxPolicy:
         raise RuntimeError(f"policy produced a non-finite action {action.tolist()} for a finite observation")
 
     def act_batch(self, obs: npt.ArrayLike) -> npt.NDArray[np.float32]:
-        """Actions `[B, act_dim]` float32 in physical units for raw observations `[B, obs_dim]`.
+        """Actions `[B, act_dim]` float32 in physical units for raw observations `[B, obs_dim]` (plain bundles;
+        a chunked, history or sampler bundle has no stateless per-observation action: use `plan_batch`).
 
         Raises:
-            ValueError: wrong shape/dtype or a non-finite value.
+            ValueError: wrong shape/dtype or a non-finite value, or a non-plain bundle.
             RuntimeError: the model produced a non-finite action.
         """
+        if not self._plain:
+            raise ValueError("act_batch runs plain bundles only; use plan_batch(obs_history, noise) for this bundle")
         arr = np.asarray(obs)
         if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] != self._obs_dim:
             raise ValueError(f"observation batch has shape {arr.shape}, expected (B >= 1, {self._obs_dim})")
@@ -364,7 +671,35 @@ class OnnxPolicy:
         raise BundleError(f"action names are in a different order: bundle {list(actual)}, expected {list(expected)}")
 
     def __repr__(self) -> str:
+        chunked = "" if self._plain else f", chunk_size={self.chunk_size}, obs_history={self.obs_history}"
+        sampler = "" if self.sampler is None else f", sampler={self.sampler.kind}/{self.sampler.steps}"
         return (
             f"OnnxPolicy(bundle_dir={str(self.bundle_dir)!r}, obs_dim={self._obs_dim}, "
-            f"act_dim={self._act_dim}, sha256={self.manifest.onnx_sha256[:12]}…)"
+            f"act_dim={self._act_dim}{chunked}{sampler}, sha256={self.manifest.onnx_sha256[:12]}…)"
         )
+
+
+def _fill(dst: npt.NDArray[np.float32], value: npt.ArrayLike, label: str) -> None:
+    """Copy one query `value` (shape `dst.shape[1:]` or `dst.shape`) into the batch-1 buffer `dst`."""
+    arr = np.asarray(value)
+    if arr.shape not in (dst.shape[1:], dst.shape):
+        raise ValueError(f"{label} has shape {arr.shape}, expected {dst.shape[1:]} or {dst.shape}")
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"{label} has dtype {arr.dtype}, expected a real number type")
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float32 range becomes inf, caught by the caller
+        dst[...] = arr.reshape(dst.shape)
+
+
+def _finite_batch(value: npt.ArrayLike, row_shape: tuple[int, ...], label: str) -> npt.NDArray[np.float32]:
+    """`value` as a contiguous float32 batch `[B >= 1, *row_shape]` of finite numbers, or ValueError."""
+    arr = np.asarray(value)
+    if arr.ndim != 1 + len(row_shape) or arr.shape[0] < 1 or arr.shape[1:] != row_shape:
+        raise ValueError(f"{label} has shape {arr.shape}, expected (B >= 1, {', '.join(map(str, row_shape))})")
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"{label} has dtype {arr.dtype}, expected a real number type")
+    with np.errstate(over="ignore", invalid="ignore"):
+        batch = np.ascontiguousarray(arr, dtype=np.float32)
+    finite = np.isfinite(batch).reshape(len(batch), -1).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"{label} has non-finite values in rows {np.flatnonzero(~finite)[:10].tolist()}")
+    return batch
