@@ -274,15 +274,15 @@ class ChunkExecutor:
         return self._ensemble(now_s, replanned=True)
 
     def _async(self, worker: PlanWorker, now_s: float, history: F32) -> ChunkAction:
-        replanned = False
+        replanned, error = False, ""
         result = worker.poll()
         if result is not None:
             error, replanned = self._take(result, now_s)
-            if error:
-                return self._none(error, replanned=False)
         self._prune(now_s)
         if not worker.busy and self._wants_plan(now_s):
-            worker.submit(history, now_s, self._tick)
+            worker.submit(history, now_s, self._tick)  # after a failed plan: the retry starts on this tick
+        if error:
+            return self._none(error, replanned=False)
         out = self._receding(now_s, replanned) if self.config.mode == "receding" else self._ensemble(now_s, replanned)
         if out.error:
             return out

@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot_rl.core.robot import CommandInterface
-from robot_rl.safety import SafetyConfig, build_chain
 from robot_rl.safety.diagnostics import ERROR, OK, WARN
 from ros_nodes.core.chunk_executor import ChunkExecutionConfig, ChunkStats, ensemble_average
 from ros_nodes.core.control_step import ControlStep, HumanInput, OnnxChunkPolicy
@@ -18,34 +16,14 @@ from ros_nodes.core.deployment import PolicyNodeConfig, build_deployment
 from ros_nodes.core.node_health import NodeHealth, policy_entry
 from ros_nodes.core.node_watchdog import WatchdogStatus
 from ros_nodes.core.obs_history import ObservationHistory
-from ros_nodes.core.observations import ObservationAssembler, ObservationLayout
-
-PERIOD = 0.02
-JOINTS = ("j",)
-LAYOUT = ObservationLayout(keys=("joint_pos", "tick"), sizes=(1, 1), joint_names=JOINTS)
-"""The observation carries the tick number, so a test can tell which observation a chunk was planned from."""
-COMMAND = CommandInterface("joint_velocity", "rad/s", JOINTS, (-1.0,), (1.0,))
-VEL_LIMIT = 0.5
+from tests.ros_core.chunk_rig import LAYOUT, PERIOD, VEL_LIMIT, feed, make_step
 
 
 def _step(policy: object, *, execution: ChunkExecutionConfig | None = None, replan_every: int = 0) -> ControlStep:
-    config = SafetyConfig.for_joints(JOINTS, "velocity", PERIOD, [-100.0], [100.0], [VEL_LIMIT], [1e6])
-    step = ControlStep(
-        policy,  # type: ignore[arg-type]
-        ObservationAssembler(LAYOUT),
-        COMMAND,
-        build_chain(config),
-        execution=execution,
-        replan_every=replan_every,
-    )
-    step.reset()
-    return step
+    return make_step(policy, execution=execution, replan_every=replan_every)
 
 
-def _feed(step: ControlStep, k: int) -> None:
-    t = k * PERIOD
-    assert step.assembler.update_joint_state(["j"], [0.0], [0.0], arrival_s=t) is None
-    assert step.assembler.update_observation("tick", [float(k)], arrival_s=t) is None
+_feed = feed
 
 
 class _Recorder:
