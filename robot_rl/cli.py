@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import tyro
 
@@ -214,7 +214,9 @@ def eval_bundle(bundle: Path, env: str, episodes: int, seed: int, backend: str =
     env_id = env or policy.spec.env_id
     if not env_id:
         raise ValueError(f"{bundle}: the manifest records no env; pass --env")
-    return evaluate(policy.act, env_id, episodes, seed, backend=backend, spec=policy.spec), env_id
+    # on_reset: a chunked bundle's observation history and chunk queue start afresh every episode.
+    res = evaluate(policy.act, env_id, episodes, seed, backend=backend, on_reset=policy.reset, spec=policy.spec)
+    return res, env_id
 
 
 def trained_backend(bundle: Path) -> str:
@@ -267,9 +269,12 @@ def _eval_safe(args: EvalArgs) -> int:
     env_id = args.env or policy.spec.env_id
     config = load_safety_config(args.safety, policy.spec.robot, policy.spec.control_hz)
     actor = safe_actor(policy.act, policy.spec.robot, config)
-    res = evaluate(
-        actor, env_id, args.episodes, args.seed, backend=args.backend, on_reset=actor.reset, spec=policy.spec
-    )
+
+    def on_reset(first_obs: Any) -> None:
+        policy.reset()  # a chunked bundle's history and chunk queue
+        actor.reset(first_obs)
+
+    res = evaluate(actor, env_id, args.episodes, args.seed, backend=args.backend, on_reset=on_reset, spec=policy.spec)
     print(
         f"{args.policy} on {env_id} behind the safety chain ({args.safety}): {_describe(res)} "
         f"over {args.episodes} episodes"

@@ -244,6 +244,11 @@ def test_chunked_bundle_runs_in_sim_evaluation(tmp_path: Path) -> None:
         results.append(res.returns)
     assert len(results[0]) == 2 and np.isfinite(results[0]).all()
     assert results[0] == results[1]
+    # `robot-rl eval` resets the bundle at every episode start (history and queue), as the loop above does.
+    from robot_rl.cli import eval_bundle
+
+    res, env_id = eval_bundle(tmp_path / "b", "", 2, 0)
+    assert env_id == "Pendulum-v1" and res.returns == results[0]
 
 
 # --- a tampered or mismatched chunked bundle is refused ---------------------------------------------
