@@ -39,6 +39,8 @@ SCHEMA_ENCODING = "ros2msg"
 REWARD_PREFIX = "reward/"
 # Fixed scalar segments after the vectors and reward terms; the reader relies on these labels, not on positions.
 FLAG_LABELS = ("intervention", "terminated", "truncated", "step")
+CHUNK_LABEL = "chunk"
+"""Segment [chunk_index, chunk_step, replanned] of a step (`StepRecord`; -1 = no chunk); older files lack it."""
 
 # rosbag2's own defaults for a recorder-owned publisher (Jazzy/Kilted spelling); "infinite" durations are
 # written as rmw's max (sec 9223372036, nsec 854775807), exactly as `ros2 bag record` does.
@@ -218,6 +220,10 @@ def encode_step(record: StepRecord) -> bytes:
     segments += [(REWARD_PREFIX + name, np.array([value], np.float64)) for name, value in record.reward_terms.items()]
     flags = (float(record.intervention), float(record.terminated), float(record.truncated), float(record.step))
     segments += [(label, np.array([value], np.float64)) for label, value in zip(FLAG_LABELS, flags)]
+    # Where the policy action came from in an action-chunked policy (chunk index, element, chunk boundary); a reader
+    # that does not know the segment keeps it in `DecodedStep.extra["chunk"]`.
+    chunk = (float(record.chunk_index), float(record.chunk_step), float(record.replanned))
+    segments.append((CHUNK_LABEL, np.array(chunk, np.float64)))
     dims = [dim_t(label=label, size=len(values), stride=len(values)) for label, values in segments]
     layout = types["std_msgs/msg/MultiArrayLayout"](dim=dims, data_offset=0)
     data = np.concatenate([values for _, values in segments])

@@ -175,6 +175,9 @@ class EpisodeRecorder:
                 safety_reasons=tuple(str(r) for r in step.safety_reasons),
                 terminated=bool(step.terminated),
                 truncated=bool(step.truncated),
+                replanned=bool(step.replanned),
+                chunk_index=int(step.chunk_index),
+                chunk_step=int(step.chunk_step),
             )
             if not 0 <= copy.stamp_ns < 2**64:
                 raise ValueError(f"stamp_ns {copy.stamp_ns} outside the MCAP uint64 range")

@@ -246,3 +246,29 @@ def test_chunk_counters_reach_the_policy_diagnostics_entry() -> None:
     plain = policy_entry(_health(None))
     assert plain.level == OK and plain.message == "no failed calls" and "chunk/plans" not in plain.values
     assert _stats(last_plan_latency_s=math.nan).to_json()["last_plan_latency_s"] is None
+
+
+# ------------------------------------------------------------------------------------------ recording
+def test_chunk_boundaries_reach_the_recording(tmp_path: Path) -> None:
+    from robot_rl.data.episode_record import CHUNK_LABEL, STEP_TOPIC, RecorderConfig, decode_step
+    from robot_rl.data.mcap_reader import list_episodes, read_episode, scan_records
+    from robot_rl.data.mcap_writer import EpisodeRecorder
+
+    step = _step(_Recorder(chunk_size=3))
+    records = []
+    for k in range(5):
+        _feed(step, k)
+        records.append(step.tick(k * PERIOD))
+    recorder = EpisodeRecorder(RecorderConfig(directory=tmp_path))
+    recorder.start_episode({"robot": "rig"})
+    for rec in records:
+        assert recorder.record_step(rec)
+    recorder.end_episode(terminated=False, truncated=True)
+    recorder.close()
+    (path,) = list_episodes(tmp_path)
+    scan = scan_records(path.read_bytes())
+    decoded = [decode_step(m.data) for m in scan.messages if scan.topic_of(m.channel_id) == STEP_TOPIC]
+    # [chunk_index, chunk_step, replanned] per step
+    chunks = [d.extra[CHUNK_LABEL].tolist() for d in decoded]
+    assert chunks == [[0, 0, 1], [0, 1, 0], [0, 2, 0], [1, 0, 1], [1, 1, 0]]
+    assert len(read_episode(path).steps) == 5  # readers that do not know the segment still read the episode
