@@ -29,8 +29,9 @@ __all__ = ["ChunkExecutionConfig", "ChunkPolicy", "ControlStep", "HumanInput", "
 
 
 class OnnxChunkPolicy:
-    """An `OnnxPolicy` as a `ChunkPolicy`: the bundle already returns the physical command (chunk-size-1 bundles
-    through `act`, as always; chunked or history bundles through `plan(history) -> [H, A]`)."""
+    """An `OnnxPolicy` as a `ChunkPolicy`: the bundle already returns the physical command (plain bundles through
+    `act`, as always; chunked, history or sampler bundles through `plan(history) -> [H, A]`, whose noise the bundle
+    draws from its own seeded generator)."""
 
     def __init__(self, policy: Any) -> None:
         spec = policy.spec
@@ -41,7 +42,9 @@ class OnnxChunkPolicy:
         """H_a (0 = the whole chunk)."""
         self.obs_history = int(spec.obs_history)
         """T_o."""
-        self._chunked = self.chunk_size > 1 or self.obs_history > 1
+        # A sampler (noise input) plans through `plan` even at H = 1, where its `act` would keep a history of its own.
+        sampler = getattr(policy.manifest, "noise_shape", None) is not None
+        self._chunked = self.chunk_size > 1 or self.obs_history > 1 or sampler
 
     def plan(self, observation: npt.NDArray[np.float32]) -> F64:
         if not self._chunked:
