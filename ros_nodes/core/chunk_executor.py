@@ -202,7 +202,8 @@ class ChunkExecutor:
         self.chunk_size = int(policy.chunk_size)
         self.obs_history = int(getattr(policy, "obs_history", 1))
         self.asynchronous = config.async_inference and self.chunk_size > 1
-        self._worker = PlanWorker(policy.plan) if self.asynchronous else None
+        # Resolved at each call, so `replace_policy` takes effect on the worker too.
+        self._worker = PlanWorker(lambda history: self.policy.plan(history)) if self.asynchronous else None
         self.policy_errors = 0
         """Plans that failed (raised or returned a bad shape)."""
         self._chunks: list[_Chunk] = []
@@ -233,6 +234,21 @@ class ChunkExecutor:
         self._late_now = False
         if self._worker is not None:
             self._worker.cancel()
+
+    def replace_policy(self, policy: ChunkPolicy) -> None:
+        """Plan with `policy` from now on (same chunk size and history length); current chunks are dropped.
+
+        Raises:
+            ValueError: `policy` has another chunk size or observation history.
+        """
+        shape = (int(policy.chunk_size), int(getattr(policy, "obs_history", 1)))
+        if shape != (self.chunk_size, self.obs_history):
+            raise ValueError(
+                f"replacement policy has (chunk_size, obs_history) {shape}, expected "
+                f"{(self.chunk_size, self.obs_history)}"
+            )
+        self.policy = policy
+        self.drop()
 
     def close(self) -> None:
         """Stop the worker thread (if one was started)."""

@@ -89,7 +89,6 @@ class ControlStep:
         """
         if not 0 <= replan_every <= policy.chunk_size:
             raise ValueError(f"replan_every must be in [0, chunk_size={policy.chunk_size}], got {replan_every}")
-        self.policy = policy
         self.assembler = assembler
         self.command = command
         """What the actions drive (joints in action order, ros2_control interface): the bundle's own record."""
@@ -118,6 +117,16 @@ class ControlStep:
         self.executor.reset()
         self.arbiter.reset()
         self.chain.reset(self.assembler.joint_positions(self.command.joints), reanchor=reanchor)
+
+    @property
+    def policy(self) -> ChunkPolicy:
+        """What plans the chunks; assigning another one (same chunk size and history length) drops the current
+        chunks and plans with it from the next tick."""
+        return self.executor.policy
+
+    @policy.setter
+    def policy(self, policy: ChunkPolicy) -> None:
+        self.executor.replace_policy(policy)
 
     @property
     def policy_errors(self) -> int:

@@ -272,3 +272,14 @@ def test_chunk_boundaries_reach_the_recording(tmp_path: Path) -> None:
     chunks = [d.extra[CHUNK_LABEL].tolist() for d in decoded]
     assert chunks == [[0, 0, 1], [0, 1, 0], [0, 2, 0], [1, 0, 1], [1, 1, 0]]
     assert len(read_episode(path).steps) == 5  # readers that do not know the segment still read the episode
+
+
+def test_a_replaced_policy_plans_from_the_next_tick_and_must_match_the_shape() -> None:
+    step = _step(_Recorder(chunk_size=3))
+    _feed(step, 0)
+    assert step.tick(0.0).policy_action[0] == 0.0
+    step.policy = _Fixed([7.0, 8.0, 9.0])  # the chunk of the old policy is dropped
+    _feed(step, 1)
+    assert step.tick(PERIOD).policy_action[0] == 7.0
+    with pytest.raises(ValueError, match="chunk_size, obs_history"):
+        step.policy = _Fixed([1.0])
