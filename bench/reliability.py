@@ -339,7 +339,7 @@ def run_campaign(work: Path, inputs: int, configs: list[tuple[str, str]]) -> dic
     urdf = resolve("franka_panda/panda.urdf")
     limits = read_urdf_limits(urdf, JOINTS, PANDA_ACCELERATION_RAD_S2)
     n_cases = len(_case_makers())
-    per_case = max(1, inputs // (len(configs) * n_cases))
+    per_case = max(1, -(-inputs // (len(configs) * n_cases)))  # rounded up: at least `inputs` in all
     bundles = {i: make_bundle(work / f"bundle_{i}", i) for i in sorted({c[0] for c in configs})}
     runs = []
     for interface, trigger in configs:

@@ -20,8 +20,9 @@ publish time), `T` the nominal control period. A tick longer than T counts as T 
 step in less time). Why not the nominal T for every tick: under load ticks come unevenly (a late tick, then the
 on-time one 1 ms later), and a target moving at a constant, legal velocity over ticks of T/2 and T has a
 second difference of v·T/2 per tick — up to v_max/(2·a_max·T) = 1.5× a·T² on the Panda at 20 Hz — although
-neither its velocity nor its acceleration changes. A velocity command moves the ideal robot for the time until
-the next command, at most T.
+neither its velocity nor its acceleration changes. The ideal robot of the velocity interface moves with each command
+from when it was sent until the next one (the probe publishes its position as of the latest command); the position
+rule judges a command over one period ahead, the longest it may stay in force.
 URDFs carry no acceleration limits; the Panda's are Franka's published joint acceleration limits (below).
 """
 
@@ -115,7 +116,8 @@ class CommandChecker:
     """Stops (exempt from the acceleration rule) from a speed above a_max·T."""
     _prev: np.ndarray | None = None
     _prev_v: np.ndarray | None = None
-    _q: np.ndarray | None = None  # velocity interface: the joint position the commands imply
+    _q: np.ndarray | None = None  # velocity interface: the joint position the commands imply, as of the last one
+    _prev_cmd: np.ndarray | None = None  # velocity interface: the command in force since the last one
     _t: float | None = None  # when the previous command was published
 
     def start_position(self, q: np.ndarray) -> None:
@@ -129,9 +131,11 @@ class CommandChecker:
         returns the rules it broke (empty: safe)."""
         self.checked += 1
         # The tick's length: the time since the previous command, at most one period (stamps are whole ns: floor).
-        dt = self.period_s
+        # The velocity interface's ideal robot moves for the whole real interval (`elapsed`).
+        dt, elapsed = self.period_s, self.period_s
         if t_s is not None and self._t is not None:
-            dt = min(max(t_s - self._t, 1e-6), self.period_s)
+            elapsed = max(t_s - self._t, 1e-6)
+            dt = min(elapsed, self.period_s)
         self._t = t_s
         lim = self.limits
         n = len(lim.names)
@@ -155,12 +159,15 @@ class CommandChecker:
                 v = cmd
                 stop = not np.any(cmd)
                 if self._q is not None:
-                    q_next = self._q + cmd * dt  # the command moves the robot until the next one
+                    if self._prev_cmd is not None:
+                        self._q = self._q + self._prev_cmd * elapsed  # the previous command moved it until now
+                    # This one moves it until the next command, at most one period.
+                    q_next = self._q + cmd * self.period_s
                     outward = ((q_next > hi + _TOL) & (cmd > 0)) | ((q_next < lo - _TOL) & (cmd < 0))
                     if np.any(outward):
                         broken.append("position_limit")
                         detail["position_excess_rad"] = float(np.max(np.maximum(lo - q_next, q_next - hi)))
-                    self._q = q_next
+                    self._prev_cmd = cmd
             if v is not None:
                 if np.any(np.abs(v) > vmax * (1 + _REL) + _TOL):
                     broken.append("velocity_limit")

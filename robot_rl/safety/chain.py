@@ -25,7 +25,7 @@ from robot_rl.safety.links import (
     PlausibilityLink,
     WorkspaceLink,
 )
-from robot_rl.safety.links.joint_limits import predicted_position
+from robot_rl.safety.links.joint_limits import LAG_PERIODS, predicted_position
 from robot_rl.safety.links.workspace import ForwardKinematics
 from robot_rl.safety.registry import BUILTIN_LINKS, make_link
 
@@ -313,10 +313,7 @@ class SafetyChain:
         """(previous target, previous velocity) to commit after sending `action`."""
         if self._iface == "velocity":
             # Kept as the "previous target": where the commands sent so far put the joint (braking reference).
-            q = step.joint_pos_rad
-            if q is None:
-                return None, action.copy()
-            return predicted_position(step.prev_target, self._v_prev, step.dt_s, q, self._clamp.limits), action.copy()
+            return self._velocity_prediction(step, step.joint_pos_rad), action.copy()
         if self._iface == "effort":
             return None, self._v_prev
         start = step.prev_target
@@ -326,12 +323,27 @@ class SafetyChain:
         # The caller owns result.action; the chain keeps its own copy of a position target.
         return action.copy(), (action - start) / step.control_dt_s
 
+    def _velocity_prediction(self, step: Step, q_meas: F64 | None) -> F64 | None:
+        """Velocity interface: where the commands sent so far put the joint now (`predicted_position`); without
+        a usable reading, the previous prediction advanced by the last command; None when there is neither."""
+        if q_meas is not None:
+            return predicted_position(step.prev_target, self._v_prev, step.dt_s, q_meas, self._clamp.limits)
+        if step.prev_target is None:
+            return None
+        horizon_s = LAG_PERIODS * self._period_s
+        return step.prev_target + self._v_prev * min(max(step.dt_s, 0.0), horizon_s)
+
     def _held_result(
         self, step: Step, hold: tuple[Link, Reason]
     ) -> tuple[ChainResult, F64 | None, F64, float | None, list[tuple[Link, Reason]]]:
         # A suspect reading must not become the hold target (nor the anchor it commits).
         suspect = any(link.measurement_suspect for link in self._sensors)
-        action, prev = self._hold(None if suspect else step.joint_pos_rad)
+        q_meas = None if suspect else step.joint_pos_rad
+        action, prev = self._hold(q_meas)
+        if self._iface == "velocity":
+            # The predicted position survives a hold (the joint stops where the commands sent so far put it):
+            # restarting it from a stale reading would let the next commands run closer to a limit than known.
+            prev = self._velocity_prediction(step, q_meas)
         key, reason = hold[1]
         # A hold is a stop: rate limits restart from rest.
         return ChainResult(action, True, (reason,), (key,)), prev, np.zeros(self._n), step.now_s, [hold]

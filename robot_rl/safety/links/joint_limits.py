@@ -167,14 +167,19 @@ def position_exact(u: F64, prev: F64, v_prev: F64, dt_s: float, lim: JointLimits
     return out, (out - prev) / dt_s
 
 
-LAG_PERIODS = 2.0
+NEXT_COMMAND_PERIODS = 2.0
+"""Velocity interface: a command may stay in force this many control periods (the next tick one period late)
+before the next one can brake; braking room is kept for that long, so a late tick does not force a stop
+harder than the acceleration limit."""
+
+LAG_PERIODS = 4.0
 """How many control periods a joint reading may lag behind the commands already sent (velocity interface)."""
 
 
 def predicted_position(prev_pred: F64 | None, v_prev: F64, elapsed_s: float, q_meas: F64, lim: JointLimits) -> F64:
     """Where the velocity commands sent so far put the joint now: the previous prediction advanced by the last
-    command over the time since it was sent, kept within the distance the joint can travel in LAG_PERIODS·T
-    ((|v_prev| + a_max·L·T)·L·T) of the reading.
+    command over the time since it was sent, kept within the distance the joint can travel in W = LAG_PERIODS·T
+    (|v_prev|·W + a_max·W²/2) of the reading.
 
     A reading that lags (a stale message, a flood) would otherwise let the joint run closer to a limit than
     measured and then make braking abrupt when a fresh reading arrives; the band shrinks with the speed, so a
@@ -183,7 +188,7 @@ def predicted_position(prev_pred: F64 | None, v_prev: F64, elapsed_s: float, q_m
     if prev_pred is None:
         return q_meas
     horizon_s = LAG_PERIODS * lim.period_s
-    band = (np.abs(v_prev) + lim.accel_rad_s2 * horizon_s) * horizon_s
+    band = (np.abs(v_prev) + 0.5 * lim.accel_rad_s2 * horizon_s) * horizon_s
     q = prev_pred + v_prev * min(max(elapsed_s, 0.0), horizon_s)
     return np.minimum(np.maximum(q, q_meas - band), q_meas + band)
 
@@ -193,7 +198,7 @@ def velocity_link(
 ) -> F64:
     """Velocity commands: |v| ≤ v_max, |v − v_prev| ≤ a_max·dt, then position prediction with braking.
 
-    The prediction horizon is the nominal period: q + v·T (+ braking distance) stays inside the limits, with q
+    The prediction horizon is NEXT_COMMAND_PERIODS·T: q + v·2T (+ braking distance) stays inside the limits, with q
     the measured position or, toward each limit, the `predicted_position` `q_pred` when it is further along;
     beyond a limit only motion back inside is allowed. The position rule comes last and wins over the
     acceleration rule when both cannot hold (the measured position jumped beyond the commanded path).
@@ -211,8 +216,9 @@ def velocity_link(
         v = v_a
     q_hi = q_meas if q_pred is None else np.maximum(q_meas, q_pred)
     q_lo = q_meas if q_pred is None else np.minimum(q_meas, q_pred)
-    up = braking_speed(lim.upper_rad - q_hi, lim.accel_rad_s2, lim.period_s)
-    down = braking_speed(q_lo - lim.lower_rad, lim.accel_rad_s2, lim.period_s)
+    horizon_s = NEXT_COMMAND_PERIODS * lim.period_s
+    up = braking_speed(lim.upper_rad - q_hi, lim.accel_rad_s2, horizon_s)
+    down = braking_speed(q_lo - lim.lower_rad, lim.accel_rad_s2, horizon_s)
     v_p = np.minimum(np.maximum(v, -down), up)
     if _differs(v_p, v):
         # The braking rule, worded as in the position interface: "position_limit: j 1 -> 0.5 rad" is a clip.
