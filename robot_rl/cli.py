@@ -52,6 +52,9 @@ class ExportArgs:
     """Replace an existing bundle at `out`."""
     parity_samples: int = 10_000
     """Observations on which ONNX Runtime must match torch before the bundle is written."""
+    sampler_steps: tuple[int, ...] = ()
+    """Generative policies: export one bundle per sampler step count K into `OUT/k<K>` (same weights, each
+    verified on its own); empty = the run's own K, into `OUT`."""
 
 
 @dataclass(frozen=True)
@@ -178,30 +181,39 @@ def _train(algo: str, argv: list[str]) -> int:
     return 0
 
 
-def export_run(run_dir: Path, out: Path, overwrite: bool = False, parity_samples: int = 10_000) -> object:
-    """Export `run_dir`'s latest checkpoint to the bundle `out`; returns the manifest."""
-    from robot_rl.export.onnx_export import export_policy
+def export_run(
+    run_dir: Path, out: Path, overwrite: bool = False, parity_samples: int = 10_000, sampler_steps: tuple[int, ...] = ()
+) -> dict[Path, object]:
+    """Export `run_dir`'s latest checkpoint to the bundle `out` (or one bundle per K in `out/k<K>` when
+    `sampler_steps` is given); returns the manifests by bundle directory."""
+    from robot_rl.export.onnx_export import export_policy, export_sampler_variants
     from robot_rl.train.from_run import load_run_policy
 
     run = load_run_policy(run_dir)
-    return export_policy(
-        run.policy,
-        out,
-        training_config=run.config,
-        extra={"run_dir": str(run_dir), "checkpoint": run.checkpoint.name, "training_summary": run.summary},
-        n_parity=parity_samples,
-        overwrite=overwrite,
+    extra = {"run_dir": str(run_dir), "checkpoint": run.checkpoint.name, "training_summary": run.summary}
+    if sampler_steps:
+        by_k = export_sampler_variants(
+            run.policy, out, sampler_steps, run.config, extra, n_parity=parity_samples, overwrite=overwrite
+        )
+        return {out / f"k{k}": m for k, m in by_k.items()}
+    manifest = export_policy(
+        run.policy, out, training_config=run.config, extra=extra, n_parity=parity_samples, overwrite=overwrite
     )
+    return {out: manifest}
 
 
 def _export(argv: list[str]) -> int:
     args = tyro.cli(ExportArgs, args=argv, prog="robot-rl export")
-    manifest = export_run(args.run_dir, args.out, args.overwrite, args.parity_samples)
-    parity = getattr(manifest, "parity", {})
-    print(
-        f"exported {args.out} (sha256 {getattr(manifest, 'onnx_sha256', '?')[:16]}…, parity max |Δ| "
-        f"{parity.get('max_abs_diff', float('nan')):.2e} on {parity.get('n_samples', '?')} observations)"
-    )
+    try:
+        manifests = export_run(args.run_dir, args.out, args.overwrite, args.parity_samples, args.sampler_steps)
+    except ValueError as exc:  # e.g. --sampler-steps on a policy without a sampler
+        return _fail(str(exc))
+    for path, manifest in manifests.items():
+        parity = getattr(manifest, "parity", {})
+        print(
+            f"exported {path} (sha256 {getattr(manifest, 'onnx_sha256', '?')[:16]}…, parity max |Δ| "
+            f"{parity.get('max_abs_diff', float('nan')):.2e} on {parity.get('n_samples', '?')} observations)"
+        )
     return 0
 
 

@@ -50,7 +50,7 @@ def run_demo(args: Any) -> int:
 
     bundle = args.models_dir / f"demo-{safe_env}"
     print(f"[2/{n_stages}] exporting {bundle} and verifying ONNX parity …", flush=True)
-    manifest: Any = export_run(result.run_dir, bundle, overwrite=True)
+    manifest: Any = export_run(result.run_dir, bundle, overwrite=True)[bundle]
 
     print(f"[3/{n_stages}] evaluating the exported ONNX bundle ({args.eval_episodes} episodes) …", flush=True)
     onnx_eval: Any

@@ -66,6 +66,13 @@ class ChunkSamplerPolicy(nn.Module):
         """K: sampler steps per chunk."""
         return self.sampler.steps
 
+    def with_steps(self, steps: int) -> ChunkSamplerPolicy:
+        """This policy with a K = `steps` sampler; normalizers and denoiser are shared, not copied (the exporter's
+        `sampler_steps` / `export_sampler_variants` use it to write one bundle per K)."""
+        return ChunkSamplerPolicy(
+            self.spec, self.obs_normalizer, self.action_normalizer, self.denoiser, self.sampler.with_steps(steps)
+        )
+
     def condition(self, obs: torch.Tensor) -> torch.Tensor:
         """Raw `[B, T_o·O]` → normalized conditioning `[B, T_o·O]` (each slot normalized per dimension)."""
         hist = obs.reshape(obs.shape[0], self.obs_history, self.obs_dim)

@@ -106,6 +106,11 @@ class ChunkSampler(nn.Module):
             self._alphas = tuple(float(a) for a in alphas_bar.tolist())
             self._timesteps = ddim_timesteps(len(self._alphas), steps)
 
+    def with_steps(self, steps: int) -> ChunkSampler:
+        """The same sampler with K = `steps` (the trained network is shared: export one bundle per K)."""
+        alphas = torch.tensor(self._alphas, dtype=torch.float64) if self.kind == "ddim" else None
+        return ChunkSampler(self.kind, steps, alphas, self.prediction, self.clip_sample)
+
     def forward(self, denoiser: Denoiser, cond: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         if self.kind == "ddim":
             return ddim_sample(denoiser, cond, noise, self._alphas, self._timesteps, self.prediction, self.clip_sample)
