@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import tyro
 
@@ -26,6 +26,7 @@ commands:
   export RUN_DIR  write a verified ONNX bundle (policy.onnx + manifest.json)
   eval            evaluate an exported bundle in simulation
   demo            the main job: train SAC, export, verify, evaluate the ONNX, plot
+                  (--policy flow|diffusion|meanflow: imitate the scripted expert, then the same path)
   envs            list continuous-control environments that can be trained on
   episodes DIR    list recorded MCAP episodes (steps, success, interventions, rewards); --recover crashed ones
   dataset SOURCE  build a Minari training dataset: expert | rollout | mcap   (robot-rl dataset --help)
@@ -79,12 +80,24 @@ class EvalArgs:
 
 @dataclass(frozen=True)
 class DemoArgs:
-    """Train SAC on a built-in task, export, verify, evaluate the ONNX bundle, plot the learning curve."""
+    """Train SAC on a built-in task, export, verify, evaluate the ONNX bundle, plot the learning curve. With
+    `--policy diffusion|flow|meanflow`: imitate the task's scripted expert with a generative chunk policy instead
+    (expert dataset → offline training → bundle with its sampler → both engines → ROS 2; docs/generative.md)."""
 
     env: str = "robot_rl/PandaReach-v0"
     """Gymnasium env id to train on (robot_rl/* suite envs also get the sim-to-sim check)."""
+    policy: Literal["sac", "diffusion", "flow", "meanflow"] = "sac"
+    """What to train: `sac` (online RL) or a generative chunk policy learned offline from the scripted expert (a
+    robot_rl/* task with an expert, e.g. robot_rl/PandaReachAround-v0, the multimodal one)."""
     steps: int = 18_000
-    """Training budget in env steps."""
+    """SAC: training budget in env steps."""
+    expert_episodes: int = 100
+    """Generative policies: scripted-expert episodes recorded as the training dataset."""
+    updates: int = 2_000
+    """Generative policies: offline training budget in gradient updates."""
+    sampler_steps: int = 0
+    """Generative policies: K, network evaluations per chunk in training evaluation and in the bundle (0 = the
+    method's default: diffusion 10 DDIM steps, flow 10 Euler steps, meanflow 1)."""
     seed: int = 0
     """Run seed."""
     out_dir: Path = Path("runs")

@@ -60,10 +60,27 @@ def deploy_in_sim(
         "ros_loop_p50_ms": round(loop["p50_ms"], 3),
         "ros_loop_p99_ms": round(loop["p99_ms"], 3),
         "ros_deadline_misses": f"{loop['deadline_misses']} of {loop['ticks']} ticks",
+        **_chunk_summary(stats.get("chunks", {})),
         "ros_safety_activations": safety or "none",
         "ros_intervention_steps": stats.get("intervention_steps", 0),
         "ros_recorded_episodes": len(episodes),
         "ros_recorded_intervention_steps": int(sum(int(e.intervention.sum()) for e in episodes)),
         "ros_node_exit_codes": result.exit_codes,
         "ros_recording": str(record_dir),
+    }
+
+
+def _chunk_summary(chunks: dict[str, Any]) -> dict[str, Any]:
+    """The node's chunk counters, for a chunked bundle (H > 1) only: a plain bundle's summary stays as it was."""
+    if chunks.get("chunk_size", 1) <= 1:
+        return {}
+    latency_s = chunks.get("last_plan_latency_s")
+    return {
+        "ros_chunk_execution": f"{chunks['mode']}{' async' if chunks['asynchronous'] else ''}, "
+        f"H={chunks['chunk_size']}, H_a={chunks['horizon']}, T_o={chunks['obs_history']}",
+        "ros_chunk_plans": chunks["plans"],
+        "ros_chunk_async_plans": chunks["async_plans"],
+        "ros_chunk_late_chunks": chunks["late_chunks"],
+        "ros_chunk_missed_actions": chunks["missed_actions"],
+        "ros_chunk_last_plan_latency_ms": None if latency_s is None else round(1e3 * latency_s, 3),
     }

@@ -1,4 +1,7 @@
-"""The README's main job: train SAC, export a verified ONNX bundle, evaluate the bundle, plot."""
+"""The README's main job: train SAC, export a verified ONNX bundle, evaluate the bundle, plot.
+
+`--policy diffusion|flow|meanflow` runs the imitation variant instead (`robot_rl.train.demo_generative`).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,11 @@ from robot_rl.train.plot import plot_learning_curves
 def run_demo(args: Any) -> int:
     """Run the demo described by `robot_rl.cli.DemoArgs`; prints a summary, returns an exit code."""
     from robot_rl.cli import eval_bundle, export_run
+
+    if args.policy != "sac":
+        from robot_rl.train.demo_generative import run_generative_demo
+
+        return run_generative_demo(args)
 
     t_start = time.perf_counter()
     sim_suite = args.env.startswith("robot_rl/") and "MetaWorld" not in args.env
@@ -75,7 +83,7 @@ def run_demo(args: Any) -> int:
 
     ros: dict[str, Any] = {}
     if deploy:
-        ros = _ros_stage(bundle, args, result.run_dir, n_stages)
+        ros = ros_stage(bundle, args, result.run_dir, n_stages)
 
     print(f"[{n_stages}/{n_stages}] plotting the learning curve …", flush=True)
     png = plot_learning_curves(
@@ -114,7 +122,14 @@ def run_demo(args: Any) -> int:
 
 def write_figures(summary: dict[str, Any], args: Any, path: Path) -> None:
     """The summary as README figures (docs/benchmarks/demo.json): what ran, how long, on what machine."""
-    argv = [f"--env {args.env}", f"--steps {args.steps}", f"--seed {args.seed}", f"--deploy-s {args.deploy_s:g}"]
+    if args.policy == "sac":
+        argv = [f"--env {args.env}", f"--steps {args.steps}"]
+    else:
+        argv = [f"--policy {args.policy}", f"--env {args.env}", f"--expert-episodes {args.expert_episodes}"]
+        argv.append(f"--updates {args.updates}")
+        if args.sampler_steps:
+            argv.append(f"--sampler-steps {args.sampler_steps}")
+    argv += [f"--seed {args.seed}", f"--deploy-s {args.deploy_s:g}"]
     figures = {
         "source": "written by `robot-rl demo --figures-out` at the end of the run",
         "command": "robot-rl demo " + " ".join(argv),
@@ -128,11 +143,13 @@ def write_figures(summary: dict[str, Any], args: Any, path: Path) -> None:
     path.write_text(json.dumps(figures, indent=1) + "\n")
 
 
-def _ros_stage(bundle: Path, args: Any, run_dir: Path, n_stages: int) -> dict[str, Any]:
-    """Deploy the bundle in ROS 2 on the simulated robot (launch file, safety chain, takeover, MCAP)."""
+def ros_stage(bundle: Path, args: Any, run_dir: Path, n_stages: int, note: str = "") -> dict[str, Any]:
+    """Deploy the bundle in ROS 2 on the simulated robot (launch file, safety chain, takeover, MCAP); the
+    second-to-last of `n_stages` stages. `note` adds to the stage line (e.g. how a chunked bundle runs)."""
     print(
         f"[{n_stages - 1}/{n_stages}] deploying in ROS 2 against the simulated robot for {args.deploy_s:g} s "
-        "(launch/sim_deploy.launch.xml: safety chain on, scripted takeover mid-run, MCAP recording) …",
+        f"(launch/sim_deploy.launch.xml: safety chain on, scripted takeover mid-run, MCAP recording"
+        f"{'; ' + note if note else ''}) …",
         flush=True,
     )
     try:
