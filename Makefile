@@ -68,6 +68,7 @@ lint: $(STAMP)
 # Every benchmark, then README's figures re-rendered from the JSON they wrote (bench/readme_figures.py).
 bench: $(STAMP)
 	$(PY) bench/onnx_latency.py
+	$(PY) bench/generative_inference.py
 	$(PY) bench/sim_speed.py
 	$(PY) bench/sac_vs_sb3.py throughput
 	$(PY) bench/safety_chain.py

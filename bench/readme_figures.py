@@ -138,6 +138,35 @@ def row_onnx(data: Data) -> list[str]:
     ]
 
 
+def row_generative_inference(data: Data) -> list[str]:
+    d = data("generative_inference")
+    model, results = _need(d, "model"), _need(d, "results")
+    names = {"meanflow_k1": "MeanFlow 1-step", "meanflow_k2": "MeanFlow 2-step", "flow_k10": "flow 10-step",
+             "ddim_k10": "DDIM 10-step"}  # fmt: skip
+    base = _need(results, "sac_actor", "onnx")
+    cells = [
+        f"{names.get(k, k)} {r['onnx']['p50_us'] / 1e3:.2f} / {r['onnx']['p99_us'] / 1e3:.2f} ms "
+        f"({r['onnx']['p50_us'] / base['p50_us']:.0f}x / {r['onnx']['p99_us'] / base['p99_us']:.0f}x)"
+        for k, r in results.items()
+        if k in names
+    ]
+    verdicts = []
+    for t in _need(d, "targets"):
+        why = " (its CPU-time p99 is within: waiting for a core)" if not t["met"] and t.get("cpu_within") else ""
+        verdicts.append(
+            f"{names.get(t['variant'], t['variant'])} p99 ≤ {t['p99_ms_max']:g} ms: {_verdict(t['met'])}{why}"
+        )
+    untrained = "untrained, default sizes" if d.get("untrained") else "trained"
+    return [
+        f"Generative chunk policies (H = {model['chunk_size']}, A = {model['act_dim']}, T_o = {model['obs_history']}; "
+        f"{untrained}), batch 1 via `OnnxPolicy.plan` (`bench/generative_inference.py`)",
+        "p50 / p99 (x the SAC actor's `act` p50 / p99, same run): "
+        + "; ".join(cells)
+        + f"; SAC actor `act` {base['p50_us']:.0f} / {base['p99_us']:.0f} µs",
+        "; ".join(verdicts),
+    ]
+
+
 def row_sim_speed(data: Data) -> list[str]:
     d = data("sim_speed")
     target = _need(d, "target_wrapper_overhead_mujoco")
@@ -300,6 +329,7 @@ ROWS: list[Callable[[Data], list[str]]] = [
     row_sac_returns,
     row_sac_wallclock,
     row_onnx,
+    row_generative_inference,
     row_sim_speed,
     row_sim2sim,
     row_node_latency,

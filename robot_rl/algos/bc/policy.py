@@ -28,8 +28,10 @@ class ChunkTanhPolicy(nn.Module):
         self.trunk = trunk
         low, high = spec.action.low_array, spec.action.high_array
         offset = normalized_to_physical(0.0, low, high)
-        self.register_buffer("action_scale", torch.as_tensor(normalized_to_physical(1.0, low, high) - offset))
-        self.register_buffer("action_bias", torch.as_tensor(offset))
+        # float32 like the graph's other tensors (numpy promotes the map's float scalars to float64).
+        scale = normalized_to_physical(1.0, low, high) - offset
+        self.register_buffer("action_scale", torch.as_tensor(scale, dtype=torch.float32))
+        self.register_buffer("action_bias", torch.as_tensor(offset, dtype=torch.float32))
 
     action_scale: torch.Tensor
     action_bias: torch.Tensor
