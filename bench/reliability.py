@@ -355,6 +355,7 @@ def run_campaign(work: Path, inputs: int, configs: list[tuple[str, str]]) -> dic
     return {
         "urdf": "pybullet_data:franka_panda/panda.urdf",
         "acceleration_limits_rad_s2": list(PANDA_ACCELERATION_RAD_S2),
+        "clock_slack_s": CLOCK_SLACK_S,
         "adversarial_inputs": sum(r["adversarial_inputs"] for r in runs),
         "commands_checked": sum(r["commands_checked"] for r in runs),
         "unsafe_commands": sum(r["unsafe_commands"] for r in runs),
