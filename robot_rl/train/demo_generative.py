@@ -22,10 +22,13 @@ from robot_rl.train.plot import plot_learning_curves
 GENERATIVE_POLICIES = ("diffusion", "flow", "meanflow")
 """The `--policy` values that run this demo (the default, `sac`, runs `robot_rl.train.demo`)."""
 
-DEMO_CHUNK = {"chunk_size": 8, "execution_horizon": 4, "obs_history": 2}
-"""H = 8 actions per plan (0.4 s at the reach task's 20 Hz), executed H_a = 4 at a time, from the last T_o = 2
-observations: short enough to correct a drifting reach, long enough that the node plans 5 times a second and
-the asynchronous planner has 4 ticks of lead."""
+DEMO_CHUNK = {"chunk_size": 16, "execution_horizon": 8, "obs_history": 2}
+"""H = 16 actions per plan (0.8 s at the reach tasks' 20 Hz), executed H_a = 8 at a time, from the last T_o = 2
+observations (Diffusion Policy's layout). Why not a shorter H_a: the policy node starts the next asynchronous plan
+when the actions left in H_a cover its measured observation-to-chunk time plus one period, which is 3 periods
+with any sampler here (a chunk is picked up at the tick after its observation at the earliest); with H_a ≤ 4 each
+chunk would be replaced at the tick it arrives, and the ROS stage would replan every tick instead of showing a
+receding horizon. With H_a = 8 a chunk runs about 5 ticks."""
 
 
 def demo_algo_config(policy: str, sampler_steps: int = 0) -> Any:

@@ -32,14 +32,15 @@ def test_flow_demo_deploys_the_chunked_bundle_in_ros(
     assert all(rc == 0 for rc in summary["ros_node_exit_codes"].values()), summary["ros_node_exit_codes"]
     # The node ran the chunked bundle: whole episodes, chunks planned on the worker thread, with the demo's layout.
     assert summary["ros_episodes_finished"] >= 1 and summary["ros_recorded_episodes"] >= 1
-    assert summary["ros_chunk_execution"] == "receding async, H=8, H_a=4, T_o=2"
+    assert summary["ros_chunk_execution"] == "receding async, H=16, H_a=8, T_o=2"
     assert summary["ros_chunk_plans"] > 0 and summary["ros_chunk_async_plans"] > 0
     assert summary["ros_chunk_missed_actions"] >= 0 and summary["ros_chunk_late_chunks"] >= 0
     assert summary["ros_chunk_last_plan_latency_ms"] > 0.0
-    # Each planned chunk covers H_a = 4 ticks, so about a quarter of the ticks plan (the takeover's ticks too:
-    # the history keeps advancing while a human drives; episode starts replan early).
+    # Receding horizon: a chunk runs several ticks (about 5 of its H_a = 8 with a fast sampler: the next plan starts
+    # 3 periods ahead), so the policy's own ticks far outnumber the plans. (A human's ticks plan nothing.)
     ticks = int(summary["ros_deadline_misses"].split(" of ")[1].split()[0])
-    assert ticks / 8 <= summary["ros_chunk_plans"] <= ticks, (summary["ros_chunk_plans"], ticks)
+    policy_ticks = ticks - summary["ros_intervention_steps"]
+    assert policy_ticks / 8 <= summary["ros_chunk_plans"] <= policy_ticks / 2, (summary["ros_chunk_plans"], ticks)
     assert summary["ros_intervention_steps"] > 0
     assert summary["ros_recorded_intervention_steps"] == summary["ros_intervention_steps"]
     stats = json.loads((run_dir / "ros_deploy" / "policy_node_stats.json").read_text())

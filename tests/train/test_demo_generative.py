@@ -48,7 +48,7 @@ def test_flow_demo_writes_dataset_run_sampler_bundle_and_evaluates_it_in_both_en
     assert summary["bundle"] == str(bundle)
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["sampler"] == {"kind": "flow_euler", "steps": 3} and summary["sampler"] == "flow_euler, K=3"
-    assert manifest["noise_name"] == "noise" and manifest["noise_shape"] == ["batch", 8, 7]
+    assert manifest["noise_name"] == "noise" and manifest["noise_shape"] == ["batch", 16, 7]
     spec = manifest["policy_spec"]
     layout = (spec["chunk_size"], spec["execution_horizon"], spec["obs_history"])
     assert layout == (DEMO_CHUNK["chunk_size"], DEMO_CHUNK["execution_horizon"], DEMO_CHUNK["obs_history"])
@@ -78,7 +78,7 @@ def test_sac_demo_figures_command_is_unchanged(tmp_path: Path) -> None:
 @pytest.mark.parametrize("policy", GENERATIVE_POLICIES)
 def test_demo_config_sets_the_chunk_layout_and_keeps_the_method_default_k(policy: str) -> None:
     cfg = demo_algo_config(policy)
-    assert (cfg.chunk_size, cfg.execution_horizon, cfg.obs_history) == (8, 4, 2)
+    assert (cfg.chunk_size, cfg.execution_horizon, cfg.obs_history) == (16, 8, 2)
     assert cfg.sampler_steps == type(cfg)().sampler_steps
     assert demo_algo_config(policy, 2).sampler_steps == 2
 
