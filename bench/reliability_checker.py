@@ -21,8 +21,9 @@ step in less time). Why not the nominal T for every tick: under load ticks come 
 on-time one 1 ms later), and a target moving at a constant, legal velocity over ticks of T/2 and T has a
 second difference of v·T/2 per tick — up to v_max/(2·a_max·T) = 1.5× a·T² on the Panda at 20 Hz — although
 neither its velocity nor its acceleration changes. The ideal robot of the velocity interface moves with each command
-from when it was sent until the next one (the probe publishes its position as of the latest command); the position
-rule judges a command over one period ahead, the longest it may stay in force.
+from when it was sent until the next one, or until its command timeout (3 periods, the contract docs/deploy.md sets
+for robots) holds it (the probe publishes its position as of the latest command); the position rule judges a
+command over one period ahead.
 URDFs carry no acceleration limits; the Panda's are Franka's published joint acceleration limits (below).
 """
 
@@ -41,6 +42,9 @@ PANDA_ACCELERATION_RAD_S2 = (15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0)
 RULES = ("shape", "non_finite", "position_limit", "velocity_limit", "acceleration_limit")
 # Floating-point slack: the node clips to the limit exactly, so anything beyond this is a real excess.
 _TOL = 1e-6
+# A robot holds when no command arrived for this many control periods (docs/deploy.md's contract; the simulated
+# robot's default command timeout).
+ROBOT_COMMAND_TIMEOUT_PERIODS = 3.0
 # Relative slack on rates: a tick's length comes from stamps rounded to whole nanoseconds (1 ns in a 0.5 ms tick
 # is 2e-6 of its velocity).
 _REL = 1e-4
@@ -160,7 +164,8 @@ class CommandChecker:
                 stop = not np.any(cmd)
                 if self._q is not None:
                     if self._prev_cmd is not None:
-                        self._q = self._q + self._prev_cmd * elapsed  # the previous command moved it until now
+                        # The previous command moved it until now, or until the robot's command timeout held it.
+                        self._q = self._q + self._prev_cmd * min(elapsed, ROBOT_COMMAND_TIMEOUT_PERIODS * self.period_s)
                     # This one moves it until the next command, at most one period.
                     q_next = self._q + cmd * self.period_s
                     outward = ((q_next > hi + _TOL) & (cmd > 0)) | ((q_next < lo - _TOL) & (cmd < 0))

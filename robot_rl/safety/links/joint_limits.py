@@ -167,9 +167,10 @@ def position_exact(u: F64, prev: F64, v_prev: F64, dt_s: float, lim: JointLimits
     return out, (out - prev) / dt_s
 
 
-NEXT_COMMAND_PERIODS = 2.0
-"""Velocity interface: a command may stay in force this many control periods (the next tick one period late)
-before the next one can brake; braking room is kept for that long, so a late tick does not force a stop
+NEXT_COMMAND_PERIODS = 3.0
+"""Velocity interface: a command may stay in force this many control periods before the next one can brake —
+up to the command timeout every robot must have (docs/deploy.md; the simulated robot's default is 3 periods),
+after which the robot holds by itself. Braking room is kept for that long, so a late tick does not force a stop
 harder than the acceleration limit."""
 
 LAG_PERIODS = 4.0
@@ -198,7 +199,7 @@ def velocity_link(
 ) -> F64:
     """Velocity commands: |v| ≤ v_max, |v − v_prev| ≤ a_max·dt, then position prediction with braking.
 
-    The prediction horizon is NEXT_COMMAND_PERIODS·T: q + v·2T (+ braking distance) stays inside the limits, with q
+    The prediction horizon is NEXT_COMMAND_PERIODS·T: q + v·3T (+ braking distance) stays inside the limits, with q
     the measured position or, toward each limit, the `predicted_position` `q_pred` when it is further along;
     beyond a limit only motion back inside is allowed. The position rule comes last and wins over the
     acceleration rule when both cannot hold (the measured position jumped beyond the commanded path).
