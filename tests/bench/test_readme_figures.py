@@ -129,7 +129,7 @@ def test_demo_figures_written_by_the_demo_render(figures: ModuleType, tmp_path: 
     readme, data = copy
     summary = json.loads((data / "demo.json").read_text())["summary"]
     summary = {**summary, "train_wall_s": 100.0, "steps_per_s": 180.0, "demo_wall_s": 125.0}
-    args = SimpleNamespace(env=summary["env"], steps=18000, seed=0, deploy_s=20.0, eval_episodes=10)
+    args = SimpleNamespace(policy="sac", env=summary["env"], steps=18000, seed=0, deploy_s=20.0, eval_episodes=10)
     write_figures(summary, args, data / "demo.json")
     text = figures.render(readme.read_text(), data)
     assert "took **2 min 05 s** in all (training 100 s at 180 steps/s)" in text
