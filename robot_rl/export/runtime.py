@@ -456,19 +456,8 @@ class OnnxPolicy:
             return self._act_chunked(obs)
         if type(obs) is np.ndarray and obs.dtype is _F32 and obs.shape in self._obs_shapes:
             self._obs_buf[...] = obs  # fast path: the usual float32 [obs_dim] array
-        elif isinstance(obs, Mapping):
-            self._obs_buf[...] = self.spec.observation.flatten(obs)
         else:
-            arr = np.asarray(obs)
-            if arr.shape not in self._obs_shapes:
-                raise ValueError(
-                    f"observation has shape {arr.shape}, expected ({self._obs_dim},) or (1, {self._obs_dim})"
-                )
-            if arr.dtype.kind not in "fiu":
-                raise ValueError(f"observation has dtype {arr.dtype}, expected a real number type")
-            # float64 values beyond float32 range become inf here and are caught below.
-            with np.errstate(over="ignore", invalid="ignore"):
-                self._obs_buf[...] = arr
+            self._fill_observation(obs)  # non-finite values are caught after the run, below
         try:
             self.session.run_with_iobinding(self._binding)
         except Exception as exc:  # onnxruntime's exception types do not derive from RuntimeError
@@ -481,20 +470,23 @@ class OnnxPolicy:
         action: npt.NDArray[np.float32] = self._act_row.copy()  # the buffer is reused on the next call
         return action
 
-    def _read_observation(self, obs: Mapping[str, Any] | npt.ArrayLike) -> None:
-        """Validate one observation (mapping or flat) into `self._obs_buf`; ValueError if bad or non-finite."""
+    def _fill_observation(self, obs: Mapping[str, Any] | npt.ArrayLike) -> None:
+        """One observation (mapping or flat) into `self._obs_buf`; ValueError on a wrong shape or type. Values
+        are not checked: float64 values beyond float32 range become inf here, for the caller's finiteness check."""
         if isinstance(obs, Mapping):
             self._obs_buf[...] = self.spec.observation.flatten(obs)
-        else:
-            arr = np.asarray(obs)
-            if arr.shape not in self._obs_shapes:
-                raise ValueError(
-                    f"observation has shape {arr.shape}, expected ({self._obs_dim},) or (1, {self._obs_dim})"
-                )
-            if arr.dtype.kind not in "fiu":
-                raise ValueError(f"observation has dtype {arr.dtype}, expected a real number type")
-            with np.errstate(over="ignore", invalid="ignore"):
-                self._obs_buf[...] = arr
+            return
+        arr = np.asarray(obs)
+        if arr.shape not in self._obs_shapes:
+            raise ValueError(f"observation has shape {arr.shape}, expected ({self._obs_dim},) or (1, {self._obs_dim})")
+        if arr.dtype.kind not in "fiu":
+            raise ValueError(f"observation has dtype {arr.dtype}, expected a real number type")
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._obs_buf[...] = arr
+
+    def _read_observation(self, obs: Mapping[str, Any] | npt.ArrayLike) -> None:
+        """Validate one observation (mapping or flat) into `self._obs_buf`; ValueError if bad or non-finite."""
+        self._fill_observation(obs)
         if not np.isfinite(self._obs_buf).all():
             raise ValueError(f"observation is not finite: {self._describe_non_finite(self._obs_buf[0])}")
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from robot_rl.core.robot import normalized_to_physical
 from robot_rl.core.specs import PolicySpec
 
 
@@ -63,3 +64,14 @@ def output_shape(policy: DeployablePolicy, batch: int) -> tuple[int, ...]:
     """The shape `policy` returns for a batch of `batch` observations: `[B, A]` or `[B, H, A]`."""
     act_dim = policy.spec.action.dim
     return (batch, act_dim) if policy.chunk_size == 1 else (batch, policy.chunk_size, act_dim)
+
+
+def physical_action_affine(spec: PolicySpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(scale, offset)`, float32 `[A]`, with physical = normalized · scale + offset: the spec's affine map
+    (`robot_rl.core.robot.normalized_to_physical`, the one place it is written) as tensors a policy module keeps
+    as buffers. float32 like the graph's other tensors (numpy promotes the map's float scalars to float64, which
+    would make an exported output double)."""
+    low, high = spec.action.low_array, spec.action.high_array
+    offset = normalized_to_physical(0.0, low, high)
+    scale = normalized_to_physical(1.0, low, high) - offset
+    return torch.as_tensor(scale, dtype=torch.float32), torch.as_tensor(offset, dtype=torch.float32)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from robot_rl.core.robot import normalized_to_physical
 from robot_rl.core.specs import PolicySpec
+from robot_rl.nets.deployable import physical_action_affine
 from robot_rl.nets.normalizer import ObsNormalizer
 
 
@@ -26,12 +26,9 @@ class ChunkTanhPolicy(nn.Module):
         self.obs_history, self.chunk_size = spec.obs_history, spec.chunk_size
         self.normalizer = normalizer
         self.trunk = trunk
-        low, high = spec.action.low_array, spec.action.high_array
-        offset = normalized_to_physical(0.0, low, high)
-        # float32 like the graph's other tensors (numpy promotes the map's float scalars to float64).
-        scale = normalized_to_physical(1.0, low, high) - offset
-        self.register_buffer("action_scale", torch.as_tensor(scale, dtype=torch.float32))
-        self.register_buffer("action_bias", torch.as_tensor(offset, dtype=torch.float32))
+        scale, offset = physical_action_affine(spec)
+        self.register_buffer("action_scale", scale)
+        self.register_buffer("action_bias", offset)
 
     action_scale: torch.Tensor
     action_bias: torch.Tensor
