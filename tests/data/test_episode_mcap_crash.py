@@ -119,6 +119,8 @@ def run_and_kill(directory: Path, first_ep: int, delay_s: float) -> list[list[st
     def pump() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
+            if not line.endswith("\n"):
+                break  # the kill cut this line short (e.g. "step" without its number): not a report
             lines.append(line.split())
             if line.startswith("step"):
                 first_step.set()
