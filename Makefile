@@ -75,7 +75,7 @@ bench: $(STAMP)
 	$(PY) bench/safety_chain_ab.py
 	$(PY) bench/recorder_throughput.py
 	$(PY) bench/node_latency.py
-	$(PY) bench/reliability.py --inputs 20000
+	$(PY) bench/reliability.py --inputs 1000000
 	$(PY) bench/sim2sim.py
 	$(PY) bench/sac_vs_sb3.py returns
 	$(PY) bench/sac_vs_sb3.py report
