@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
+from bench.bench_common import cpu_model, latency_summary_us  # noqa: E402
 from robot_rl.algos.registry import get_algorithm, make_algorithm  # noqa: E402
 from robot_rl.core.config import config_to_json  # noqa: E402
 from robot_rl.core.specs import PolicySpec  # noqa: E402
@@ -173,18 +174,8 @@ def time_calls(fn: Callable[[int], Any], n: int) -> tuple[np.ndarray, np.ndarray
 
 def summarize(us: np.ndarray) -> dict[str, float]:
     """Percentiles of a latency sample in µs (and p50/p99 in ms, the unit of the targets)."""
-    p50, p90, p99, p999 = np.percentile(us, [50, 90, 99, 99.9])
-    return {
-        "n": int(us.size),
-        "mean_us": round(float(us.mean()), 2),
-        "p50_us": round(float(p50), 2),
-        "p90_us": round(float(p90), 2),
-        "p99_us": round(float(p99), 2),
-        "p99_9_us": round(float(p999), 2),
-        "max_us": round(float(us.max()), 2),
-        "p50_ms": round(float(p50) / 1e3, 4),
-        "p99_ms": round(float(p99) / 1e3, 4),
-    }
+    out = latency_summary_us(us)
+    return {**out, "p50_ms": round(out["p50_us"] / 1e3, 4), "p99_ms": round(out["p99_us"] / 1e3, 4)}
 
 
 def callers(
@@ -321,16 +312,6 @@ def verdicts(results: dict[str, Any], targets: tuple[tuple[str, float], ...] = T
 
 
 # ----------------------------------------------------------------------------- report
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _fmt_time(us: float) -> str:
@@ -499,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
             "max_abs_diff_onnx_vs_torch": max_diff,
         },
         "machine": {
-            "cpu_model": _cpu_model(),
+            "cpu_model": cpu_model(),
             "logical_cpus": os.cpu_count(),
             "load_avg_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
             "niceness": os.nice(0),

@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
+from bench.bench_common import cpu_model, latency_summary_us  # noqa: E402
 from robot_rl.core.specs import ActionSpec, ObservationSpec, PolicySpec  # noqa: E402
 from robot_rl.export.onnx_export import export_policy  # noqa: E402
 from robot_rl.export.runtime import OnnxPolicy  # noqa: E402
@@ -76,18 +77,7 @@ def time_calls(fn: Callable[[int], Any], n: int) -> tuple[np.ndarray, float]:
     return out / 1e3, cpu_us
 
 
-def summarize(us: np.ndarray) -> dict[str, float]:
-    """Percentiles of a latency sample in µs."""
-    p50, p90, p99, p999 = np.percentile(us, [50, 90, 99, 99.9])
-    return {
-        "n": int(us.size),
-        "mean_us": round(float(us.mean()), 2),
-        "p50_us": round(float(p50), 2),
-        "p90_us": round(float(p90), 2),
-        "p99_us": round(float(p99), 2),
-        "p99_9_us": round(float(p999), 2),
-        "max_us": round(float(us.max()), 2),
-    }
+summarize = latency_summary_us
 
 
 def main() -> None:
@@ -186,7 +176,7 @@ def main() -> None:
         },
         "machine": {
             "cpu": platform.processor() or platform.machine(),
-            "cpu_model": _cpu_model(),
+            "cpu_model": cpu_model(),
             "logical_cpus": os.cpu_count(),
             "load_avg_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
             "python": platform.python_version(),
@@ -210,16 +200,6 @@ def main() -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "onnx_latency.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out_dir / "onnx_latency.md").write_text(_markdown(report, list(methods)))
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _print(report: dict[str, Any], names: list[str]) -> None:

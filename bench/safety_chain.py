@@ -32,6 +32,7 @@ if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing the
 
 import numpy as np  # noqa: E402
 
+from bench.bench_common import cpu_model, latency_summary_us  # noqa: E402
 from robot_rl.safety import SafetyChain, SafetyConfig, build_chain  # noqa: E402
 from robot_rl.safety.urdf_kinematics import UrdfChain, load_urdf_chain  # noqa: E402
 
@@ -82,20 +83,7 @@ def build_chains() -> tuple[SafetyChain, SafetyChain, UrdfChain]:
     return build_chain(cfg, urdf), build_chain(cfg, fk_stub), urdf
 
 
-def summarize(us: np.ndarray) -> dict[str, float]:
-    """Percentiles of a latency sample in µs."""
-    if us.size == 0:
-        return {}
-    p50, p90, p99, p999 = np.percentile(us, [50, 90, 99, 99.9])
-    return {
-        "n": int(us.size),
-        "mean_us": round(float(us.mean()), 2),
-        "p50_us": round(float(p50), 2),
-        "p90_us": round(float(p90), 2),
-        "p99_us": round(float(p99), 2),
-        "p99_9_us": round(float(p999), 2),
-        "max_us": round(float(us.max()), 2),
-    }
+summarize = latency_summary_us
 
 
 def run(samples: int, warmup: int, seed: int = 0) -> dict[str, Any]:
@@ -257,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "counters": res["counters"],
         },
         "machine": {
-            "cpu": _cpu_model(),
+            "cpu": cpu_model(),
             "logical_cpus": os.cpu_count(),
             "load_avg_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
             "python": platform.python_version(),
@@ -275,16 +263,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     (args.out_dir / "safety_chain.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out_dir / "safety_chain.md").write_text(_markdown(report))
     return report
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 _ROWS = (

@@ -46,6 +46,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
 import sim  # noqa: E402, F401  (registers the ids)
+from bench.bench_common import cpu_model  # noqa: E402
 from sim.registry import ROBOT_TASK_IDS  # noqa: E402
 
 BACKENDS = ("mujoco", "pybullet")
@@ -397,16 +398,6 @@ def profile_env(env_id: str, backend: str, steps: int, top: int) -> dict[str, An
 # ----------------------------------------------------------------------------- machine
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
@@ -428,7 +419,7 @@ def machine_info() -> dict[str, Any]:
 
     dirty = _git("status", "--porcelain", "--", "sim")
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "arch": platform.machine(),
         "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
