@@ -146,6 +146,14 @@ def test_expert_cli_prints_summary_and_refuses_to_overwrite(tmp_path: Path, caps
     assert len(load_episodes(out)) == 1
 
 
+def test_expert_cli_takes_a_relative_out_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--out ds` relative to the working directory (minari's storage once doubled it: `ds/data/ds/data/0`)."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["dataset", "expert", "--env", "robot_rl/CartPoleBalance-v0", "--episodes", "2", "--max-steps", "5"]
+    assert robot_rl_main([*argv, "--out", "ds", "--no-progress"]) == 0
+    assert [len(e) for e in load_episodes(tmp_path / "ds")] == [5, 5]
+
+
 # ------------------------------------------------------------------------------------------ bundle rollout (b)
 
 

@@ -105,7 +105,8 @@ def write_dataset(
     from minari.data_collector.episode_buffer import EpisodeBuffer
     from minari.dataset.minari_storage import MinariStorage
 
-    out = Path(out)
+    # Absolute: minari's arrow storage joins a relative data path with itself (`ds/data/ds/data/0`).
+    out = Path(out).absolute()
     if not episodes:
         raise ValueError(f"no episodes to write to {out}")
     obs_dim, act_dim = spec.observation.dim, spec.action.dim
