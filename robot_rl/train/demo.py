@@ -109,12 +109,18 @@ def run_demo(args: Any) -> int:
         "run_dir": str(result.run_dir),
         "learning_curve": str(png),
     }
+    return finish_summary(summary, args, result.run_dir, t_start, "robot-rl demo summary")
+
+
+def finish_summary(summary: dict[str, Any], args: Any, run_dir: Path, t_start: float, title: str) -> int:
+    """Stamp the demo's wall time, write `<run_dir>/demo_summary.json` (and the README figures when asked), print
+    the summary; returns the exit status 0."""
     summary["demo_wall_s"] = round(time.perf_counter() - t_start, 1)
-    (result.run_dir / "demo_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (run_dir / "demo_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     if getattr(args, "figures_out", None):
         write_figures(summary, args, Path(args.figures_out))
     width = max(len(k) for k in summary)
-    print("\n=== robot-rl demo summary ===")
+    print(f"\n=== {title} ===")
     for k, v in summary.items():
         print(f"  {k:<{width}}  {v}")
     return 0

@@ -10,7 +10,6 @@ plus the dataset, the sampler, the chunk layout and the node's chunk counters.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ def run_generative_demo(args: Any) -> int:
     """Run the generative demo described by `robot_rl.cli.DemoArgs` (`args.policy` in `GENERATIVE_POLICIES`);
     prints one line per stage and a summary, writes `<run_dir>/demo_summary.json`; returns an exit code."""
     from robot_rl.cli import eval_bundle, export_run
-    from robot_rl.train.demo import ros_stage, write_figures
+    from robot_rl.train.demo import finish_summary, ros_stage
 
     t_start = time.perf_counter()
     if not args.env.startswith("robot_rl/"):
@@ -154,15 +153,7 @@ def run_generative_demo(args: Any) -> int:
         "run_dir": str(result.run_dir),
         "learning_curve": str(png),
     }
-    summary["demo_wall_s"] = round(time.perf_counter() - t_start, 1)
-    (result.run_dir / "demo_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    if getattr(args, "figures_out", None):
-        write_figures(summary, args, Path(args.figures_out))
-    width = max(len(k) for k in summary)
-    print(f"\n=== robot-rl demo summary ({args.policy}) ===")
-    for k, v in summary.items():
-        print(f"  {k:<{width}}  {v}")
-    return 0
+    return finish_summary(summary, args, result.run_dir, t_start, f"robot-rl demo summary ({args.policy})")
 
 
 def _expert_dataset(env_id: str, episodes: int, seed: int, out: Path, progress: bool) -> dict[str, Any]:
