@@ -26,6 +26,8 @@ the JSON already holds. Writes <out-dir>/generative_success.{json,md}.
 Usage: .venv/bin/python bench/generative_success.py [--tasks ...] [--methods ...] [--seeds 5] [--updates 20000]
            [--episodes 0] [--eval-episodes 50] [--out-dir docs/benchmarks] [--work-dir DIR] [--resume]
        .venv/bin/python bench/generative_success.py --from-json docs/benchmarks/generative_success.json
+       .venv/bin/python bench/generative_success.py --merge shard_a/generative_success.json shard_b/... \
+           --out-dir docs/benchmarks   # shards run side by side (one per core) with disjoint --tasks
 """
 
 from __future__ import annotations
@@ -409,6 +411,55 @@ def build_report(
     }
 
 
+def run_setup(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Per task: the gradient steps, seed count and evaluation episodes its runs used (as found in the runs)."""
+    acc: dict[str, dict[str, set[int]]] = {}
+    for r in runs:
+        a = acc.setdefault(r["task"], {"updates": set(), "seeds": set(), "eval_episodes": set()})
+        a["updates"].add(int(r["updates"]))
+        a["seeds"].add(int(r["seed"]))
+        a["eval_episodes"].update(int(e["episodes"]) for e in r["eval"].values())
+
+    def show(values: set[int]) -> str:
+        return " / ".join(f"{v:,}" for v in sorted(values))
+
+    return {
+        task: {"updates": show(a["updates"]), "seeds": str(len(a["seeds"])), "eval_episodes": show(a["eval_episodes"])}
+        for task, a in acc.items()
+    }
+
+
+def merge(reports: Sequence[dict[str, Any]], command: str) -> dict[str, Any]:
+    """One report from shards run side by side (e.g. one per core): their runs and expert figures together,
+    every derived figure recomputed. A (task, method, seed) in two shards is an error, not a silent choice.
+
+    Raises:
+        ValueError: a run appears in more than one shard, or shards ran with a different `eval_seed`.
+    """
+    runs: list[dict[str, Any]] = []
+    experts: dict[str, Any] = {}
+    seen: set[tuple[str, str, int]] = set()
+    configs = []
+    for rep in reports:
+        for cfg in rep["config"].get("shards", [rep["config"]]):
+            configs.append({**cfg, "command": cfg.get("command", rep["command"])})
+        for r in rep["runs"]:
+            key = (r["task"], r["method"], r["seed"])
+            if key in seen:
+                raise ValueError(f"run {key} is in more than one shard")
+            seen.add(key)
+            runs.append(r)
+        experts.update(rep["expert"])
+    if len({c["eval_seed"] for c in configs}) > 1:
+        raise ValueError(f"shards used different evaluation seeds: {sorted({c['eval_seed'] for c in configs})}")
+    commands = "\n".join([c["command"] for c in configs] + [command])
+    order = {t: i for i, t in enumerate(TASKS)}
+    runs.sort(key=lambda r: (order.get(r["task"], len(order)), list(METHODS).index(r["method"]), r["seed"]))
+    report = build_report(runs, experts, {"shards": configs}, commands, all(rep["complete"] for rep in reports))
+    report["machine"] = reports[0]["machine"]
+    return report
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
@@ -428,12 +479,21 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     if not report["complete"]:
         lines += ["**Partial results: the run stopped (or is still running) before every (task, method, seed).**", ""]
+    shards = cfg.get("shards", [cfg])
     lines += [
-        f"Offline training on scripted-expert episodes, {cfg['updates']:,} gradient steps per run, seeds "
-        f"{cfg['seeds']}; each trained run is exported (one verified bundle per sampler K) and evaluated through "
-        f"`OnnxPolicy` on {cfg['eval_episodes']} seeded evaluation episodes (the same episodes for every method, "
-        f"seed and the expert). Machine: {report['machine']['cpu']}, {report['machine']['logical_cpus']} cores, "
-        f"{report['machine']['torch_threads']} torch threads.",
+        "Offline training on scripted-expert episodes; each trained run is exported (one verified bundle per "
+        "sampler K) and evaluated through `OnnxPolicy` on seeded evaluation episodes (the same episodes for every "
+        f"method, seed and the expert). Machine: {report['machine']['cpu']}, {report['machine']['logical_cpus']} "
+        f"cores, {report['machine']['torch_threads']} torch threads"
+        + (f"; {len(shards)} shards run side by side, one per core, merged with `--merge`." if len(shards) > 1 else ".")
+        + " Per task:",
+        "",
+        "| task | gradient steps per run | seeds | evaluation episodes per bundle |",
+        "|---|---|---|---|",
+    ]
+    for task, setup in run_setup(report["runs"]).items():
+        lines.append(f"| {task.split('/')[-1]} | {setup['updates']} | {setup['seeds']} | {setup['eval_episodes']} |")
+    lines += [
         "",
         "## Success rate (mean over seeds; min–max in brackets)",
         "",
@@ -539,9 +599,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work-dir", type=Path, help="datasets and runs (default: a temp dir removed at the end)")
     ap.add_argument("--resume", action="store_true", help="keep the runs already in <out-dir>'s JSON, do the rest")
     ap.add_argument("--from-json", type=Path, help="re-render generative_success.md from this JSON (no training)")
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="merge shards' generative_success.json (run side by side with disjoint --tasks/--out-dir) into "
+        "<out-dir> (no training)",
+    )
     args = ap.parse_args(argv)
     if args.from_json:
         write(json.loads(args.from_json.read_text()), args.out_dir, write_json=False)
+        return 0
+    if args.merge:
+        command = (".venv/bin/python bench/generative_success.py " + shlex.join(argv or sys.argv[1:])).strip()
+        write(merge([json.loads(p.read_text()) for p in args.merge], command), args.out_dir)
+        print(f"wrote {args.out_dir / 'generative_success.json'} from {len(args.merge)} shards")
         return 0
     if min(args.seeds, args.updates, args.eval_episodes, args.parity_samples) < 1 or args.episodes < 0:
         ap.error("--seeds, --updates, --eval-episodes and --parity-samples must be >= 1, --episodes >= 0")

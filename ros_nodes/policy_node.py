@@ -330,7 +330,8 @@ class PolicyNode(LifecycleNode):
         dep = self._dep
         if dep is not None and msg.data and self._active:
             with self._lock:
-                dep.session.on_episode_done()  # closed at the next tick, with the flags then known
+                # Closed at the next tick, with the flags then known; what arrived before now is the old episode.
+                dep.session.on_episode_done(self._now_s())
 
     # ----- services -----
     def _on_estop(self, req: SetBool.Request, res: SetBool.Response) -> SetBool.Response:
@@ -448,6 +449,7 @@ class PolicyNode(LifecycleNode):
             out["last_policy_error"] = self._last_policy_error
             out["watchdog_ticks"] = self._watchdog.watchdog_ticks if self._watchdog is not None else 0
             out["observation_rejections"] = dict(dep.step.assembler.rejected)
+            out["episode_start_waits"] = dep.step.assembler.episode_start_waits
             out["received"] = dict(self.received)
             out["reward_hook_failures"] = dict(dep.step.hooks.failures)
             out["chunks"] = dep.step.chunk_stats().to_json()
@@ -478,6 +480,7 @@ class PolicyNode(LifecycleNode):
                         last_rejection=asm.last_rejection,
                         input_fault=asm.fault,
                         received=dict(self.received),
+                        episode_start_waits=asm.episode_start_waits,
                         policy_errors=dep.step.policy_errors,
                         last_policy_error=self._last_policy_error,
                         policy_failing=self._policy_failing,

@@ -279,6 +279,14 @@ class SimRobotNode(Node):
         order = np.arange(len(snap.joint_names))
         if self.shuffle_joint_order:
             order = self._shuffle_rng.permutation(order)
+        # The task's observations go out before the joint state: a policy node triggered by /joint_states then
+        # usually has this step's values of them too (separate topics are not ordered, so it is not guaranteed).
+        for key, pub in self._obs_pubs.items():
+            values = np.asarray(snap.observations[key], dtype=np.float64).reshape(-1)
+            arr = Float64MultiArray()
+            arr.layout.dim = [MultiArrayDimension(label=key, size=int(values.size), stride=int(values.size))]
+            arr.data = values.tolist()
+            pub.publish(arr)
         msg = JointState()
         msg.header.stamp = stamp
         msg.name = [snap.joint_names[i] for i in order]
@@ -287,12 +295,6 @@ class SimRobotNode(Node):
         msg.effort = [float(snap.efforts[i]) for i in order] if snap.efforts.size else []
         self._joint_pub.publish(msg)
         self.published += 1
-        for key, pub in self._obs_pubs.items():
-            values = np.asarray(snap.observations[key], dtype=np.float64).reshape(-1)
-            arr = Float64MultiArray()
-            arr.layout.dim = [MultiArrayDimension(label=key, size=int(values.size), stride=int(values.size))]
-            arr.data = values.tolist()
-            pub.publish(arr)
 
     # ------------------------------------------------------------------ executor-thread callbacks
     def _on_command(self, msg: Float64MultiArray) -> None:

@@ -109,10 +109,14 @@ class ControlStep:
         )
         self.step = 0
 
-    def reset(self, *, reanchor: bool = False) -> None:
+    def reset(self, *, reanchor: bool = False, fresh_since_s: float | None = None) -> None:
         """Start an episode: forget the current chunk and edges, re-arm the chain (see `SafetyChain.reset`: rate
-        limits stay relative to the last command sent unless `reanchor`, the robot having re-initialized itself)."""
+        limits stay relative to the last command sent unless `reanchor`, the robot having re-initialized itself).
+        With `fresh_since_s` (node clock), the policy is not queried until every observation source has a message
+        that arrived after it (`ObservationAssembler.require_fresh`): the robot's re-initialized state, not the
+        previous episode's, starts the observation history."""
         self.step = 0
+        self.assembler.require_fresh(fresh_since_s)
         self.history.reset()
         self.executor.reset()
         self.arbiter.reset()
@@ -152,9 +156,10 @@ class ControlStep:
         """
         human = human or HumanInput()
         obs = self.assembler.assemble()
+        awaiting = self.assembler.awaiting()
         # The history advances at every tick, whoever drives, so a policy given control back plans from the recent
         # past, not from observations taken before the takeover.
-        history = self.history.push(obs) if obs is not None else None
+        history = self.history.push(obs) if obs is not None and not awaiting else None
         engaged_elsewhere = self.chain.estop_engaged or human.engaged
         if engaged_elsewhere:
             # The policy is not queried while someone else drives; its chunks are stale when control returns.
@@ -162,7 +167,7 @@ class ControlStep:
             chunk = ChunkAction(np.full(self.n_act, np.nan), False, "")
         elif history is None:
             self.executor.drop()
-            waiting = f"observation incomplete: waiting for {list(self.assembler.missing())}"
+            waiting = f"observation incomplete: waiting for {list(awaiting)}"
             chunk = ChunkAction(np.full(self.n_act, np.nan), False, waiting)
         else:
             chunk = self.executor.action(now_s, history)

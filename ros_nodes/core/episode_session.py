@@ -132,6 +132,7 @@ class EpisodeSession:
         self._episode_interventions = 0
         self._held: StepRecord | None = None
         self._done_pending = False
+        self._done_arrival_s: float | None = None  # node-clock arrival of the pending `episode_done`
         self._terminal_seen = False
 
     @property
@@ -158,8 +159,10 @@ class EpisodeSession:
         if terminated and self._open and self._steps > 0:
             self._terminal_seen = True
 
-    def on_episode_done(self) -> None:
-        """`/robot_rl/episode_done` (True): the robot ended the episode; it is closed at the next tick.
+    def on_episode_done(self, arrival_s: float | None = None) -> None:
+        """`/robot_rl/episode_done` (True), arrived at `arrival_s` (node clock): the robot ended the episode; it is
+        closed at the next tick. When the robot re-initializes itself (`robot_resets_on_done`), the next episode's
+        policy waits for observations that arrived after `arrival_s` (see `ControlStep.reset`).
 
         Not closed here: `/robot_rl/is_success` and `/robot_rl/terminated` of the same last step travel on their
         own topics and may be handled after this message; by the next tick they have arrived. Ignored before the
@@ -167,6 +170,7 @@ class EpisodeSession:
         """
         if self._open and self._steps > 0:
             self._done_pending = True
+            self._done_arrival_s = arrival_s
 
     # ----- episode control -----
     def begin(self) -> tuple[SessionEvent, ...]:
@@ -198,7 +202,10 @@ class EpisodeSession:
         events: list[SessionEvent] = []
         if self._done_pending:
             events += self._end(terminated=self._terminal_seen, ended_by="robot")
-            events.append(self._start(reanchor=self.robot_resets_on_done))
+            # What arrived before the robot said "done" describes the episode that ended (robot_resets_on_done):
+            # the next one is planned from fresh observations only.
+            fresh_since = self._done_arrival_s if self.robot_resets_on_done else None
+            events.append(self._start(reanchor=self.robot_resets_on_done, fresh_since_s=fresh_since))
         record = self.step.tick(now_s, human, self.is_success)
         self._steps += 1
         if record.intervention:
@@ -214,7 +221,7 @@ class EpisodeSession:
         return SessionTick(record, tuple(events))
 
     # ----- internals -----
-    def _start(self, *, reanchor: bool = False) -> EpisodeStart:
+    def _start(self, *, reanchor: bool = False, fresh_since_s: float | None = None) -> EpisodeStart:
         self._open = True
         self._index += 1
         self._steps = 0
@@ -223,7 +230,8 @@ class EpisodeSession:
         self._done_pending = False
         self._terminal_seen = False
         self.is_success = None
-        self.step.reset(reanchor=reanchor)
+        self._done_arrival_s = None
+        self.step.reset(reanchor=reanchor, fresh_since_s=fresh_since_s)
         return EpisodeStart(self._index)
 
     def _end(self, *, terminated: bool, ended_by: str) -> list[SessionEvent]:

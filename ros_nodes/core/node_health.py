@@ -43,6 +43,8 @@ class NodeHealth:
     """The node watchdog's view now."""
     chunks: ChunkStats | None = None
     """Chunk execution counters (plans, late chunks, missed actions, planning latency); None = not reported."""
+    episode_start_waits: int = 0
+    """Ticks held at an episode start until every observation source was refreshed (expected, not a fault)."""
 
 
 def _counts(values: Mapping[str, int]) -> str:
@@ -54,6 +56,7 @@ def input_entry(h: NodeHealth) -> DiagnosticEntry:
     total = sum(h.rejected.values())
     values = {f"rejected/{k}": str(v) for k, v in sorted(h.rejected.items())}
     values.update({f"received/{k}": str(v) for k, v in sorted(h.received.items())})
+    values["episode_start_waits"] = str(h.episode_start_waits)
     values["last_rejection"] = h.last_rejection
     if h.input_fault:
         return DiagnosticEntry("input", ERROR, f"holding: {h.input_fault} ({_counts(h.rejected)})", values)

@@ -109,6 +109,9 @@ class ObservationAssembler:
         self.fault = ""
         """Why the joint-state source is faulted ("" when its latest message naming our joints was accepted)."""
         self._velocity_measured = True
+        self._fresh_since_s: float | None = None
+        self.episode_start_waits = 0
+        """Ticks held at an episode start because a source had not been refreshed since the episode began."""
 
     @property
     def needs_velocity(self) -> bool:
@@ -229,6 +232,31 @@ class ObservationAssembler:
     def missing(self) -> tuple[str, ...]:
         """Sources never received yet."""
         return tuple(s for s in self.sources if s not in self._arrival_s)
+
+    def require_fresh(self, since_s: float | None) -> None:
+        """From now until every source has a message that arrived after `since_s` (node clock), `awaiting`
+        names the ones still older (None: no requirement).
+
+        At a robot-ended episode's roll-over the robot has re-initialized: the values held from before are the
+        previous episode's (its target, its object), and the sources arrive on separate, unordered topics, so
+        the joint state that triggers the first tick can come before the task's other observations. A chunked
+        policy would plan its first chunk, and fill its observation history, from that mix.
+        """
+        self._fresh_since_s = since_s
+
+    def awaiting(self) -> tuple[str, ...]:
+        """Sources never received, or not refreshed since the episode start `require_fresh` set (then cleared
+        once all are); each call that returns a non-empty result after the start counts a held tick."""
+        missing = self.missing()
+        since = self._fresh_since_s
+        if missing or since is None:
+            return missing
+        old = tuple(s for s in self.sources if self._arrival_s[s] <= since)
+        if old:
+            self.episode_start_waits += 1
+        else:
+            self._fresh_since_s = None
+        return old
 
     def oldest_arrival_s(self) -> float | None:
         """Arrival time of the stalest source (None while any source was never received or the joint-state

@@ -40,6 +40,11 @@ class RobotDescription:
     """Where the robot base sits in the world frame."""
     effort_override: dict[str, float] = field(default_factory=dict)
     """Effort limits used where the URDF gives none or an unusable one (joint name -> N or N·m)."""
+    acceleration_limit_rad_s2: tuple[float, ...] = ()
+    """The maker's joint acceleration limits per actuated joint (rad/s² or m/s²; empty = unknown). URDFs carry
+    none; the scripted experts keep to them, so their demonstrations stay executable behind the deploy safety
+    chain's acceleration limit (an expert that jumps to full speed in one tick is clipped there, and a chunked
+    policy that imitated it runs its chunk open-loop off the planned path)."""
 
     def __post_init__(self) -> None:
         n_act = len(self.actuated)
@@ -48,6 +53,9 @@ class RobotDescription:
                 raise ValueError(f"{self.name}: {label} needs {n_act} values, got {len(seq)}")
         if self.armature and len(self.armature) != n_act:
             raise ValueError(f"{self.name}: armature needs {n_act} values, got {len(self.armature)}")
+        accel = self.acceleration_limit_rad_s2
+        if accel and (len(accel) != n_act or min(accel) <= 0):
+            raise ValueError(f"{self.name}: acceleration_limit_rad_s2 needs {n_act} positive values, got {accel}")
         if len(self.home) != len(self.joints):
             raise ValueError(f"{self.name}: home needs {len(self.joints)} values, got {len(self.home)}")
         missing = set(self.actuated) - set(self.joints)
@@ -97,6 +105,8 @@ ROBOTS: dict[str, RobotDescription] = {
         armature=(0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1),
         # Fingers stay closed: the push task uses the closed gripper as a pusher.
         frozen_joints=("panda_finger_joint1", "panda_finger_joint2"),
+        # Franka's published joint acceleration limits (the deploy safety configs use the same).
+        acceleration_limit_rad_s2=(15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0),
     ),
     "iiwa": RobotDescription(
         name="iiwa",

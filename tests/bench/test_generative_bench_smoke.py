@@ -203,3 +203,41 @@ def test_success_summary_statistics(success: ModuleType) -> None:
     assert (s["t"]["flow/k1"]["min"], s["t"]["flow/k1"]["max"]) == (0.3, 0.5) and s["t"]["expert"]["mean"] == 1.0
     cost = success.training_cost(runs)["t"]["flow"]
     assert cost == {"seeds": 3, "updates": 10, "train_wall_s": 3.0, "updates_per_s": 5.0}
+
+
+def _shard(success: ModuleType, task: str, seeds: list[int], rate: float, command: str) -> dict[str, Any]:
+    runs = [
+        {"task": task, "method": "flow", "seed": s, "updates": 10, "train_wall_s": 1.0, "updates_per_s": 10.0,
+         "eval": {"flow/k10": {"success_rate": rate, "episodes": 4}, "flow/k1": {"success_rate": 0.0, "episodes": 4}}}
+        for s in seeds
+    ]  # fmt: skip
+    config = {"tasks": [task], "seeds": len(seeds), "updates": 10, "eval_episodes": 4, "eval_seed": success.EVAL_SEED}
+    report: dict[str, Any] = success.build_report(
+        runs, {task: {"success_rate": 1.0, "dataset_episodes": 3}}, config, command, complete=True
+    )
+    return report
+
+
+def test_shards_merge_into_one_report_and_overlaps_are_refused(success: ModuleType, tmp_path: Path) -> None:
+    around, push = "robot_rl/PandaReachAround-v0", "robot_rl/PandaPush-v0"
+    a = _shard(success, push, [0, 1], 0.5, "cmd-a")
+    b = _shard(success, around, [0, 1, 2], 1.0, "cmd-b")
+    merged = success.merge([a, b], "cmd-merge")
+    # tasks in the benchmark's table order, whatever order the shards came in
+    assert [r["task"] for r in merged["runs"]] == [around] * 3 + [push] * 2
+    assert merged["command"].splitlines() == ["cmd-a", "cmd-b", "cmd-merge"] and merged["complete"] is True
+    assert [c["command"] for c in merged["config"]["shards"]] == ["cmd-a", "cmd-b"]
+    assert merged["summary"][around]["flow/k10"]["seeds"] == 3 and merged["summary"][push]["flow/k10"]["mean"] == 0.5
+    assert {(t["task"], t["met"]) for t in merged["targets"]} == {(around, True), (push, False)}
+    # a merged report merges again (its shards carry their own commands), and renders per-task setups
+    again = success.merge([merged], "cmd-again")
+    assert again["command"].splitlines() == ["cmd-a", "cmd-b", "cmd-again"]
+    success.write(merged, tmp_path)
+    md = (tmp_path / "generative_success.md").read_text()
+    assert "| PandaReachAround-v0 | 10 | 3 | 4 |" in md and "| PandaPush-v0 | 10 | 2 | 4 |" in md and "2 shards" in md
+    with pytest.raises(ValueError, match="more than one shard"):
+        success.merge([a, _shard(success, push, [1], 0.4, "cmd-c")], "cmd")
+    other_seed = _shard(success, around, [0], 1.0, "cmd-d")
+    other_seed["config"]["eval_seed"] = 1
+    with pytest.raises(ValueError, match="evaluation seeds"):
+        success.merge([a, other_seed], "cmd")

@@ -55,6 +55,49 @@ def test_history_repeats_the_first_observation_and_restarts_on_reset() -> None:
     assert all(h.shape == (3 * LAYOUT.dim,) and h.dtype == np.float32 for h in policy.histories)
 
 
+def test_after_a_robot_reset_the_policy_waits_for_observations_newer_than_episode_done() -> None:
+    """The robot re-initializes on done and its sources arrive unordered: the joint state of the new episode can
+    trigger a tick while the task observation held is still the old episode's. That mix must never be planned
+    from: the tick holds (counted) until every source arrived after `episode_done`, then the history starts."""
+    from ros_nodes.core.episode_session import EpisodeSession
+
+    policy = _Recorder(chunk_size=1, obs_history=2)
+    step = _step(policy)
+    session = EpisodeSession(step, robot_resets_on_done=True)
+    session.begin()
+    for k in range(3):
+        _feed(step, k)
+        session.tick(k * PERIOD)
+    done_s = 2.5 * PERIOD
+    session.on_episode_done(done_s)
+    # Tick 3: the new episode's joint state arrived after done, its task observation not yet (still tick 2's).
+    assert step.assembler.update_joint_state(["j"], [0.0], [0.0], arrival_s=3 * PERIOD) is None
+    held = session.tick(3 * PERIOD).record
+    assert np.isnan(held.policy_action).all() and held.safety_held and "waiting for ['tick']" in held.policy_error
+    assert step.assembler.episode_start_waits == 1 and len(policy.histories) == 3
+    _feed(step, 4)
+    assert not np.isnan(session.tick(4 * PERIOD).record.policy_action).any()
+    assert policy.histories[3][1::2].tolist() == [4, 4]  # the new episode starts from its own observation only
+    _feed(step, 5)
+    session.tick(5 * PERIOD)
+    assert policy.histories[4][1::2].tolist() == [4, 5] and step.assembler.episode_start_waits == 1
+
+
+def test_without_robot_resets_the_episode_start_does_not_wait() -> None:
+    from ros_nodes.core.episode_session import EpisodeSession
+
+    policy = _Recorder(chunk_size=1, obs_history=1)
+    step = _step(policy)
+    session = EpisodeSession(step, robot_resets_on_done=False)
+    session.begin()
+    _feed(step, 0)
+    session.tick(0.0)
+    session.on_episode_done(0.5 * PERIOD)
+    assert step.assembler.update_joint_state(["j"], [0.0], [0.0], arrival_s=PERIOD) is None
+    assert not np.isnan(session.tick(PERIOD).record.policy_action).any()
+    assert step.assembler.episode_start_waits == 0
+
+
 def test_history_keeps_advancing_while_a_human_drives() -> None:
     policy = _Recorder(chunk_size=1, obs_history=2)
     step = _step(policy)

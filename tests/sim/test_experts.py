@@ -54,3 +54,26 @@ def test_doing_nothing_does_not_meet_the_success_criterion(task: str, backend: s
         successes += int(info["is_success"])
     env.close()
     assert successes / N_EPISODES < 0.5
+
+
+@pytest.mark.parametrize("task", ["reach", "reach_around"])
+def test_arm_experts_keep_to_the_robots_acceleration_limits(task: str) -> None:
+    """Their demonstrations must run behind the deploy safety chain's acceleration limit unclipped: a chunked
+    policy imitating an expert that jumps to full speed in one tick runs its chunk open-loop off the clipped path."""
+    env = RobotTaskEnv(task=task, backend="mujoco")
+    limit = np.asarray(env.robot.acceleration_limit_rad_s2)
+    assert limit.size == len(env.robot.actuated)
+    expert = env.make_expert()
+    for seed in range(3):
+        obs, _ = env.reset(seed=seed)
+        expert.reset()
+        v_prev = np.zeros(limit.size)  # every episode starts at rest
+        for _ in range(env.max_steps):
+            action = expert.act(obs)
+            v = env.interface.to_physical(action)  # joint velocity command, rad/s
+            assert np.all(np.abs(v - v_prev) <= limit * env.control_dt_s + 1e-6), (v - v_prev) / env.control_dt_s
+            v_prev = v
+            obs, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                break
+    env.close()
