@@ -491,7 +491,12 @@ def markdown(report: dict[str, Any]) -> str:
         "sampler K) and evaluated through `OnnxPolicy` on seeded evaluation episodes (the same episodes for every "
         f"method, seed and the expert). Machine: {report['machine']['cpu']}, {report['machine']['logical_cpus']} "
         f"cores, {report['machine']['torch_threads']} torch threads"
-        + (f"; {len(shards)} shards run side by side, one per core, merged with `--merge`." if len(shards) > 1 else ".")
+        + (
+            f"; {len(shards)} shards run concurrently (their wall-clocks include sharing the cores), merged with "
+            "`--merge`."
+            if len(shards) > 1
+            else "."
+        )
         + " Per task:",
         "",
         "| task | gradient steps per run | seeds | evaluation episodes per bundle |",
@@ -499,6 +504,14 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for task, setup in run_setup(report["runs"]).items():
         lines.append(f"| {task.split('/')[-1]} | {setup['updates']} | {setup['seeds']} | {setup['eval_episodes']} |")
+    floorless = sum(1 for r in report["runs"] if "obs_std_floor" not in r.get("algo_config", {}))
+    if floorless:
+        lines += [
+            "",
+            f"{floorless} of {len(report['runs'])} runs predate the observation-scale floor (`obs_std_floor`, "
+            "their recorded learner config lacks it): their z-score divided near-constant dimensions by their "
+            "tiny std.",
+        ]
     lines += [
         "",
         "## Success rate (mean over seeds; min–max in brackets)",

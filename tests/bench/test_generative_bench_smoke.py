@@ -234,7 +234,8 @@ def test_shards_merge_into_one_report_and_overlaps_are_refused(success: ModuleTy
     assert again["command"].splitlines() == ["cmd-a", "cmd-b", "cmd-again"]
     success.write(merged, tmp_path)
     md = (tmp_path / "generative_success.md").read_text()
-    assert "| PandaReachAround-v0 | 10 | 3 | 4 |" in md and "| PandaPush-v0 | 10 | 2 | 4 |" in md and "2 shards" in md
+    assert "| PandaReachAround-v0 | 10 | 3 | 4 |" in md and "| PandaPush-v0 | 10 | 2 | 4 |" in md
+    assert "2 shards run concurrently" in md and "5 of 5 runs predate the observation-scale floor" in md
     with pytest.raises(ValueError, match="more than one shard"):
         success.merge([a, _shard(success, push, [1], 0.4, "cmd-c")], "cmd")
     other_seed = _shard(success, around, [0], 1.0, "cmd-d")

@@ -20,6 +20,9 @@ class BCConfig:
     """Transitions per gradient step."""
     obs_normalization: bool = True
     """Normalize observations with the dataset's mean/std (kept inside the exported policy)."""
+    obs_std_floor: float = 1e-2
+    """Smallest std an observation dimension is divided by, in its own units: a dimension that hardly varies in
+    the data would otherwise turn a millimetre of difference at run time into hundreds of standard deviations."""
     exploration_noise: float = 0.1
     """Gaussian noise std (normalized units) added to the action when collecting online data (mixed mode)."""
     chunk_size: int = 1
@@ -38,6 +41,8 @@ class BCConfig:
             problems.append(f"weight_decay must be >= 0 and finite, got {self.weight_decay}")
         if self.batch_size < 1:
             problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if not (math.isfinite(self.obs_std_floor) and self.obs_std_floor >= 0):
+            problems.append(f"obs_std_floor must be >= 0 and finite, got {self.obs_std_floor}")
         if not self.actor_hidden or min(self.actor_hidden) < 1:
             problems.append(f"actor_hidden must be non-empty and positive, got {self.actor_hidden}")
         if not (math.isfinite(self.exploration_noise) and self.exploration_noise >= 0):

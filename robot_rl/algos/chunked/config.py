@@ -42,6 +42,11 @@ class ChunkedConfig:
     """Decay of the EMA weights that are evaluated and exported (warmed up as min(decay, (1+n)/(10+n)))."""
     obs_normalization: Literal["zscore", "minmax", "none"] = "zscore"
     """Observation normalization inside the policy, from the dataset's statistics."""
+    obs_std_floor: float = 1e-2
+    """Smallest scale an observation dimension is divided by, in its own units (z-score: std floor; min-max: a
+    half range below it is left unscaled). A dimension that hardly varies in the demonstrations (a resting
+    object's orientation, a table height) would otherwise turn a millimetre of difference at run time into
+    hundreds of standard deviations, far outside anything the policy was trained on."""
     action_normalization: Literal["data", "spec"] = "data"
     """`data`: min-max normalize actions to [-1, 1] over the dataset's range (Diffusion Policy's choice; tighter
     than the robot's range when the demonstrations use a part of it); `spec`: the spec's physical range only."""
@@ -65,7 +70,7 @@ class ChunkedConfig:
             out.append(f"unet_widths must be non-empty and positive, got {self.unet_widths}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             out.append(f"lr must be positive and finite, got {self.lr}")
-        for name in ("weight_decay", "grad_clip_norm"):
+        for name in ("weight_decay", "grad_clip_norm", "obs_std_floor"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 out.append(f"{name} must be >= 0 and finite, got {getattr(self, name)}")
         if not 0.0 <= self.ema_decay < 1.0:

@@ -49,7 +49,7 @@ class ChunkedLearner:
         self.spec = chunked_spec(spec, cfg.chunk_size, cfg.execution_horizon, cfg.obs_history)
         self.chunk_size, self.obs_history = cfg.chunk_size, cfg.obs_history
         obs_dim, act_dim = spec.observation.dim, spec.action.dim
-        self.obs_normalizer = make_obs_normalizer(cfg.obs_normalization, obs_dim)
+        self.obs_normalizer = make_obs_normalizer(cfg.obs_normalization, obs_dim, cfg.obs_std_floor)
         self.action_normalizer = MinMaxNormalizer(act_dim)
         self.denoiser = make_denoiser(
             cfg.denoiser,

@@ -61,12 +61,16 @@ class MinMaxNormalizer(nn.Module):
         self.count.add_(flat.shape[0])
 
 
-def make_obs_normalizer(kind: str, dim: int) -> ObsNormalizer | MinMaxNormalizer:
-    """A `zscore` (running mean/std), `minmax` (running range → [-1, 1]) or `none` normalizer (each has `update`)."""
+def make_obs_normalizer(kind: str, dim: int, scale_floor: float = 0.0) -> ObsNormalizer | MinMaxNormalizer:
+    """A `zscore` (running mean/std), `minmax` (running range → [-1, 1]) or `none` normalizer (each has `update`).
+
+    `scale_floor`: the smallest std (zscore) or half range (minmax) a dimension is divided by; 0 = the
+    normalizers' own numerical floors only.
+    """
     if kind == "zscore":
-        return ObsNormalizer(dim, enabled=True)
+        return ObsNormalizer(dim, enabled=True, eps=max(scale_floor**2, 1e-8))
     if kind == "minmax":
-        return MinMaxNormalizer(dim)
+        return MinMaxNormalizer(dim, min_half_range=max(scale_floor, 1e-4))
     if kind == "none":
         return ObsNormalizer(dim, enabled=False)
     raise ValueError(f"unknown observation normalization {kind!r}; choose one of {OBS_NORMALIZATIONS}")

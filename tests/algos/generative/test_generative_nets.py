@@ -244,3 +244,23 @@ def test_chunk_policy_exports_to_onnx_with_the_sampler_unrolled(kind: str) -> No
     got = session.run(None, {"obs": obs2.numpy(), "noise": noise2.numpy()})[0]
     with torch.no_grad():
         np.testing.assert_allclose(got, policy(obs2, noise2).numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["zscore", "minmax"])
+def test_a_near_constant_observation_dimension_is_not_blown_up(kind: str) -> None:
+    """A dimension that hardly varies in the demonstrations (a resting object's quaternion w: 0.999998…1.0) must
+    not turn a small run-time difference into hundreds of standard deviations; one that varies keeps its scale."""
+    from robot_rl.nets.generative.normalizers import make_obs_normalizer
+
+    rng = np.random.default_rng(0)
+    data = np.stack([1.0 - 2e-6 * rng.random(1000), rng.normal(0.0, 0.3, 1000)], axis=1).astype(np.float32)
+    norm = make_obs_normalizer(kind, 2, 1e-2)
+    norm.update(data)
+    tilted = torch.tensor([[0.999, 0.3]])  # the object tipped a little; the other dimension one std out
+    out = norm(tilted)[0]
+    assert abs(float(out[0])) <= 0.2  # ≤ 0.001 / 0.01 away from its centre, not 0.001 / 1e-6
+    assert 0.2 < abs(float(out[1])) < 2.0
+    unfloored = make_obs_normalizer(kind, 2, 0.0)
+    unfloored.update(data)
+    if kind == "zscore":
+        assert abs(float(unfloored(tilted)[0, 0])) > 5.0  # what the floor is for: 10σ from a 1 mm tilt
