@@ -347,8 +347,8 @@ def targets(summary: dict[str, Any], tasks: dict[str, Task] = TASKS) -> list[dic
             else:
                 if env_id == PUSH and variant == "meanflow/k1":
                     continue  # on PandaPush the issue asks MeanFlow for the within-5-points rule (below)
-                if expert is None:
-                    continue
+                if expert is None or expert <= 0.0:
+                    continue  # no expert figure, or an expert that never succeeds: a fraction of 0 judges nothing
                 bound = task.threshold * expert
                 rule = f"success >= {task.threshold:.0%} of the expert's ({expert:.0%})"
             out.append(_target(env_id, variant, rule, value, bound, value >= bound - 1e-9, by_variant[variant]))
@@ -554,6 +554,14 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", f"{met} of {len(report['targets'])} targets met."]
     else:
         lines.append("No target can be judged from these runs (a variant or the expert's figure is missing).")
+    unjudged = [t for t, by in summary.items() if TASKS.get(t) and TASKS[t].rule == "relative"
+                and by.get(EXPERT, {}).get("mean", 1.0) <= 0.0]  # fmt: skip
+    if unjudged:
+        lines += [
+            "",
+            f"Not judged: {', '.join(t.split('/')[-1] for t in unjudged)}: the scripted expert never succeeds on "
+            "the evaluation episodes (success is the last step's; a relative target of 0 judges nothing).",
+        ]
     few_seeds = sorted({t["seeds"] for t in report["targets"] if t["seeds"] < 5})
     if few_seeds:
         lines += ["", f"Fewer than 5 seeds behind some verdicts ({few_seeds}): a quick check, not a headline."]

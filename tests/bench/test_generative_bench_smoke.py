@@ -184,6 +184,9 @@ def test_success_targets_follow_the_numbers(success: ModuleType) -> None:
     assert not next(t for t in success.targets(worse) if t["variant"] == "meanflow/k1" and t["task"] == push)["met"]
     no_expert = {mw: {k: v for k, v in summary[mw].items() if k != "expert"}}
     assert success.targets(no_expert) == []  # a relative target without the expert's figure is not judged
+    failing_expert = copy.deepcopy(no_expert)
+    failing_expert[mw]["expert"] = {"seeds": 0, "mean": 0.0}
+    assert success.targets(failing_expert) == []  # nor against an expert that never succeeds (0 ≥ 0 is no verdict)
     gaps = {(g["task"], g["variant"]): g["points"] for g in success.few_step_gaps(summary)}
     assert gaps == {(around, "meanflow/k1"): -5.0, (push, "meanflow/k1"): -5.0, (push, "meanflow/k2"): -1.0}
 
