@@ -15,7 +15,7 @@ JAZZY_PY    := $(JAZZY_VENV)/bin/python
 JAZZY_STAMP := $(JAZZY_VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 ROS_TESTS   := tests/ros tests/ros_core
 
-.PHONY: demo test test-jazzy lint bench figures setup setup-jazzy clean-venv
+.PHONY: demo test test-jazzy lint bench bench-generative figures setup setup-jazzy clean-venv
 
 setup: $(STAMP)
 
@@ -79,6 +79,18 @@ bench: $(STAMP)
 	$(PY) bench/sim2sim.py
 	$(PY) bench/sac_vs_sb3.py returns
 	$(PY) bench/sac_vs_sb3.py report
+	$(MAKE) figures
+
+# Issue 12's success matrix (7 tasks x 6 methods x 5 seeds: about a day on 2 cores), one shard per core, merged.
+GS := $(PY) bench/generative_success.py --work-dir build/generative-success/work
+bench-generative: $(STAMP)
+	$(GS) --tasks robot_rl/PandaReachAround-v0 robot_rl/PandaPush-v0 robot_rl/MetaWorld-reach-v3 \
+		--out-dir build/generative-success/a --resume & \
+	$(GS) --tasks robot_rl/MetaWorld-push-v3 robot_rl/MetaWorld-pick-place-v3 robot_rl/MetaWorld-door-open-v3 \
+		robot_rl/MetaWorld-drawer-close-v3 --out-dir build/generative-success/b --resume & \
+	wait
+	$(PY) bench/generative_success.py --merge build/generative-success/a/generative_success.json \
+		build/generative-success/b/generative_success.json --out-dir docs/benchmarks
 	$(MAKE) figures
 
 # README.md's measured figures from docs/benchmarks/*.json (`--check` is what tests/bench runs).

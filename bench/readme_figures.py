@@ -167,6 +167,66 @@ def row_generative_inference(data: Data) -> list[str]:
     ]
 
 
+GENERATIVE_SHOWN = ("diffusion/k10", "diffusion_x0/k10", "flow/k10", "meanflow/k1", "bc_chunk", "bc")
+"""The success variants the README row names, per task (the rest are in the benchmark's markdown)."""
+
+
+def row_generative_success(data: Data) -> list[str]:
+    d = data("generative_success")
+    summary, targets = _need(d, "summary"), _need(d, "targets")
+    cells = []
+    for task, by in summary.items():
+        seeds = sorted({s["seeds"] for v, s in by.items() if v != "expert"})
+        expert = by.get("expert", {}).get("mean")
+        shown = ", ".join(f"{v} {_pct(by[v]['mean'])}" for v in GENERATIVE_SHOWN if v in by)
+        head = f"{_short_env(task)} ({'/'.join(map(str, seeds))} seed{'' if seeds == [1] else 's'}" + (
+            f", expert {_pct(expert)})" if expert is not None else ")"
+        )
+        cells.append(f"{head}: {shown}")
+    met = [t for t in targets if t["met"]]
+    missed = [f"{_short_env(t['task'])} {t['variant']}" for t in targets if not t["met"]]
+    few = sorted({t["seeds"] for t in targets if t["seeds"] < 5})
+    verdict = f"{len(met)} of {len(targets)} success targets met"
+    if missed:
+        verdict += f"; **missed**: {_and(missed)}"
+    if few:
+        verdict += f" (verdicts on {'/'.join(map(str, few))} seeds where fewer than 5)"
+    if not d.get("complete", False):
+        verdict += "; the run did not cover every task and seed"
+    return [
+        "Generative policies vs the MLP baseline and the scripted expert, success from expert data "
+        "(`bench/generative_success.py`, [generative_success.md](docs/benchmarks/generative_success.md))",
+        "; ".join(cells),
+        "diffusion/flow ≥ 90% of the expert (PandaPush, Meta-World), ≥ 90% on the multimodal PandaReachAround, "
+        f"MeanFlow 1-step within 5 points of flow on PandaPush: {verdict}",
+    ]
+
+
+def row_generative_demo(data: Data) -> list[str]:
+    d = data("demo_flow_reach_around")
+    s = _need(d, "summary")
+    ros = s.get("ros_task_success_rate")
+    cells = [
+        f"{s['expert_episodes']} expert episodes, {s['steps']:,} updates ({s['train_wall_s']:.0f} s), "
+        f"{s['sampler']}, {s['chunk']}",
+        f"MuJoCo {_pct(s['mujoco_success_rate'])}, PyBullet twin {_pct(s['pybullet_success_rate'])} "
+        f"({d['eval_episodes']} episodes each)",
+    ]
+    if isinstance(ros, float | int):
+        done = s["ros_episodes_finished"]
+        cells.append(
+            f"ROS 2 behind the Panda's safety chain {_pct(ros)} ({round(ros * done)} of {done} episodes in "
+            f"{d['deploy_s']:g} s; {s['ros_chunk_missed_actions']} missed actions, "
+            f"{s['ros_chunk_async_plans']} asynchronous plans)"
+        )
+    minutes, seconds = divmod(round(_need(d, "wall_s")), 60)
+    return [
+        f"`{d['command']}` (the multimodal task end to end; [JSON](docs/benchmarks/demo_flow_reach_around.json))",
+        "; ".join(cells),
+        f"a few minutes on 2 cores: {minutes} min {seconds:02d} s",
+    ]
+
+
 def row_sim_speed(data: Data) -> list[str]:
     d = data("sim_speed")
     target = _need(d, "target_wrapper_overhead_mujoco")
@@ -330,6 +390,8 @@ ROWS: list[Callable[[Data], list[str]]] = [
     row_sac_wallclock,
     row_onnx,
     row_generative_inference,
+    row_generative_success,
+    row_generative_demo,
     row_sim_speed,
     row_sim2sim,
     row_node_latency,

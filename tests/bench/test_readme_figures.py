@@ -9,6 +9,7 @@ import argparse
 import importlib.util
 import json
 import shutil
+import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -24,6 +25,7 @@ def _load(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their string annotations through sys.modules
     spec.loader.exec_module(module)
     return module
 
@@ -111,6 +113,21 @@ def test_the_demo_reading_follows_the_demo_figures(figures: ModuleType, copy: tu
     assert "it reaches 100% (8 of 8 episodes)" in text
 
 
+def test_the_generative_success_row_follows_its_targets(figures: ModuleType, copy: tuple[Path, Path]) -> None:
+    readme, data = copy
+
+    def all_met(d: dict[str, Any]) -> None:
+        for t in d["targets"]:
+            t["met"], t["seeds"] = True, 5
+        d["complete"] = True
+
+    _edit(data / "generative_success.json", all_met)
+    text = figures.render(readme.read_text(), data)
+    n = len(json.loads((data / "generative_success.json").read_text())["targets"])
+    row = next(line for line in text.splitlines() if line.startswith("| Generative policies vs the MLP"))
+    assert f"{n} of {n} success targets met" in row and "**missed**" not in row and "fewer than 5" not in row
+
+
 def test_missing_or_unknown_markers_are_refused(figures: ModuleType, copy: tuple[Path, Path]) -> None:
     readme, data = copy
     text = readme.read_text()
@@ -139,7 +156,9 @@ def test_demo_figures_written_by_the_demo_render(figures: ModuleType, tmp_path: 
 # ----------------------------------------------------------------------------- markdown vs the JSON
 
 
-@pytest.mark.parametrize("bench", ["node_latency", "sim2sim", "sim_speed", "recorder_throughput", "onnx_latency"])
+@pytest.mark.parametrize(
+    "bench", ["node_latency", "sim2sim", "sim_speed", "recorder_throughput", "onnx_latency", "generative_success"]
+)
 def test_committed_markdown_is_rendered_from_committed_json(
     bench: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
