@@ -257,7 +257,7 @@ class SimRobotNode(Node):
                 self._next_publish_s = snap.time_s + self.publish_period_s - 1e-9
                 sensed = robot.sensor_output()
             if snap.episode_over and self.reset_on_done:
-                robot.reset(wall_time_s=self._now_s())
+                robot.reset(wall_time_s=self._now_s(), drop_commands_until_step=True)
         if timed_out:
             self.get_logger().warning(
                 f"no valid command on {self.resolve_topic_name(self.command_topic)} for {age or 0.0:.3f} s "
@@ -321,7 +321,7 @@ class SimRobotNode(Node):
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._lock:
-            snap = self.robot.reset(wall_time_s=self._now_s())
+            snap = self.robot.reset(wall_time_s=self._now_s(), drop_commands_until_step=True)
         response.success = True
         response.message = f"episode {snap.episode} started at sim time {snap.time_s:.3f} s"
         return response

@@ -193,6 +193,7 @@ class SimRobot:
         self._command_norm = np.zeros(len(self.actuated_joints))
         self._command_phys = np.zeros(len(self.actuated_joints))
         self._has_command = False
+        self._drop_until_step = False
         self.last_command_stamp_s: float | None = None
         self._latest: RobotSnapshot = self.reset(seed)
 
@@ -233,6 +234,12 @@ class SimRobot:
     def apply_command(self, values: Sequence[float] | np.ndarray, stamp_s: float | None = None) -> bool:
         """Take a physical command (actuated-joint order); returns False and keeps the previous one if malformed
         (a rejected command does not refresh the command timeout)."""
+        if self._drop_until_step:
+            return self._reject(
+                "before_episode",
+                "command received after the episode reset and before the new episode's first step: it was computed "
+                "from the previous episode's state (dropped; the robot holds)",
+            )
         try:
             arr = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -336,11 +343,20 @@ class SimRobot:
         """Sim time (s)."""
         return self._time_s
 
-    def reset(self, seed: int | None = None, wall_time_s: float | None = None) -> RobotSnapshot:
-        """Start a new episode; the command falls back to hold (a held velocity must not carry over)."""
+    def reset(
+        self, seed: int | None = None, wall_time_s: float | None = None, *, drop_commands_until_step: bool = False
+    ) -> RobotSnapshot:
+        """Start a new episode; the command falls back to hold (a held velocity must not carry over).
+
+        `drop_commands_until_step`: refuse commands (counted as `before_episode`) until the new episode's first
+        `step`. The ROS node sets it: a controller that has not yet seen `episode_done` is still sending commands
+        computed from the previous episode's last state, and one accepted after the reset would drive the fresh
+        episode's first period with them.
+        """
         obs, _ = self.env.reset(seed=seed)
         self._episode += 1
         self._hold()
+        self._drop_until_step = drop_commands_until_step
         snap = self._snapshot(obs, reward=0.0, terminated=False, truncated=False, info={}, wall_time_s=wall_time_s)
         self._record(snap)
         return snap
@@ -353,6 +369,7 @@ class SimRobot:
         """
         if self.episode_over:
             raise RuntimeError(f"episode {self._episode} is over (terminated or truncated); call reset()")
+        self._drop_until_step = False  # from now on the controller can have seen this episode's state
         if self.command_timeout is not None and self.command_timeout.check(self._time_s):
             self._hold()  # the stale command stops here; only a fresh accepted command moves the robot again
             self.command_stats.timeouts += 1

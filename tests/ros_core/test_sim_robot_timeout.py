@@ -198,3 +198,22 @@ def test_timeout_shorter_than_a_period_is_refused_and_none_means_off() -> None:
         assert robot.command_diagnostics().values["command_timeout_s"] == "off"
     finally:
         robot.close()
+
+
+def test_commands_between_a_reset_and_the_first_step_are_the_old_episodes_and_dropped() -> None:
+    """The node resets the robot when it ends an episode; the controller, not yet told, still sends a command
+    computed from the old episode's last state. Accepted, it would drive the fresh episode's first period."""
+    robot = SimRobot(PANDA, seed=0)
+    moving = np.full(7, 0.5)
+    assert robot.apply_command(moving)
+    robot.step()
+    robot.reset(drop_commands_until_step=True)
+    assert not robot.apply_command(moving)
+    stats = robot.command_stats
+    assert stats.rejected_by_reason["before_episode"] == 1 and "previous episode" in stats.last_reject_reason
+    snap = robot.step()
+    assert np.allclose(robot.current_command, 0.0)  # the first period held
+    assert np.abs(snap.velocities).max() < 0.05
+    assert robot.apply_command(moving)  # after the first step the controller has seen this episode
+    robot.reset()  # the default (direct use, tests): commands are taken at once
+    assert robot.apply_command(moving)
