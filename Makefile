@@ -15,7 +15,7 @@ JAZZY_PY    := $(JAZZY_VENV)/bin/python
 JAZZY_STAMP := $(JAZZY_VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 ROS_TESTS   := tests/ros tests/ros_core
 
-.PHONY: demo test test-jazzy lint bench bench-generative figures setup setup-jazzy clean-venv
+.PHONY: demo test test-jazzy lint bench bench-generative bench-training-cost figures setup setup-jazzy clean-venv
 
 setup: $(STAMP)
 
@@ -92,6 +92,11 @@ bench-generative: $(STAMP)
 	$(PY) bench/generative_success.py --merge build/generative-success/a/generative_success.json \
 		build/generative-success/b/generative_success.json --out-dir docs/benchmarks
 	$(MAKE) figures
+
+# Gradient steps/s of generative_success.py's learners on the PandaPush data, in interleaved rounds (reuses
+# bench-generative's dataset; run it with no other job on the machine: the markdown reports the load).
+bench-training-cost: $(STAMP)
+	$(PY) bench/generative_training_cost.py --work-dir build/generative-success/work
 
 # README.md's measured figures from docs/benchmarks/*.json (`--check` is what tests/bench runs).
 figures: $(STAMP)

@@ -97,6 +97,11 @@ class MetaWorldEnv(gym.Env[np.ndarray, np.ndarray]):
 
     `step` never terminates (Meta-World has no terminal states; success is reported in `info["is_success"]`) and
     truncates after `max_episode_steps`.
+
+    Success follows Meta-World's evaluation protocol: an episode succeeds if the task's success flag was 1 *at any
+    step*, not only at the end (a pushed puck may roll on past the goal). `info["is_success"]` therefore latches:
+    once the flag has been 1 it stays True until the next reset, so the suite's "success = the last step's
+    `is_success`" rule gives Meta-World's figure. The raw flag of the step is `info["success_now"]`.
     """
 
     backend = "mujoco"
@@ -170,6 +175,7 @@ class MetaWorldEnv(gym.Env[np.ndarray, np.ndarray]):
         self.observation_space = self._obs_box
         self.action_space = self._act_box
         self._needs_reset = True
+        self._succeeded = False
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -181,6 +187,7 @@ class MetaWorldEnv(gym.Env[np.ndarray, np.ndarray]):
         self._inner.np_random = self.np_random
         obs, inner_info = self._inner.reset()
         self._needs_reset = False
+        self._succeeded = False
         return np.asarray(obs, dtype=np.float64), dict(inner_info)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -190,7 +197,9 @@ class MetaWorldEnv(gym.Env[np.ndarray, np.ndarray]):
         act = self._checked_action(action)
         obs, reward, _terminated, truncated, mw_info = self._inner.step(act)
         info: dict[str, Any] = dict(mw_info)
-        info["is_success"] = bool(mw_info["success"])
+        info["success_now"] = bool(mw_info["success"])
+        self._succeeded = self._succeeded or info["success_now"]
+        info["is_success"] = self._succeeded  # latched: Meta-World counts success at any step of the episode
         for key, value in mw_info.items():
             # Meta-World reports its reward's components as `<term>_reward` (grasp, in_place, unscaled total).
             if key.endswith("_reward") and isinstance(value, int | float | np.number):

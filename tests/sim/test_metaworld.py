@@ -76,13 +76,34 @@ def test_step_reports_success_and_reward_terms_and_never_terminates() -> None:
         _, reward, terminated, truncated, info = env.step(np.zeros(4, dtype=np.float32))
         assert isinstance(reward, float) and terminated is False
         assert truncated is (t == 4)
-        assert isinstance(info["is_success"], bool) and info["is_success"] == bool(info["success"])
+        assert isinstance(info["is_success"], bool) and info["success_now"] == bool(info["success"])
         for name in ("reward/grasp", "reward/in_place", "reward/unscaled"):
             assert isinstance(info[name], float)
         assert "near_object" in info  # Meta-World's own keys are kept
     with pytest.raises(RuntimeError, match="reset"):
         env.step(np.zeros(4, dtype=np.float32))
     env.close()
+
+
+def test_success_latches_for_the_episode_as_in_metaworlds_protocol(reach: MetaWorldEnv) -> None:
+    """Meta-World counts an episode a success if the flag was 1 at any step: reach the goal, then drive away;
+    `is_success` stays True while the step's own flag (`success_now`) drops, and a reset clears it."""
+    expert = reach.make_expert()
+    obs, _ = reach.reset(seed=0)
+    expert.reset()
+    for _ in range(reach.max_episode_steps):
+        obs, _, _, _, info = reach.step(expert.act(obs))
+        if info["success_now"]:
+            break
+    assert info["is_success"] and info["success_now"]
+    away = np.array([0.0, 0.0, 1.0, 0.0], dtype=np.float32)  # straight up, off the goal
+    for _ in range(60):
+        _, _, _, _, info = reach.step(away)
+    assert not info["success_now"], "driving away should leave the goal"
+    assert info["is_success"] is True
+    reach.reset(seed=1)
+    _, _, _, _, info = reach.step(np.zeros(4, dtype=np.float32))
+    assert info["is_success"] is info["success_now"] is False
 
 
 def test_control_rate_and_backend_are_readable(reach: MetaWorldEnv) -> None:

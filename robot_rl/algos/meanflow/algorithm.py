@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from robot_rl.algos.chunked.learner import ChunkedLearner
-from robot_rl.algos.flow.algorithm import TIME_SCALE
 from robot_rl.algos.flow.times import sample_times
 from robot_rl.algos.meanflow import losses
 from robot_rl.algos.meanflow.config import MeanFlowConfig
@@ -19,7 +18,8 @@ class MeanFlow(ChunkedLearner):
     name = "meanflow"
 
     def __init__(self, spec: PolicySpec, cfg: MeanFlowConfig) -> None:
-        super().__init__(spec, cfg, ChunkSampler("meanflow", cfg.sampler_steps), time_scale=TIME_SCALE, two_times=True)
+        sampler = ChunkSampler("meanflow", cfg.sampler_steps)
+        super().__init__(spec, cfg, sampler, time_scale=cfg.time_scale, two_times=True)
         self.mcfg = cfg
 
     def sample_interval(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,6 +35,6 @@ class MeanFlow(ChunkedLearner):
         t, r = self.sample_interval(x0.shape[0])
         c = self.mcfg
         loss, mse = losses.meanflow_loss(
-            self.denoiser, x0, cond, torch.randn_like(x0), t, r, c.adaptive_power, c.adaptive_eps
+            self.denoiser, x0, cond, torch.randn_like(x0), t, r, c.adaptive_power, c.adaptive_eps, c.tangent
         )
         return loss, {"loss/meanflow_mse": mse}

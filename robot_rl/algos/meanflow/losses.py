@@ -18,6 +18,7 @@ def meanflow_loss(
     r: torch.Tensor,
     adaptive_power: float = 1.0,
     adaptive_eps: float = 1e-3,
+    tangent: str = "model",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The MeanFlow objective; returns `(loss, mse)` (mse: the unweighted per-element error, for logging).
 
@@ -25,8 +26,19 @@ def meanflow_loss(
     `u = v − (t − r)·du/dt`, whose total derivative `du/dt = v·∂_z u + ∂_t u` (eq. 8) is one Jacobian-vector
     product of `(z, r, t) ↦ u_θ(z, r, t)` with tangent `(v, 0, 1)`. The target (eq. 10)
     `u_tgt = v − (t − r)·(v·∂_z u_θ + ∂_t u_θ)` is held constant (stop-gradient, `detach`), and the loss is
-    `sg(w)·‖u_θ − u_tgt‖²` with the adaptive weight `w = 1 / (‖Δ‖² + c)^p` (§4.3, eq. 22). Here `v = ε − x₀`
-    (the conditional velocity of the path). `x0, noise [B, H, A]`, `t, r [B]` with r ≤ t, `cond [B, C]`.
+    `sg(w)·‖u_θ − u_tgt‖²` with the adaptive weight `w = 1 / (‖Δ‖² + c)^p` (§4.3, eq. 22).
+
+    `tangent` picks the velocity the JVP moves z along:
+
+    - `conditional` (the original MeanFlow): `v = ε − x₀`, the path's per-sample velocity, in the tangent and in
+      the target. The target then carries the sample's noise twice, once through the JVP.
+    - `model` (Improved MeanFlow, Geng et al. 2025b, arXiv 2512.02012, §4.1): the tangent is the network's own
+      instantaneous velocity `ṽ = sg(u_θ(z_t, t, t))` (u over an empty interval is v), and the loss is
+      `‖V − (ε − x₀)‖²` with the compound `V = u_θ + (t − r)·sg(ṽ·∂_z u_θ + ∂_t u_θ)`. Its gradient equals the
+      form above with that JVP, so the code is shared; the regression target depends on the sample only through
+      `ε − x₀`, a standard least-squares problem whose minimizer satisfies the identity with the marginal v.
+
+    `x0, noise [B, H, A]`, `t, r [B]` with r ≤ t, `cond [B, C]`.
     """
     b = x0.shape[0]
     if x0.dim() != 3 or noise.shape != x0.shape or t.shape != (b,) or r.shape != (b,) or cond.shape[0] != b:
@@ -34,13 +46,20 @@ def meanflow_loss(
             f"meanflow_loss: x0 {tuple(x0.shape)} and noise {tuple(noise.shape)} must be one [B, H, A], t "
             f"{tuple(t.shape)} and r {tuple(r.shape)} [B], cond {tuple(cond.shape)} [B, C]"
         )
+    if tangent not in ("model", "conditional"):
+        raise ValueError(f"meanflow_loss: tangent must be model or conditional, got {tangent!r}")
     z = interpolate(x0, noise, t)
     v = noise - x0
 
     def u_fn(z_: torch.Tensor, r_: torch.Tensor, t_: torch.Tensor) -> torch.Tensor:
         return denoiser(z_, t_, cond, r_)
 
-    u, dudt = jvp(u_fn, (z, r, t), (v, torch.zeros_like(r), torch.ones_like(t)))  # type: ignore[misc]
+    if tangent == "model":
+        with torch.no_grad():
+            direction = denoiser(z, t, cond, t)  # ṽ = u(z, t, t): the network's instantaneous velocity
+    else:
+        direction = v
+    u, dudt = jvp(u_fn, (z, r, t), (direction, torch.zeros_like(r), torch.ones_like(t)))  # type: ignore[misc]
     u_tgt = (v - (t - r).view(-1, 1, 1) * dudt).detach()  # stop-gradient: the target is a constant
     sq = (u - u_tgt).pow(2).flatten(1).sum(1)  # ‖Δ‖² per sample
     weight = (sq.detach() + adaptive_eps).pow(-adaptive_power)

@@ -19,7 +19,10 @@ STEPS = {"diffusion": (2, 5), "flow": (1, 4), "meanflow": (1, 2)}
 
 @pytest.mark.parametrize("name", sorted(STEPS))
 def test_train_export_per_k_then_eval_the_bundles(
-    name: str, pendulum_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    name: str,
+    pendulum_dataset: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],  # noqa: F811
 ) -> None:
     runs = tmp_path / "runs"
     assert main(_args(name, pendulum_dataset, runs, 20)) == 0

@@ -33,9 +33,13 @@ SMALL |= {"time_dim": 32, "batch_size": 256, "lr": 2e-3, "ema_decay": 0.99}
 CONFIGS = {
     "diffusion": DiffusionConfig(**SMALL, sampler_steps=10),
     "flow": FlowConfig(**SMALL, sampler_steps=10),
-    "meanflow": MeanFlowConfig(**SMALL, sampler_steps=1),
+    # 75% empty intervals (the MeanFlow paper's share; the default is 25%): on this toy, with this short a run,
+    # the instantaneous velocity the model tangent relies on needs the larger share.
+    "meanflow": MeanFlowConfig(**SMALL, sampler_steps=1, equal_fraction=0.75),
 }
-UPDATES = 1000
+UPDATES = {"diffusion": 1000, "flow": 1000, "meanflow": 2000, "bc": 1000}
+"""Gradient steps per learner: one-step MeanFlow learns the whole noise-to-action map and needs the longer run
+(at 1,000 its between-modes share sat at the 5% bound)."""
 
 
 def mode_centers(x: float) -> tuple[float, float]:
@@ -55,32 +59,26 @@ def bimodal_batches(seed: int, batch: int = 256) -> Iterator[Batch[torch.Tensor]
         yield Batch(hist[:, -1], a[:, 0], zeros, hist[:, -1], zeros, zeros, action_chunk=a, obs_history=hist)
 
 
-def _fit(name: str, cfg: object) -> object:
-    torch.manual_seed(0)
+def _fit(name: str, cfg: object, seed: int = 0) -> object:
+    torch.manual_seed(seed)
     algo = make_algorithm(name, SPEC, cfg)
     algo.observe(np.linspace(-1, 1, 101, dtype=np.float32)[:, None])
     if hasattr(algo, "observe_actions"):
         algo.observe_actions(np.array([[-0.8], [0.8]], np.float32))
-    batches = bimodal_batches(1)
-    for _ in range(UPDATES):
+    batches = bimodal_batches(seed + 1)
+    for _ in range(UPDATES[name]):
         algo.update(batches)
     return algo
 
 
-MEANFLOW_UNRELIABLE = pytest.mark.xfail(
-    reason="known defect, open: one-step MeanFlow fits this bimodal toy on some seeds and collapses to a blur on "
-    "others (seed 0 passes and seed 1 fails at 3,000 updates; a change in the last float digits, such as the "
-    "thread count, flips it). Its few-step gap is also the success benchmark's largest miss.",
-    strict=False,
-)
-
-
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=MEANFLOW_UNRELIABLE) if n == "meanflow" else n for n in sorted(CONFIGS)]
+    ("name", "seed"),
+    # MeanFlow twice: with the conditional JVP tangent and time scale 1000 it fitted seed 0 and collapsed on seed 1.
+    [*((n, 0) for n in sorted(CONFIGS)), ("meanflow", 1)],
 )
-def test_generative_learner_covers_both_modes(name: str) -> None:
+def test_generative_learner_covers_both_modes(name: str, seed: int) -> None:
     t0 = time.perf_counter()
-    algo = _fit(name, CONFIGS[name])
+    algo = _fit(name, CONFIGS[name], seed)
     policy = algo.policy()  # type: ignore[attr-defined]
     gen = torch.Generator().manual_seed(5)
     for x in (-0.8, 0.0, 0.8):
@@ -98,7 +96,7 @@ def test_generative_learner_covers_both_modes(name: str) -> None:
         assert between.mean() < 0.05, (name, x, between.mean())
         # within a chunk the action is the one mode (the data's chunks are constant)
         assert np.all(np.ptp(chunks, axis=1)[near_lo.all(1) | near_hi.all(1)] < 0.3)
-    print(f"{name}: {UPDATES} updates + sampling in {time.perf_counter() - t0:.1f}s")
+    print(f"{name}: {UPDATES[name]} updates + sampling in {time.perf_counter() - t0:.1f}s")
 
 
 def test_chunked_bc_averages_the_modes() -> None:

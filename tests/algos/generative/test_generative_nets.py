@@ -95,9 +95,11 @@ def _param_grads(net: torch.nn.Module) -> list[torch.Tensor]:
     return [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in net.parameters()]
 
 
-def test_meanflow_target_is_stop_gradient() -> None:
-    """The gradient equals that of ‖u_θ − c‖² with the target c computed beforehand as a constant; a loss without
-    the stop-gradient (the JVP term differentiated too) has another gradient, so this comparison can fail."""
+@pytest.mark.parametrize("tangent", ["model", "conditional"])
+def test_meanflow_target_is_stop_gradient(tangent: str) -> None:
+    """The gradient equals that of ‖u_θ − c‖² with the target c computed beforehand as a constant (the JVP taken
+    along the network's own u(z, t, t) or along ε − x₀); a loss without the stop-gradient (the JVP term
+    differentiated too) has another gradient, so this comparison can fail."""
     net = _denoiser(two_times=True)
     g = torch.Generator().manual_seed(1)
     x0, noise, cond = torch.randn(B, H, A, generator=g), torch.randn(B, H, A, generator=g), torch.randn(B, T_O * OBS)
@@ -105,18 +107,20 @@ def test_meanflow_target_is_stop_gradient() -> None:
     r = t * torch.rand(B, generator=g)
 
     net.zero_grad()
-    loss, _ = meanflow_loss(net, x0, cond, noise, t, r, adaptive_power=1.0)
+    loss, _ = meanflow_loss(net, x0, cond, noise, t, r, adaptive_power=1.0, tangent=tangent)
     loss.backward()  # type: ignore[no-untyped-call]
     got = _param_grads(net)
 
     z, v = interpolate(x0, noise, t), noise - x0
+    with torch.no_grad():
+        direction = net(z, t, cond, t) if tangent == "model" else v
 
     def u_fn(z_: torch.Tensor, r_: torch.Tensor, t_: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = net(z_, t_, cond, r_)
         return out
 
     with torch.no_grad():
-        _, dudt = torch.func.jvp(u_fn, (z, r, t), (v, torch.zeros_like(r), torch.ones_like(t)))  # type: ignore[misc]
+        _, dudt = torch.func.jvp(u_fn, (z, r, t), (direction, torch.zeros_like(r), torch.ones_like(t)))  # type: ignore[misc]
     target = v - (t - r).view(-1, 1, 1) * dudt
     net.zero_grad()
     sq = (net(z, t, cond, r) - target).pow(2).flatten(1).sum(1)
@@ -125,7 +129,9 @@ def test_meanflow_target_is_stop_gradient() -> None:
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
     net.zero_grad()  # the same loss with the target left differentiable: the gradient changes
-    u, dudt_live = torch.func.jvp(u_fn, (z, r, t), (v, torch.zeros_like(r), torch.ones_like(t)))  # type: ignore[misc]
+    u, dudt_live = torch.func.jvp(  # type: ignore[misc]
+        u_fn, (z, r, t), (direction, torch.zeros_like(r), torch.ones_like(t))
+    )
     sq_live = (u - (v - (t - r).view(-1, 1, 1) * dudt_live)).pow(2).flatten(1).sum(1)
     ((sq_live / (sq_live.detach() + 1e-3)).mean()).backward()
     diff = max(float((a - b).abs().max()) for a, b in zip(got, _param_grads(net), strict=True))
