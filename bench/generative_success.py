@@ -12,14 +12,16 @@ Methods (one training run each; the variants are the evaluated bundles):
 - `bc_chunk`: the chunked MLP baseline (H = 16, H_a = 8, T_o = 2) — variant `bc_chunk`;
 - `diffusion`: ε-prediction (Diffusion Policy's choice), DDIM with 10 steps — `diffusion/k10`;
 - `diffusion_x0`: the same with x₀ (sample) prediction — `diffusion_x0/k10`;
-- `flow`: 10 Euler steps, and the same network with 1 step — `flow/k10`, `flow/k1`;
+- `flow`: velocity prediction, 10 Euler steps, and the same network with 1 step — `flow/k10`, `flow/k1`;
+- `flow_x0`: the same with x₀ (sample) prediction — `flow_x0/k10`, `flow_x0/k1`;
 - `meanflow`: 1 step, and 2 steps — `meanflow/k1`, `meanflow/k2`.
 
 Targets (issue 12), judged on the mean success over seeds: on the multimodal `robot_rl/PandaReachAround-v0` the
-generative policies (diffusion/k10, flow/k10, meanflow/k1) reach >= 90% success (the MLP figure is reported); on
-`robot_rl/PandaPush-v0` the diffusion variants and flow/k10 reach >= 90% of the expert's success rate and meanflow/k1 is
-within 5 points of flow/k10; on the Meta-World tasks the generative policies reach >= 90% of the scripted policy's
-success. Training cost (wall-clock and gradient steps per second) is recorded for every run.
+generative policies (diffusion/k10, flow/k10, meanflow/k1; both predictions of diffusion and flow) reach >= 90%
+success (the MLP figure is reported); on `robot_rl/PandaPush-v0` the diffusion and flow variants reach >= 90% of
+the expert's success rate and meanflow/k1 is within 5 points of flow/k10; on the Meta-World tasks the generative
+policies reach >= 90% of the scripted policy's success. Training cost (wall-clock and gradient steps per second)
+is recorded for every run.
 
 Results are written after every (task, method, seed), so a stopped run leaves its data; `--resume` skips the runs
 the JSON already holds. Writes <out-dir>/generative_success.{json,md}.
@@ -111,14 +113,15 @@ METHODS: dict[str, Method] = {
     "bc_chunk": Method("bc", CHUNK, ()),
     "diffusion": Method("diffusion", (*CHUNK, ("sampler_steps", 10), ("prediction", "epsilon")), (10,)),
     "diffusion_x0": Method("diffusion", (*CHUNK, ("sampler_steps", 10), ("prediction", "sample")), (10,)),
-    "flow": Method("flow", (*CHUNK, ("sampler_steps", 10)), (10, 1)),
+    "flow": Method("flow", (*CHUNK, ("sampler_steps", 10), ("prediction", "velocity")), (10, 1)),
+    "flow_x0": Method("flow", (*CHUNK, ("sampler_steps", 10), ("prediction", "sample")), (10, 1)),
     "meanflow": Method("meanflow", (*CHUNK, ("sampler_steps", 1)), (1, 2)),
 }
 """Every method, in table order."""
 
-GENERATIVE = ("diffusion/k10", "diffusion_x0/k10", "flow/k10", "meanflow/k1")
-"""The variants the issue's success targets are about (each method at its intended K; diffusion both ways it
-predicts, each judged: neither is picked after the fact)."""
+GENERATIVE = ("diffusion/k10", "diffusion_x0/k10", "flow/k10", "flow_x0/k10", "meanflow/k1")
+"""The variants the issue's success targets are about (each method at its intended K; diffusion and flow both
+ways they predict, each judged: neither is picked after the fact)."""
 FEW_STEPS = (("meanflow/k1", "flow/k10"), ("meanflow/k2", "flow/k10"), ("flow/k1", "flow/k10"))
 """(variant, reference) pairs of the "within 5 points" comparison; the first is the target on PandaPush."""
 WITHIN_POINTS = 0.05
@@ -537,7 +540,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "Variants: `bc` one action per step (H = 1); `bc_chunk` the chunked MLP (H = 16, H_a = 8, T_o = 2); "
         "`diffusion/k10` DDIM 10 steps (ε-prediction), `diffusion_x0/k10` the same with x₀-prediction; "
-        "`flow/k10`, `flow/k1` the same flow network with 10 and 1 Euler steps; "
+        "`flow/k10`, `flow/k1` the same flow network with 10 and 1 Euler steps (velocity prediction), "
+        "`flow_x0/k10`, `flow_x0/k1` the same with x₀-prediction; "
         "`meanflow/k1`, `meanflow/k2` the same MeanFlow network with 1 and 2 steps.",
         "",
         "## Targets (issue 12)",

@@ -21,11 +21,11 @@ class Flow(ChunkedLearner):
     name = "flow"
 
     def __init__(self, spec: PolicySpec, cfg: FlowConfig) -> None:
-        sampler = ChunkSampler(f"flow_{cfg.sampler}", cfg.sampler_steps)
+        sampler = ChunkSampler(f"flow_{cfg.sampler}", cfg.sampler_steps, prediction=cfg.prediction)
         super().__init__(spec, cfg, sampler, time_scale=TIME_SCALE, two_times=False)
         self.fcfg = cfg
 
     def loss(self, x0: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.fcfg
         t = sample_times(x0.shape[0], c.time_sampling, c.logit_mean, c.logit_std)
-        return losses.flow_matching_loss(self.denoiser, x0, cond, torch.randn_like(x0), t), {}
+        return losses.flow_matching_loss(self.denoiser, x0, cond, torch.randn_like(x0), t, c.prediction), {}

@@ -18,6 +18,9 @@ class FlowConfig(ChunkedConfig):
     """ODE integrator of the sampler (midpoint: two denoiser calls per step, second-order accurate)."""
     sampler_steps: int = 10
     """K: integration steps per chunk at evaluation and export."""
+    prediction: Literal["velocity", "sample"] = "velocity"
+    """What the network predicts: the path's velocity ε − x₀ (rectified flow) or the clean chunk x₀ (`sample`,
+    clipped to [-1, 1] in the sampler; the velocity is then (z − x̂₀)/t)."""
     time_sampling: Literal["logit_normal", "uniform"] = "logit_normal"
     """Distribution of the training time t: logit-normal (Esser et al. 2024) or uniform."""
     logit_mean: float = 0.0
@@ -31,6 +34,8 @@ class FlowConfig(ChunkedConfig):
             out.append(f"sampler_steps must be >= 1, got {self.sampler_steps}")
         if self.sampler not in ("euler", "midpoint"):
             out.append(f"sampler must be euler or midpoint, got {self.sampler!r}")
+        if self.prediction not in ("velocity", "sample"):
+            out.append(f"prediction must be velocity or sample, got {self.prediction!r}")
         if self.time_sampling not in ("logit_normal", "uniform"):
             out.append(f"time_sampling must be logit_normal or uniform, got {self.time_sampling!r}")
         if not (math.isfinite(self.logit_mean) and math.isfinite(self.logit_std) and self.logit_std > 0):

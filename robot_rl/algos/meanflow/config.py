@@ -25,7 +25,7 @@ class MeanFlowConfig(ChunkedConfig):
     equal_fraction: float = 0.25
     """Share of each batch with r = t (an empty interval: plain flow matching there). The paper's best on
     ImageNet was 75%; on the action-chunk tasks here, with a few thousand updates, 25% leaves more of the batch to
-    the long intervals the 1-step sampler uses (PandaReachAround 1-step success rose from about 60% to 80–90%)."""
+    the long intervals the 1-step sampler uses (it raised PandaReachAround's 1-step success in our runs)."""
     adaptive_power: float = 0.0
     """p of the adaptive loss weight `1 / (‖Δ‖² + adaptive_eps)^p` (§4.3; 0 = plain squared error). With the
     model tangent the target is a plain regression and p = 0 did as well or better than the paper's p = 1 here;
@@ -40,7 +40,7 @@ class MeanFlowConfig(ChunkedConfig):
     time_scale: float = 1.0
     """Factor on t and t − r before the sinusoidal embedding. The loss differentiates u with respect to t, and
     the flow learner's 1000 turns the embedding's fastest frequency into 1000 rad per unit t: the JVP target's
-    ∂u/∂t then dominated and training stalled (error ≈ 14 in normalized units). 1 keeps the embedding smooth in t."""
+    ∂u/∂t then dominated and training stalled. 1 keeps the embedding smooth in t."""
 
     def problems(self) -> list[str]:
         out = super().problems()

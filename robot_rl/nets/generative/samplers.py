@@ -21,6 +21,13 @@ from robot_rl.nets.generative.denoisers import Denoiser
 from robot_rl.nets.generative.schedules import Prediction, ddim_step, ddim_timesteps
 
 SAMPLER_KINDS = ("ddim", "flow_euler", "flow_midpoint", "meanflow")
+PREDICTIONS_OF: dict[str, tuple[str, ...]] = {
+    "ddim": ("epsilon", "sample"),
+    "flow_euler": ("velocity", "sample"),
+    "flow_midpoint": ("velocity", "sample"),
+    "meanflow": ("velocity",),
+}
+"""What the denoiser may predict under each sampler kind; the first is the kind's default."""
 FlowMethod = Literal["euler", "midpoint"]
 
 
@@ -48,17 +55,34 @@ def ddim_sample(
 
 
 def flow_sample(
-    denoiser: Denoiser, cond: torch.Tensor, noise: torch.Tensor, steps: int, method: FlowMethod = "euler"
+    denoiser: Denoiser,
+    cond: torch.Tensor,
+    noise: torch.Tensor,
+    steps: int,
+    method: FlowMethod = "euler",
+    prediction: str = "velocity",
 ) -> torch.Tensor:
-    """Integrate `dz/dt = v(z, t)` from t = 1 (noise) to t = 0 (data) in `steps` equal steps (Euler or midpoint)."""
+    """Integrate `dz/dt = v(z, t)` from t = 1 (noise) to t = 0 (data) in `steps` equal steps (Euler or midpoint).
+
+    `prediction="sample"`: the denoiser predicts the clean chunk x̂₀ (clipped to the normalized action range
+    [-1, 1]) and the velocity is `(z − x̂₀)/t` (from `z_t = (1 − t)·x₀ + t·ε`). Every evaluation is at t ≥ 1/(2K)
+    (the last Euler step lands exactly on x̂₀), so the division is safe.
+    """
     z, dt = noise, 1.0 / steps
+
+    def velocity(z_: torch.Tensor, t: float) -> torch.Tensor:
+        out = denoiser(z_, _times(noise, t), cond)
+        if prediction == "sample":
+            return (z_ - out.clamp(-1.0, 1.0)) / t
+        return out
+
     for k in range(steps):
         t = 1.0 - k * dt
         if method == "euler":
-            z = z - dt * denoiser(z, _times(noise, t), cond)
+            z = z - dt * velocity(z, t)
         elif method == "midpoint":
-            z_mid = z - 0.5 * dt * denoiser(z, _times(noise, t), cond)
-            z = z - dt * denoiser(z_mid, _times(noise, t - 0.5 * dt), cond)
+            z_mid = z - 0.5 * dt * velocity(z, t)
+            z = z - dt * velocity(z_mid, t - 0.5 * dt)
         else:
             raise ValueError(f"unknown flow integration method {method!r}; choose euler or midpoint")
     return z
@@ -79,7 +103,8 @@ class ChunkSampler(nn.Module):
 
     `kind` ∈ `SAMPLER_KINDS` and `steps` (K, the number of denoiser steps; midpoint makes 2 evaluations per step)
     are plain attributes the exporter records. DDIM needs the training schedule's `alphas_bar` (stored as Python
-    floats, so they are constants of the traced graph) and its `prediction` type.
+    floats, so they are constants of the traced graph). `prediction` is what the denoiser outputs
+    (`PREDICTIONS_OF[kind]`; None = the kind's default: ε for DDIM, the velocity for flow and MeanFlow).
     """
 
     def __init__(
@@ -87,7 +112,7 @@ class ChunkSampler(nn.Module):
         kind: str,
         steps: int,
         alphas_bar: torch.Tensor | None = None,
-        prediction: Prediction = "epsilon",
+        prediction: str | None = None,
         clip_sample: bool = True,
     ) -> None:
         super().__init__()
@@ -95,8 +120,11 @@ class ChunkSampler(nn.Module):
             raise ValueError(f"unknown sampler kind {kind!r}; choose one of {SAMPLER_KINDS}")
         if steps < 1:
             raise ValueError(f"sampler steps must be >= 1, got {steps}")
+        prediction = PREDICTIONS_OF[kind][0] if prediction is None else prediction
+        if prediction not in PREDICTIONS_OF[kind]:
+            raise ValueError(f"a {kind} sampler predicts one of {PREDICTIONS_OF[kind]}, got {prediction!r}")
         self.kind, self.steps = kind, int(steps)
-        self.prediction: Prediction = prediction
+        self.prediction = prediction
         self.clip_sample = clip_sample
         self._alphas: tuple[float, ...] = ()
         self._timesteps: tuple[int, ...] = ()
@@ -113,10 +141,12 @@ class ChunkSampler(nn.Module):
 
     def forward(self, denoiser: Denoiser, cond: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         if self.kind == "ddim":
-            return ddim_sample(denoiser, cond, noise, self._alphas, self._timesteps, self.prediction, self.clip_sample)
+            ddim_prediction: Prediction = "sample" if self.prediction == "sample" else "epsilon"
+            return ddim_sample(denoiser, cond, noise, self._alphas, self._timesteps, ddim_prediction, self.clip_sample)
         if self.kind == "meanflow":
             return meanflow_sample(denoiser, cond, noise, self.steps)
-        return flow_sample(denoiser, cond, noise, self.steps, "euler" if self.kind == "flow_euler" else "midpoint")
+        method: FlowMethod = "euler" if self.kind == "flow_euler" else "midpoint"
+        return flow_sample(denoiser, cond, noise, self.steps, method, self.prediction)
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind}, steps={self.steps}"
+        return f"kind={self.kind}, steps={self.steps}, prediction={self.prediction}"

@@ -20,9 +20,9 @@ STEPS = {"diffusion": (2, 5), "flow": (1, 4), "meanflow": (1, 2)}
 @pytest.mark.parametrize("name", sorted(STEPS))
 def test_train_export_per_k_then_eval_the_bundles(
     name: str,
-    pendulum_dataset: Path,
+    pendulum_dataset: Path,  # noqa: F811
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     runs = tmp_path / "runs"
     assert main(_args(name, pendulum_dataset, runs, 20)) == 0

@@ -185,6 +185,45 @@ def test_samplers_are_deterministic_given_the_noise(kind: str) -> None:
     assert a.shape == (B, H, A)
 
 
+@pytest.mark.parametrize("method", ["euler", "midpoint"])
+def test_flow_sample_prediction_integrates_the_same_path_as_velocity_prediction(method: str) -> None:
+    """A velocity field v(z, t) and the x₀-predictor x̂(z, t) = z − t·v(z, t) describe one flow: sampling either
+    gives the same chunk (a sampler that mixed up the conversion or its sign would not)."""
+    torch.manual_seed(0)
+    w = torch.randn(H * A, H * A) * 0.05
+
+    def velocity(z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, r: Any = None) -> torch.Tensor:
+        return 0.3 * torch.tanh((z.flatten(1) @ w).view_as(z) + t.view(-1, 1, 1) + cond[:, :1, None])
+
+    def sample(z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, r: Any = None) -> torch.Tensor:
+        return z - t.view(-1, 1, 1) * velocity(z, t, cond)
+
+    cond, noise = torch.randn(B, T_O * OBS), 0.3 * torch.randn(B, H, A)  # x̂ stays inside [-1, 1]: no clipping
+    kind = f"flow_{method}"
+    by_v = ChunkSampler(kind, 5, prediction="velocity")(velocity, cond, noise)  # type: ignore[arg-type]
+    by_x = ChunkSampler(kind, 5, prediction="sample")(sample, cond, noise)  # type: ignore[arg-type]
+    torch.testing.assert_close(by_x, by_v, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(by_v, noise)
+
+
+def test_flow_sample_prediction_loss_targets_the_clean_chunk() -> None:
+    """With `prediction="sample"` the loss is ‖x̂ − x₀‖²: a denoiser that returns x₀ exactly scores 0, one that
+    returns the velocity does not."""
+    g = torch.Generator().manual_seed(2)
+    x0, noise, t = torch.rand(B, H, A, generator=g) * 2 - 1, torch.randn(B, H, A, generator=g), torch.rand(B)
+    cond = torch.randn(B, T_O * OBS)
+
+    def oracle(z: torch.Tensor, t_: torch.Tensor, cond_: torch.Tensor, r: Any = None) -> torch.Tensor:
+        return x0
+
+    assert float(flow_matching_loss(oracle, x0, cond, noise, t, prediction="sample")) == 0.0  # type: ignore[arg-type]
+    assert float(flow_matching_loss(oracle, x0, cond, noise, t, prediction="velocity")) > 0.1  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="prediction"):
+        flow_matching_loss(oracle, x0, cond, noise, t, prediction="epsilon")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="predicts one of"):
+        ChunkSampler("meanflow", 1, prediction="sample")
+
+
 def _policy(kind: str, denoiser: str = "mlp") -> ChunkSamplerPolicy:
     name = {"ddim": "diffusion", "flow_euler": "flow", "flow_midpoint": "flow", "meanflow": "meanflow"}[kind]
     extra = {"sampler": "midpoint"} if kind == "flow_midpoint" else {}
