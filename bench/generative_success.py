@@ -438,33 +438,52 @@ def run_setup(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, str]]:
     }
 
 
-def merge(reports: Sequence[dict[str, Any]], command: str) -> dict[str, Any]:
+def merge(reports: Sequence[dict[str, Any]], command: str, drop: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """One report from shards run side by side (e.g. one per core): their runs and expert figures together,
     every derived figure recomputed. A (task, method, seed) in two shards is an error, not a silent choice.
 
+    `drop` lists (method, task) pairs whose runs in these shards are superseded (their learner or the task's
+    success rule changed since) and left out of every shard given; the report lists them, with how many runs each
+    removed. To replace old runs with new ones, merge the old shard with `drop` first, then merge the result with
+    the new shard (a merged report merges again and keeps its list of dropped runs).
+
     Raises:
-        ValueError: a run appears in more than one shard, or shards ran with a different `eval_seed`.
+        ValueError: a run appears in more than one shard, shards ran with a different `eval_seed`, or a `drop`
+            pair matches no run.
     """
     runs: list[dict[str, Any]] = []
     experts: dict[str, Any] = {}
     seen: set[tuple[str, str, int]] = set()
     configs = []
+    dropped = dict.fromkeys(drop, 0)
+    earlier_drops: list[dict[str, Any]] = []
     for rep in reports:
+        earlier_drops += rep["config"].get("dropped", [])
         for cfg in rep["config"].get("shards", [rep["config"]]):
             configs.append({**cfg, "command": cfg.get("command", rep["command"])})
         for r in rep["runs"]:
+            if (r["method"], r["task"]) in dropped:
+                dropped[(r["method"], r["task"])] += 1
+                continue
             key = (r["task"], r["method"], r["seed"])
             if key in seen:
                 raise ValueError(f"run {key} is in more than one shard")
             seen.add(key)
             runs.append(r)
         experts.update(rep["expert"])
+    unmatched = [pair for pair, n in dropped.items() if n == 0]
+    if unmatched:
+        raise ValueError(f"--drop matched no run: {unmatched}")
     if len({c["eval_seed"] for c in configs}) > 1:
         raise ValueError(f"shards used different evaluation seeds: {sorted({c['eval_seed'] for c in configs})}")
     commands = "\n".join([c["command"] for c in configs] + [command])
     order = {t: i for i, t in enumerate(TASKS)}
     runs.sort(key=lambda r: (order.get(r["task"], len(order)), list(METHODS).index(r["method"]), r["seed"]))
-    report = build_report(runs, experts, {"shards": configs}, commands, all(rep["complete"] for rep in reports))
+    merged_cfg: dict[str, Any] = {"shards": configs}
+    all_drops = earlier_drops + [{"method": m, "task": t, "runs": n} for (m, t), n in dropped.items()]
+    if all_drops:
+        merged_cfg["dropped"] = all_drops
+    report = build_report(runs, experts, merged_cfg, commands, all(rep["complete"] for rep in reports))
     report["machine"] = reports[0]["machine"]
     return report
 
@@ -507,6 +526,13 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for task, setup in run_setup(report["runs"]).items():
         lines.append(f"| {task.split('/')[-1]} | {setup['updates']} | {setup['seeds']} | {setup['eval_episodes']} |")
+    if cfg.get("dropped"):
+        gone = ", ".join(f"{d['method']} on {d['task'].split('/')[-1]} ({d['runs']})" for d in cfg["dropped"])
+        lines += [
+            "",
+            f"Superseded runs left out of the merge (`--drop`; the learner or the task's success rule changed after "
+            f"they ran; runs per pair in brackets): {gone}.",
+        ]
     floorless = sum(1 for r in report["runs"] if "obs_std_floor" not in r.get("algo_config", {}))
     if floorless:
         lines += [
@@ -632,6 +658,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true", help="keep the runs already in <out-dir>'s JSON, do the rest")
     ap.add_argument("--from-json", type=Path, help="re-render generative_success.md from this JSON (no training)")
     ap.add_argument(
+        "--drop",
+        nargs="+",
+        default=[],
+        metavar="METHOD@ENV_ID",
+        help="with --merge: leave out these superseded (method, task) runs; the markdown lists them",
+    )
+    ap.add_argument(
         "--merge",
         type=Path,
         nargs="+",
@@ -645,7 +678,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.merge:
         command = (".venv/bin/python bench/generative_success.py " + shlex.join(argv or sys.argv[1:])).strip()
-        write(merge([json.loads(p.read_text()) for p in args.merge], command), args.out_dir)
+        drop = []
+        for item in args.drop:
+            method, sep, task = item.partition("@")
+            if not sep or method not in METHODS or task not in TASKS:
+                ap.error(f"--drop takes METHOD@ENV_ID with a known method and task, got {item!r}")
+            drop.append((method, task))
+        write(merge([json.loads(p.read_text()) for p in args.merge], command, drop), args.out_dir)
         print(f"wrote {args.out_dir / 'generative_success.json'} from {len(args.merge)} shards")
         return 0
     if min(args.seeds, args.updates, args.eval_episodes, args.parity_samples) < 1 or args.episodes < 0:

@@ -245,3 +245,25 @@ def test_shards_merge_into_one_report_and_overlaps_are_refused(success: ModuleTy
     other_seed["config"]["eval_seed"] = 1
     with pytest.raises(ValueError, match="evaluation seeds"):
         success.merge([a, other_seed], "cmd")
+
+
+def test_a_merge_drops_superseded_runs_and_says_so(success: ModuleType, tmp_path: Path) -> None:
+    around, push = "robot_rl/PandaReachAround-v0", "robot_rl/PandaPush-v0"
+    old = _shard(success, around, [0, 1], 0.2, "cmd-old")  # flow runs from before a learner change
+    new = _shard(success, around, [0, 1], 1.0, "cmd-new")
+    with pytest.raises(ValueError, match="more than one shard"):  # without --drop the overlap is an error
+        success.merge([old, new], "cmd")
+    merged = success.merge([old, new], "cmd", drop=[("flow", around)])
+    # both shards' flow runs match the pair: a drop removes the (method, task) everywhere, so the new runs go too
+    assert merged["runs"] == [] and merged["config"]["dropped"] == [{"method": "flow", "task": around, "runs": 4}]
+    kept = success.merge([old, _shard(success, push, [0], 0.5, "cmd-push")], "cmd", drop=[("flow", around)])
+    assert [r["task"] for r in kept["runs"]] == [push]
+    success.write(kept, tmp_path)
+    assert "Superseded runs left out of the merge (`--drop`" in (tmp_path / "generative_success.md").read_text()
+    assert "flow on PandaReachAround-v0 (2)" in (tmp_path / "generative_success.md").read_text()
+    with pytest.raises(ValueError, match="matched no run"):
+        success.merge([old], "cmd", drop=[("meanflow", around)])
+    # replacing runs: drop from the old shard first, then merge with the new one; the drop stays on record
+    replaced = success.merge([success.merge([old], "cmd-drop", drop=[("flow", around)]), new], "cmd-final")
+    assert replaced["summary"][around]["flow/k10"]["mean"] == 1.0
+    assert replaced["config"]["dropped"] == [{"method": "flow", "task": around, "runs": 2}]
