@@ -209,14 +209,14 @@ def base_record(base: FrozenBase, ref: str) -> dict[str, Any]:
     return {"ref": ref, "kind": base.kind, "identity": base.identity}
 
 
-def check_same_base(recorded: dict[str, Any], base: FrozenBase) -> None:
-    """Refuse a base whose identity differs from the one a run recorded (a resume on top of another policy).
+def check_same_base(recorded: dict[str, Any], identity: str) -> None:
+    """Refuse a base whose `identity` differs from the one a run recorded (a resume on top of another policy).
 
     Raises:
         BaseError: the identities differ (both are in the message).
     """
-    if recorded.get("identity") != base.identity:
+    if recorded.get("identity") != identity:
         raise BaseError(
             "the base differs from the one this run was trained on: recorded "
-            f"{json.dumps(recorded.get('identity'))}, now {json.dumps(base.identity)} (ref {recorded.get('ref')!r})"
+            f"{json.dumps(recorded.get('identity'))}, now {json.dumps(identity)} (ref {recorded.get('ref')!r})"
         )

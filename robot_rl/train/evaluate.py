@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import numpy.typing as npt
 
@@ -53,14 +55,22 @@ def evaluate(
     backend: str = "",
     on_reset: Callable[[npt.NDArray[np.float32]], object] | None = None,
     spec: PolicySpec | None = None,
+    view: Callable[[gym.Env[Any, Any]], gym.Env[Any, Any]] | None = None,
 ) -> EvalResult:
     """Run `episodes` episodes with `act(obs) -> physical action`; episode i is seeded the same every call.
 
     `backend` picks the physics engine of a robot_rl/* env (the sim-to-sim check evaluates in the other one).
     `on_reset(first_obs)` is called at the start of every episode. With the policy's `spec` (a bundle's), the env is
-    made for it (`make_env_for`: its command interface, checked against its sizes and joints).
+    made for it (`make_env_for`: its command interface, checked against its sizes and joints). `view` wraps the env
+    the way the policy sees it (a learner on a frozen base: `robot_rl.residual.view`).
     """
     env = make_env_for(spec, env_id, backend) if spec is not None else make_env(env_id, backend=backend)
+    if view is not None:
+        try:
+            env = view(env)
+        except BaseException:
+            env.close()
+            raise
     returns, lengths, successes, distances = [], [], [], []
     try:
         for i in range(episodes):

@@ -110,7 +110,17 @@ def train(
 
     env = make_env(cfg.env, backend=cfg.backend)
     spec = policy_spec_for(env, cfg.env)
+    # A learner on a frozen base sees every env through its view (the base's proposal appended to observations).
+    data_view = getattr(entry.algo_cls, "data_view", None)
+    view = data_view(algo_cfg, cfg.env, cfg.seed) if data_view is not None else None
     try:
+        if view is not None:
+            env = view.wrap(env)
+            spec = view.spec(spec)
+            if cfg.data != "online":
+                raise ValueError(f"{algo_name} trains on online data only for now (--data online)")
+            if "base" in saved_cfg:
+                view.check(saved_cfg["base"])
         dataset = None if cfg.data == "online" else _dataset(cfg, spec, offline_buffer)
     except BaseException:
         env.close()
@@ -128,6 +138,8 @@ def train(
         "train": config_to_json(cfg),
         "policy_spec": spec.to_json(),
     }
+    if view is not None:
+        config_json["base"] = view.record()
     if dataset is not None:
         config_json["dataset"] = {
             "path": cfg.dataset,
@@ -142,7 +154,7 @@ def train(
             )
     ckpt.atomic_write_text(run_dir / "config.json", json.dumps(config_json, indent=1))
 
-    session = TrainSession.open(cfg, algo, spec, run_dir, config_json)
+    session = TrainSession.open(cfg, algo, spec, run_dir, config_json, env_view=view)
     batch_size = int(getattr(algo_cfg, "batch_size", 256))
     chunk, history = requested_layout(algo)  # chunked learners (bc with chunks, diffusion, flow, meanflow) ask
     try:

@@ -71,10 +71,13 @@ def run_online(
     recent_returns: list[float] = []
     nonfinite_env_steps = 0
     last_eval: EvalResult | None = None
+    # A learner on a frozen base warms up with its own exploration (the base's proposal plus noise on a zero
+    # residual), not uniform noise, which would throw away what the base already does.
+    uniform_warmup = not getattr(algo, "acts_during_warmup", False)
     try:
         while s.step < cfg.total_steps:
             t0 = time.perf_counter()
-            if s.step < cfg.learning_starts:
+            if s.step < cfg.learning_starts and uniform_warmup:
                 action_norm = s.explore_rng.uniform(-1.0, 1.0, spec.action.dim).astype(np.float32)
             else:
                 action_norm = algo.act(np.asarray(obs, np.float32), deterministic=False)

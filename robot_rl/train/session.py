@@ -71,10 +71,19 @@ class TrainSession:
     """Seconds spent collecting and updating (evaluation and checkpointing excluded)."""
     stats_acc: dict[str, float] = field(default_factory=dict)
     stats_n: int = 0
+    env_view: Any = None
+    """How the learner sees an env (`data_view` of a learner on a frozen base; None: as it is). Evaluation envs are
+    wrapped with it too."""
 
     @classmethod
     def open(
-        cls, cfg: TrainConfig, algo: Algorithm, spec: PolicySpec, run_dir: Path, config_json: dict[str, Any]
+        cls,
+        cfg: TrainConfig,
+        algo: Algorithm,
+        spec: PolicySpec,
+        run_dir: Path,
+        config_json: dict[str, Any],
+        env_view: Any = None,
     ) -> TrainSession:
         """A session with fresh RNG streams seeded from `cfg.seed` (a resume then restores their states)."""
         return cls(
@@ -87,6 +96,7 @@ class TrainSession:
             bar=tqdm(total=cfg.total_steps, disable=not cfg.progress, unit="step", dynamic_ncols=True),
             sample_rng=np.random.default_rng([cfg.seed, 2]),
             explore_rng=np.random.default_rng([cfg.seed, 3]),
+            env_view=env_view,
         )
 
     def restore(self, saved: ckpt.Checkpoint) -> None:
@@ -122,6 +132,7 @@ class TrainSession:
             self.cfg.seed,
             backend=self.cfg.backend,
             on_reset=actor.reset,
+            view=None if self.env_view is None else self.env_view.wrap,
         )
         self.logger.log_eval(
             self.step, self.train_wall_s, res.mean_return, res.std_return, res.success_rate, len(res.returns)
