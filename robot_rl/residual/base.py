@@ -196,12 +196,34 @@ def load_base(ref: str, env: gym.Env[Any, Any], env_id: str, seed: int = 0) -> F
     obs_shape, act_shape = env.observation_space.shape, env.action_space.shape
     obs_dim = int(np.prod(obs_shape)) if obs_shape else 0
     act_dim = int(np.prod(act_shape)) if act_shape else 0
+    _check_sizes(base, ref, obs_dim, act_dim, env_id)
+    return base
+
+
+def load_base_for_spec(ref: str, spec: PolicySpec, seed: int = 0) -> FrozenBase:
+    """Load a bundle or run base `ref` without an env (to replay recorded episodes), checked against `spec`.
+
+    Raises:
+        BaseError: a bad reference, sizes that differ from `spec`'s, or `expert`: a scripted expert reads the
+            simulator's state, not the observation, so it cannot replay a recording.
+    """
+    parsed = parse_base_ref(ref)
+    if parsed.kind == EXPERT or parsed.path is None:
+        raise BaseError(
+            "an expert base reads the simulator's state, not the observation, so it cannot propose actions for "
+            "recorded episodes: train on online data, or use a bundle or run as the base"
+        )
+    base: FrozenBase = BundleBase(parsed.path, seed) if parsed.kind == "bundle" else RunBase(parsed.path, seed)
+    _check_sizes(base, ref, spec.observation.dim, spec.action.dim, spec.env_id or "the dataset")
+    return base
+
+
+def _check_sizes(base: FrozenBase, ref: str, obs_dim: int, act_dim: int, where: str) -> None:
     spec: PolicySpec | None = getattr(base, "spec", None)
     if spec is not None and spec.observation.dim != obs_dim:
-        raise BaseError(f"base {ref!r} takes {spec.observation.dim} observations, {env_id} gives {obs_dim}")
+        raise BaseError(f"base {ref!r} takes {spec.observation.dim} observations, {where} gives {obs_dim}")
     if base.action_dim != act_dim:
-        raise BaseError(f"base {ref!r} proposes {base.action_dim} actions, {env_id} takes {act_dim}")
-    return base
+        raise BaseError(f"base {ref!r} proposes {base.action_dim} actions, {where} takes {act_dim}")
 
 
 def base_record(base: FrozenBase, ref: str) -> dict[str, Any]:

@@ -10,13 +10,15 @@ different base.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 
 from robot_rl.core.specs import ObservationSpec, PolicySpec
-from robot_rl.residual.base import base_record, check_same_base, load_base
-from robot_rl.residual.proposals import BaseProposalObservation
+from robot_rl.data.datasets.episode import Episode
+from robot_rl.residual.base import base_record, check_same_base, load_base, load_base_for_spec
+from robot_rl.residual.proposals import BaseProposalObservation, episode_with_proposals
 
 
 class ProposalView:
@@ -35,6 +37,14 @@ class ProposalView:
         else:  # every env of one run must see the same base (a bundle rewritten mid-run is refused)
             check_same_base(self._record, base.identity)
         return BaseProposalObservation(env, base)
+
+    def episodes(self, episodes: Sequence[Episode], env_spec: PolicySpec) -> list[Episode]:
+        """Recorded `episodes` (demonstrations, base rollouts) with the base's proposals, replayed in order from a
+        reset per episode; the base must be the one the envs see (a bundle or run: an expert cannot replay)."""
+        base = load_base_for_spec(self.ref, env_spec, self.seed)
+        if self._record is not None:
+            check_same_base(self._record, base.identity)
+        return [episode_with_proposals(e, base) for e in episodes]
 
     def spec(self, env_spec: PolicySpec) -> PolicySpec:
         """The learner's spec: the env's, with the observation extended by the proposal (A values). The robot's

@@ -113,15 +113,19 @@ def train(
     # A learner on a frozen base sees every env through its view (the base's proposal appended to observations).
     data_view = getattr(entry.algo_cls, "data_view", None)
     view = data_view(algo_cfg, cfg.env, cfg.seed) if data_view is not None else None
+    env_spec = spec
     try:
         if view is not None:
             env = view.wrap(env)
             spec = view.spec(spec)
-            if cfg.data != "online":
-                raise ValueError(f"{algo_name} trains on online data only for now (--data online)")
             if "base" in saved_cfg:
                 view.check(saved_cfg["base"])
-        dataset = None if cfg.data == "online" else _dataset(cfg, spec, offline_buffer)
+        if cfg.data == "online":
+            dataset = None
+        elif view is not None and offline_buffer is None:
+            dataset = _viewed_dataset(cfg, view, env_spec, spec)
+        else:
+            dataset = _dataset(cfg, spec, offline_buffer)
     except BaseException:
         env.close()
         raise
@@ -178,6 +182,23 @@ def train(
         env.close()
     session.write_summary(last_eval)
     return RunResult(run_dir=run_dir, steps=session.step, train_wall_s=session.train_wall_s, final_eval=last_eval)
+
+
+def _viewed_dataset(cfg: TrainConfig, view: Any, env_spec: PolicySpec, spec: PolicySpec) -> ReplayBuffer:
+    """The dataset as a learner on a frozen base sees it: each recorded episode replayed through the base, its
+    proposals appended to the observations (`ProposalView.episodes`), then checked like any dataset."""
+    from robot_rl.data.datasets import fill_replay, read_dataset, spec_mismatch
+
+    if not cfg.dataset:
+        raise ValueError(f"--data {cfg.data} needs --dataset (a dataset folder written by `robot-rl dataset`)")
+    data = read_dataset(Path(cfg.dataset))
+    problems = spec_mismatch(data.spec, env_spec)
+    if problems:
+        raise ValueError(f"dataset {cfg.dataset} does not match {cfg.env}: {'; '.join(problems)}")
+    episodes = view.episodes(data.episodes, env_spec)
+    buffer = ReplayBuffer(max(sum(len(e) for e in episodes), 1), spec.observation.dim, spec.action.dim)
+    fill_replay(buffer, episodes, spec)
+    return _dataset(cfg, spec, buffer)
 
 
 def _dataset(cfg: TrainConfig, spec: PolicySpec, given: ReplayBuffer | None) -> ReplayBuffer:

@@ -144,10 +144,19 @@ def test_a_run_records_its_base_and_refuses_to_resume_on_another(tmp_path: Path)
     assert main(_train_args(runs, "r", base, 500, ["--resume"])) != 0
 
 
-def test_residual_runs_refuse_offline_data(tmp_path: Path) -> None:
+def test_recorded_episodes_are_replayed_through_the_base_for_mixed_training(tmp_path: Path) -> None:
+    """Base rollouts recorded as a dataset train a residual with `--data mixed`: the dataset's observations get
+    the base's proposals (the run starts and finishes); an expert base cannot replay a recording and is refused."""
     base = biased_lqr_bundle(tmp_path / "base", 0.3)
-    args = _train_args(tmp_path / "runs", "off", base, 100, ["--data", "offline", "--dataset", str(tmp_path)])
-    assert main(args) != 0
+    data = tmp_path / "rollouts"
+    assert main(["dataset", "rollout", "--policy", str(base), "--episodes", "2", "--out", str(data), "--no-progress"]) == 0
+    mixed = ["--data", "mixed", "--dataset", str(data), "--demo-ratio", "0.5", "--eval-every", "0"]
+    assert main(_train_args(tmp_path / "runs", "mixed", base, 300, mixed)) == 0
+    config = json.loads((tmp_path / "runs" / "mixed" / "config.json").read_text())
+    assert config["dataset"]["transitions"] == 500 and config["policy_spec"]["observation"]["shapes"] == [[5]]
+    expert = ["train", "residual", "--env", CARTPOLE, "--base", "expert", "--total-steps", "100", "--no-progress"]
+    expert += ["--data", "offline", "--dataset", str(data), "--out-dir", str(tmp_path / "runs")]
+    assert main(expert) != 0
 
 
 @pytest.mark.slow
