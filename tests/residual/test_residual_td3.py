@@ -149,7 +149,9 @@ def test_recorded_episodes_are_replayed_through_the_base_for_mixed_training(tmp_
     the base's proposals (the run starts and finishes); an expert base cannot replay a recording and is refused."""
     base = biased_lqr_bundle(tmp_path / "base", 0.3)
     data = tmp_path / "rollouts"
-    assert main(["dataset", "rollout", "--policy", str(base), "--episodes", "2", "--out", str(data), "--no-progress"]) == 0
+    assert (
+        main(["dataset", "rollout", "--policy", str(base), "--episodes", "2", "--out", str(data), "--no-progress"]) == 0
+    )
     mixed = ["--data", "mixed", "--dataset", str(data), "--demo-ratio", "0.5", "--eval-every", "0"]
     assert main(_train_args(tmp_path / "runs", "mixed", base, 300, mixed)) == 0
     config = json.loads((tmp_path / "runs" / "mixed" / "config.json").read_text())
