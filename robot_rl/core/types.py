@@ -84,6 +84,9 @@ class Batch(NamedTuple, Generic[ArrayT]):
     """`[B]` float32 in {0, 1}; 1 where a human took over and `action` is theirs."""
     source: ArrayT | None = None
     """`[B]` int64 `DataSource` codes: 0 online, 1 dataset/demo, 2 intervention."""
+    discount: ArrayT | None = None
+    """`[B]` float32: the bootstrap discount γ^k of an n-step row (`reward` then sums k ≤ n steps and `next_obs` is
+    k steps on: `robot_rl.data.nstep`); None = a one-step row (the learner's own γ)."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import torch
 
 from robot_rl.core.types import Batch
 from robot_rl.data.chunks import gather_chunks
+from robot_rl.data.nstep import with_nstep
 from robot_rl.data.replay import ReplayBuffer
 
 NumpyBatch = Batch[npt.NDArray[Any]]
@@ -35,6 +36,7 @@ def to_torch(batch: NumpyBatch) -> Batch[torch.Tensor]:
         cost=opt(b.cost),
         intervention=opt(b.intervention),
         source=opt(b.source),
+        discount=opt(b.discount),
     )
 
 
@@ -65,6 +67,7 @@ def concat(parts: list[NumpyBatch]) -> NumpyBatch:
         cost=cat_opt("cost"),
         intervention=cat_opt("intervention"),
         source=cat_opt("source"),
+        discount=cat_opt("discount"),
     )
 
 
@@ -74,14 +77,33 @@ def requested_layout(algo: object) -> tuple[int, int]:
     return int(getattr(algo, "chunk_size", 1)), int(getattr(algo, "obs_history", 1))
 
 
+def requested_nstep(algo: object) -> tuple[int, float]:
+    """`(n, γ)` of the n-step returns an algorithm asks for: its `n_step` and `gamma` attributes (n = 1 where it
+    has none: one-step rows, gathered exactly as before)."""
+    return int(getattr(algo, "n_step", 1)), float(getattr(algo, "gamma", 0.99))
+
+
+def _gather(
+    buffer: ReplayBuffer, idx: npt.NDArray[np.int64], chunk_size: int, obs_history: int, n_step: int, gamma: float
+) -> NumpyBatch:
+    batch = gather_chunks(buffer, idx, chunk_size, obs_history)
+    return batch if n_step == 1 else with_nstep(batch, buffer, idx, n_step, gamma)
+
+
 def sample_batches(
-    buffer: ReplayBuffer, batch_size: int, rng: np.random.Generator, chunk_size: int = 1, obs_history: int = 1
+    buffer: ReplayBuffer,
+    batch_size: int,
+    rng: np.random.Generator,
+    chunk_size: int = 1,
+    obs_history: int = 1,
+    n_step: int = 1,
+    gamma: float = 0.99,
 ) -> Iterator[NumpyBatch]:
     """Endless uniform batches from `buffer`, with `action_chunk [B, H, A]`/`obs_history [B, T, O]` filled when
-    `chunk_size`/`obs_history` > 1 (never across an episode boundary: `robot_rl.data.chunks`). With both 1 it is
-    `buffer.iterate(batch_size, rng)` draw for draw."""
+    `chunk_size`/`obs_history` > 1 (never across an episode boundary: `robot_rl.data.chunks`) and n-step rows when
+    `n_step` > 1 (`robot_rl.data.nstep`). With all three 1 it is `buffer.iterate(batch_size, rng)` draw for draw."""
     while True:
-        yield gather_chunks(buffer, buffer.sample_indices(batch_size, rng), chunk_size, obs_history)
+        yield _gather(buffer, buffer.sample_indices(batch_size, rng), chunk_size, obs_history, n_step, gamma)
 
 
 def offline_rows(ratio: float, batch_size: int) -> int:
@@ -101,14 +123,16 @@ def mixed_batches(
     rng: np.random.Generator,
     chunk_size: int = 1,
     obs_history: int = 1,
+    n_step: int = 1,
+    gamma: float = 0.99,
 ) -> Iterator[NumpyBatch]:
     """Endless batches of `batch_size` rows: `offline_rows(ratio, batch_size)` uniformly from `offline` (the
     dataset), the rest uniformly from `online`; online rows first. `ratio = 0.5` is RLPD's symmetric sampling
     (Ball et al. 2023). Each row keeps its buffer's `source` code, so a learner can tell them apart.
 
     Indices are drawn online first, then offline, from the one `rng` (so a seeded run is reproducible).
-    `chunk_size`/`obs_history` > 1 fill the chunk fields as `sample_batches` does, each buffer within its own
-    episodes.
+    `chunk_size`/`obs_history` > 1 fill the chunk fields and `n_step` > 1 the n-step rows as `sample_batches`
+    does, each buffer within its own episodes.
     """
     n_off = offline_rows(ratio, batch_size)
     n_on = batch_size - n_off
@@ -117,7 +141,8 @@ def mixed_batches(
     while True:
         parts = []
         if n_on:
-            parts.append(gather_chunks(online, online.sample_indices(n_on, rng), chunk_size, obs_history))
+            parts.append(_gather(online, online.sample_indices(n_on, rng), chunk_size, obs_history, n_step, gamma))
         if n_off:
-            parts.append(gather_chunks(offline, offline.sample_indices(n_off, rng), chunk_size, obs_history))
+            idx = offline.sample_indices(n_off, rng)
+            parts.append(_gather(offline, idx, chunk_size, obs_history, n_step, gamma))
         yield parts[0] if len(parts) == 1 else concat(parts)

@@ -54,6 +54,7 @@ class ResidualTD3:
         self.critic_opt = common.adam(self.critic.parameters(), cfg.critic_lr)
         self._policy = ResidualPolicy(spec, self.normalizer, self.actor, cfg.residual_scale)
         self.num_updates = 0
+        self.n_step, self.gamma = cfg.n_step, cfg.gamma  # the batches' n-step rows (`requested_nstep`)
 
     @staticmethod
     def data_view(cfg: ResidualConfig, env_id: str, seed: int) -> ProposalView:
@@ -92,8 +93,9 @@ class ResidualTD3:
                     torch.tanh(self.actor_target.module(next_obs)), cfg.target_noise, cfg.target_noise_clip
                 )
                 next_action = combine(self._base(b.next_obs), next_residual, cfg.residual_scale)
+                discount = b.discount if b.discount is not None else cfg.gamma  # γ^k on n-step rows
                 target = losses.td_target(
-                    b.reward, b.terminated, self.critic_target.module(next_obs, next_action), cfg.gamma
+                    b.reward, b.terminated, self.critic_target.module(next_obs, next_action), discount
                 )
             loss_critic = losses.critic_loss(self.critic(obs, b.action), target)
             self.critic_opt.zero_grad(set_to_none=True)

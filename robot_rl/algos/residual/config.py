@@ -24,6 +24,9 @@ class ResidualConfig:
     """Critic normalization: `layer` (LayerNorm, stable at high update-to-data ratios), `none` or `batch_renorm`."""
     gamma: float = 0.99
     """Discount factor."""
+    n_step: int = 3
+    """Steps summed into each TD target (n-step returns that stop at an episode's end; a truncated end still
+    bootstraps): faster credit assignment for sparse task rewards."""
     tau: float = 0.005
     """Polyak coefficient of the target actor and critics."""
     actor_lr: float = 3e-4
@@ -60,7 +63,7 @@ class ResidualConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 problems.append(f"{name} must be positive and finite, got {v}")
-        for name in ("batch_size", "utd_ratio", "policy_delay"):
+        for name in ("batch_size", "utd_ratio", "policy_delay", "n_step"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.critic_warmup_updates < 0:

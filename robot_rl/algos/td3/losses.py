@@ -15,8 +15,11 @@ def smoothed_target_action(target_action: torch.Tensor, noise_std: float, noise_
     return (target_action + noise).clamp(-1.0, 1.0)
 
 
-def td_target(reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, gamma: float) -> torch.Tensor:
-    """`r + γ (1 - terminated) min_e Q'(s', ã)` → `[B]` (clipped double-Q, TD3 eq. 10)."""
+def td_target(
+    reward: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, gamma: float | torch.Tensor
+) -> torch.Tensor:
+    """`r + γ (1 - terminated) min_e Q'(s', ã)` → `[B]` (clipped double-Q, TD3 eq. 10). `gamma` is a float or a
+    per-row `[B]` discount (γ^k of n-step rows, `robot_rl.data.nstep`)."""
     if next_q.dim() != 2 or next_q.shape[1] != reward.shape[0] or terminated.shape != reward.shape:
         raise ValueError(
             f"next_q {tuple(next_q.shape)}, reward {tuple(reward.shape)}, terminated {tuple(terminated.shape)}: "
