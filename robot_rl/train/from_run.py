@@ -29,6 +29,9 @@ class RunPolicy:
 def load_run_policy(run_dir: Path) -> RunPolicy:
     """Load `run_dir`'s policy; raises FileNotFoundError/CheckpointError with the reason.
 
+    A run trained on a frozen base (`config.json["base"]`) yields the composite of base and residual
+    (`robot_rl.residual.composite`), raw observations in; a base that cannot compose raises `BaseError`.
+
     A plug-in algorithm is found by re-importing the module recorded as `algo_module` in config.json.
     """
     config_file = run_dir / "config.json"
@@ -47,4 +50,8 @@ def load_run_policy(run_dir: Path) -> RunPolicy:
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     policy = algo.policy()
     policy.eval()
+    if "base" in config:  # trained on a frozen base: the deployable policy is base and residual together
+        from robot_rl.residual.composite import compose_with_recorded_base
+
+        policy = compose_with_recorded_base(policy, config["base"])
     return RunPolicy(policy=policy, config=config, checkpoint=latest, summary=summary)

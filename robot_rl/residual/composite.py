@@ -1,0 +1,86 @@
+"""The deployable policy of a run trained on a frozen base: base and residual as one module, so the exported
+bundle takes the robot's raw observation (no proposal input) and runs in the node like any other policy.
+
+`CompositePolicy.forward(obs [B, O]) = residual([obs, clip(to_normalized(base(obs)), -1, 1)])`, physical actions
+out. It is built from the run's recorded base (`config.json["base"]`) when the run is loaded
+(`robot_rl.train.from_run.load_run_policy`): a training-run base whose weights still have the recorded sha256 and
+whose policy is plain (one observation in, one action out, no sampler). Other bases are refused with the reason:
+a scripted expert is Python code reading simulator state, a bundle base would need two graphs at run time, and a
+chunked or sampler base keeps state between steps that one stateless graph cannot hold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from robot_rl.core.fileio import sha256_file
+from robot_rl.core.specs import PolicySpec
+from robot_rl.nets.deployable import DeployablePolicy, as_module, physical_action_affine
+from robot_rl.residual.base import BaseError, check_same_base
+
+
+class CompositePolicy(nn.Module):
+    """`obs [B, O]` (raw) → physical action `[B, A]`: a frozen plain base and the residual policy over its
+    proposal (see the module docstring). The spec is the base's (the env's, robot interface included)."""
+
+    obs_history = 1
+    chunk_size = 1
+    noise_shape: tuple[int, ...] | None = None
+
+    def __init__(self, base: DeployablePolicy, residual: DeployablePolicy) -> None:
+        super().__init__()
+        if base.obs_history != 1 or base.chunk_size != 1 or base.noise_shape is not None:
+            raise BaseError(
+                "only a plain base (one observation in, one action out, no sampler) composes into one graph; "
+                f"this one has obs_history {base.obs_history}, chunk_size {base.chunk_size}, noise {base.noise_shape}"
+            )
+        obs_dim, act_dim = base.spec.observation.dim, base.spec.action.dim
+        if residual.spec.observation.dim != obs_dim + act_dim or residual.spec.action != base.spec.action:
+            raise BaseError(
+                f"the residual ({residual.spec.observation.dim} inputs, actions {residual.spec.action}) does not fit "
+                f"the base ({obs_dim} observations + {act_dim} proposals, actions {base.spec.action})"
+            )
+        self.spec: PolicySpec = base.spec
+        self.base = as_module(base)
+        self.residual = as_module(residual)
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+        scale, offset = physical_action_affine(base.spec)
+        self.register_buffer("base_scale", scale)
+        self.register_buffer("base_offset", offset)
+
+    base_scale: torch.Tensor
+    base_offset: torch.Tensor
+
+    def forward(self, obs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        if noise is not None:
+            raise ValueError(f"CompositePolicy is deterministic and takes no noise, got noise {tuple(noise.shape)}")
+        proposal = ((self.base(obs) - self.base_offset) / self.base_scale).clamp(-1.0, 1.0)
+        out: torch.Tensor = self.residual(torch.cat([obs, proposal], dim=-1))
+        return out
+
+
+def compose_with_recorded_base(residual: DeployablePolicy, recorded: dict[str, Any]) -> CompositePolicy:
+    """The composite of a run's `residual` policy and its recorded base (`config.json["base"]`).
+
+    Raises:
+        BaseError: the base is not a training run (the reason is in the message), its weights changed since
+            the run recorded them, or it is not a plain policy.
+    """
+    from robot_rl.train.from_run import load_run_policy
+
+    kind, ref = recorded.get("kind"), str(recorded.get("ref", ""))
+    if kind == "expert":
+        raise BaseError("a run on a scripted-expert base cannot be exported: the expert is simulator-side code")
+    if kind != "run":
+        raise BaseError(
+            f"exporting a residual on a {kind} base is not supported yet (only a training-run base composes into "
+            "one bundle); train with `--base RUN_DIR`"
+        )
+    base_run = load_run_policy(Path(ref))
+    check_same_base(recorded, f"run:sha256:{sha256_file(base_run.checkpoint / 'model.safetensors')}")
+    return CompositePolicy(base_run.policy, residual).eval()
