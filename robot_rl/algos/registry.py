@@ -167,7 +167,7 @@ def _register_builtins() -> None:
     from robot_rl.algos.diffusion import Diffusion, DiffusionConfig
     from robot_rl.algos.flow import Flow, FlowConfig
     from robot_rl.algos.meanflow import MeanFlow, MeanFlowConfig
-    from robot_rl.algos.residual import ResidualConfig, ResidualTD3
+    from robot_rl.algos.residual import ResidualConfig, ResidualSAC, ResidualSACConfig, ResidualTD3
     from robot_rl.algos.sac import SAC, SACConfig
     from robot_rl.algos.td3 import TD3, TD3Config
 
@@ -179,6 +179,7 @@ def _register_builtins() -> None:
     register_algorithm("flow", FlowConfig, Flow, module="robot_rl.algos.flow", needs_dataset=True)
     register_algorithm("meanflow", MeanFlowConfig, MeanFlow, module="robot_rl.algos.meanflow", needs_dataset=True)
     register_algorithm("residual", ResidualConfig, ResidualTD3, module="robot_rl.algos.residual")
+    register_algorithm("residual_sac", ResidualSACConfig, ResidualSAC, module="robot_rl.algos.residual")
 
 
 def _discover(entry_point_names: bool) -> None:

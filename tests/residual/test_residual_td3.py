@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from robot_rl.algos.registry import make_algorithm
-from robot_rl.algos.residual import ResidualConfig, ResidualTD3
+from robot_rl.algos.residual import ResidualConfig, ResidualSAC, ResidualSACConfig, ResidualTD3
 from robot_rl.cli import main
 from robot_rl.core.fileio import sha256_file
 from robot_rl.core.specs import ActionSpec, ObservationSpec, PolicySpec
@@ -66,10 +66,15 @@ def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
-def test_an_untrained_residual_is_exactly_the_base() -> None:
-    """Zero-initialized last layer: the deployable policy returns the base's proposal in physical units, and
+LEARNERS = {"residual": ResidualConfig, "residual_sac": ResidualSACConfig}
+"""Both residual learners: TD3 and SAC."""
+
+
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_an_untrained_residual_is_exactly_the_base(name: str) -> None:
+    """Zero-initialized mean: the deployable policy returns the base's proposal in physical units, and
     deterministic acting returns the proposal itself, for any observation."""
-    algo = make_algorithm("residual", SPEC, ResidualConfig(actor_hidden=(32,), critic_hidden=(32,)))
+    algo = make_algorithm(name, SPEC, LEARNERS[name](actor_hidden=(32,), critic_hidden=(32,)))
     obs = torch.randn(50, OBS + A) * 3
     obs[:, -A:] = torch.rand(50, A) * 2 - 1
     with torch.no_grad():
@@ -95,12 +100,13 @@ def test_the_correction_is_bounded_by_the_residual_scale_and_the_action_range() 
     assert np.abs(out - base).max() > 0.25
 
 
-def test_critic_warmup_then_each_loss_moves_only_its_own_network() -> None:
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_critic_warmup_then_each_loss_moves_only_its_own_network(name: str) -> None:
     """During the critic warm-up the actor does not move; afterwards an actor step changes the actor, and the
     critic's weights change only through the critic loss (the actor loss leaves no gradient on them)."""
-    cfg = ResidualConfig(actor_hidden=(32,), critic_hidden=(32,), policy_delay=1, critic_warmup_updates=3)
-    algo = make_algorithm("residual", SPEC, cfg)
-    assert isinstance(algo, ResidualTD3)
+    cfg = LEARNERS[name](actor_hidden=(32,), critic_hidden=(32,), policy_delay=1, critic_warmup_updates=3)
+    algo = make_algorithm(name, SPEC, cfg)
+    assert isinstance(algo, ResidualTD3 | ResidualSAC)
     actor0, critic0 = _params(algo.actor), _params(algo.critic)
     for i in range(3):
         stats = algo.update(iter([_batch(i)]))
@@ -109,10 +115,13 @@ def test_critic_warmup_then_each_loss_moves_only_its_own_network() -> None:
 
     # One more update: critic step, then the first actor step. Replay the critic step alone on a copy to see that
     # the actor step added nothing to the critic.
-    twin = make_algorithm("residual", SPEC, cfg)
-    assert isinstance(twin, ResidualTD3)
+    twin = make_algorithm(name, SPEC, cfg)
+    assert isinstance(twin, ResidualTD3 | ResidualSAC)
     twin.load_state_tensors(algo.state_tensors(), algo.state_meta())
-    twin.cfg = dataclasses.replace(cfg, critic_warmup_updates=10**9)  # the same update without the actor step
+    no_actor = dataclasses.replace(cfg, critic_warmup_updates=10**9)  # the same update without the actor step
+    twin.cfg = no_actor
+    if isinstance(twin, ResidualSAC):
+        twin.scfg = no_actor  # type: ignore[assignment]
     torch.manual_seed(7)
     stats = algo.update(iter([_batch(3)]))
     torch.manual_seed(7)
@@ -162,7 +171,8 @@ def test_recorded_episodes_are_replayed_through_the_base_for_mixed_training(tmp_
 
 
 @pytest.mark.slow
-def test_the_residual_corrects_a_biased_base(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_the_residual_corrects_a_biased_base(name: str, tmp_path: Path) -> None:
     """The LQR cart-pole controller with a large constant force bias balances but drifts (low return); 4,000
     steps of residual TD3 recover most of the return, and the base's files are unchanged by training."""
     base = biased_lqr_bundle(tmp_path / "base", 0.7)
@@ -171,9 +181,10 @@ def test_the_residual_corrects_a_biased_base(tmp_path: Path) -> None:
     base_eval = evaluate(policy.act, CARTPOLE, 10, seed=0, on_reset=policy.reset)
     runs = tmp_path / "runs"
     extra = ["--residual-scale", "0.5", "--eval-every", "0", "--checkpoint-every", "0", "--seed", "0"]
-    assert main(_train_args(runs, "fix", base, 4000, extra, eval_episodes=10)) == 0
+    args = _train_args(runs, "fix", base, 4000, extra, eval_episodes=10)
+    assert main([args[0], name, *args[2:]]) == 0
     summary: dict[str, Any] = json.loads((runs / "fix" / "summary.json").read_text())
     final = float(summary["final_eval_mean_return"])
-    print(f"biased base {base_eval.mean_return:.1f} -> residual {final:.1f}")
+    print(f"biased base {base_eval.mean_return:.1f} -> {name} {final:.1f}")
     assert final >= base_eval.mean_return + 60.0, (base_eval.mean_return, final)
     assert before == {p.name: sha256_file(p) for p in base.iterdir() if p.is_file()}

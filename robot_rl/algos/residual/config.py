@@ -78,3 +78,33 @@ class ResidualConfig:
                 problems.append(f"{name} must be >= 0 and finite, got {v}")
         if problems:
             raise ValueError("invalid ResidualConfig: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class ResidualSACConfig(ResidualConfig):
+    """A residual actor on a frozen base trained with SAC: a tanh-Gaussian residual, entropy-regularized with an
+    automatic temperature (the TD3 fields `exploration_noise`, `target_noise*` and `policy_delay` are unused)."""
+
+    init_alpha: float = 0.1
+    """Initial entropy temperature α (small: the base already acts well; exploration is a correction)."""
+    alpha_lr: float = 3e-4
+    """Temperature learning rate (Adam)."""
+    target_entropy: float | None = None
+    """Entropy target of the residual distribution (None = −A, the usual heuristic)."""
+    init_log_std: float = -1.0
+    """Initial log std of the residual before tanh (the mean starts at 0): exp(-1) ≈ 0.37, so the first
+    corrections stay well inside `residual_scale`."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        problems = []
+        for name in ("init_alpha", "alpha_lr"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                problems.append(f"{name} must be positive and finite, got {v}")
+        if not math.isfinite(self.init_log_std):
+            problems.append(f"init_log_std must be finite, got {self.init_log_std}")
+        if self.target_entropy is not None and not math.isfinite(self.target_entropy):
+            problems.append(f"target_entropy must be finite or None, got {self.target_entropy}")
+        if problems:
+            raise ValueError("invalid ResidualSACConfig: " + "; ".join(problems))

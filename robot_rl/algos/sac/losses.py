@@ -16,9 +16,10 @@ def soft_td_target(
     next_q: torch.Tensor,
     next_log_prob: torch.Tensor,
     alpha: torch.Tensor,
-    gamma: float,
+    gamma: float | torch.Tensor,
 ) -> torch.Tensor:
-    """`r + γ (1 - terminated) (min_e Q'(s', a') - α log π(a'|s'))` → `[B]` (SAC eq. 3 with twin min).
+    """`r + γ (1 - terminated) (min_e Q'(s', a') - α log π(a'|s'))` → `[B]` (SAC eq. 3 with twin min). `gamma`
+    is a float or a per-row `[B]` discount (γ^k of n-step rows, `robot_rl.data.nstep`).
 
     Truncated transitions are *not* terminal: they bootstrap (the caller never passes truncation).
     """
