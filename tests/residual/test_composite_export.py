@@ -45,7 +45,8 @@ def test_the_residual_run_exports_one_bundle_that_is_base_plus_residual(runs: Pa
     composite = load_run_policy(runs / "residual").policy
     assert isinstance(composite, CompositePolicy)
     last = [m for m in composite.residual.modules() if isinstance(m, torch.nn.Linear)][-1]
-    assert float(last.weight.detach().abs().sum()) > 0  # the residual has moved off zero: the comparison below means something
+    # the residual has moved off zero, so the comparison below means something
+    assert float(last.weight.detach().abs().sum()) > 0
 
     # the graph equals base + residual computed separately: the base run's policy, its proposal, the residual
     env = make_env(CARTPOLE)
