@@ -165,6 +165,7 @@ def _qualname(cls: type) -> str:
 def _register_builtins() -> None:
     from robot_rl.algos.bc import BC, BCConfig
     from robot_rl.algos.diffusion import Diffusion, DiffusionConfig
+    from robot_rl.algos.dsrl import DSRL, DSRLConfig
     from robot_rl.algos.flow import Flow, FlowConfig
     from robot_rl.algos.meanflow import MeanFlow, MeanFlowConfig
     from robot_rl.algos.residual import ResidualConfig, ResidualSAC, ResidualSACConfig, ResidualTD3
@@ -180,6 +181,7 @@ def _register_builtins() -> None:
     register_algorithm("meanflow", MeanFlowConfig, MeanFlow, module="robot_rl.algos.meanflow", needs_dataset=True)
     register_algorithm("residual", ResidualConfig, ResidualTD3, module="robot_rl.algos.residual")
     register_algorithm("residual_sac", ResidualSACConfig, ResidualSAC, module="robot_rl.algos.residual")
+    register_algorithm("dsrl", DSRLConfig, DSRL, module="robot_rl.algos.dsrl")
 
 
 def _discover(entry_point_names: bool) -> None:

@@ -227,8 +227,9 @@ def _check_sizes(base: FrozenBase, ref: str, obs_dim: int, act_dim: int, where: 
 
 
 def base_record(base: FrozenBase, ref: str) -> dict[str, Any]:
-    """What a run records about its base (config.json): the reference, its kind and identity."""
-    return {"ref": ref, "kind": base.kind, "identity": base.identity}
+    """What a run records about its base (config.json): how the learner sees it (`view`: the base's proposal
+    appended to the observation), the reference, its kind and identity."""
+    return {"view": "proposal", "ref": ref, "kind": base.kind, "identity": base.identity}
 
 
 def check_same_base(recorded: dict[str, Any], identity: str) -> None:

@@ -64,8 +64,39 @@ class CompositePolicy(nn.Module):
         return out
 
 
-def compose_with_recorded_base(residual: DeployablePolicy, recorded: dict[str, Any]) -> CompositePolicy:
-    """The composite of a run's `residual` policy and its recorded base (`config.json["base"]`).
+class NoiseSteeredPolicy(nn.Module):
+    """`obs [B, T_o·O]` (raw history) → physical chunk `[B, H, A]`: the noise actor picks the initial noise
+    (`[B, H·A]`, within ±noise_scale) and the frozen sampler turns it into the chunk. No noise input: the graph is
+    deterministic, a plain chunked policy for the runtime (DSRL's deployable policy)."""
+
+    noise_shape: tuple[int, ...] | None = None
+
+    def __init__(self, sampler: DeployablePolicy, noise_actor: DeployablePolicy) -> None:
+        super().__init__()
+        if sampler.noise_shape is None:
+            raise BaseError("the base of a noise-steering run has no noise input")
+        size = int(torch.tensor(sampler.noise_shape).prod())
+        if noise_actor.spec.action.dim != size:
+            raise BaseError(f"the noise actor chooses {noise_actor.spec.action.dim} values, the sampler takes {size}")
+        self.spec: PolicySpec = sampler.spec
+        self.obs_history, self.chunk_size = sampler.obs_history, sampler.chunk_size
+        self.sampler = as_module(sampler)
+        self.noise_actor = as_module(noise_actor)
+        self._noise_shape = tuple(int(d) for d in sampler.noise_shape)
+        for p in self.sampler.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, obs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        if noise is not None:
+            raise ValueError("NoiseSteeredPolicy chooses its own noise and takes none")
+        chosen = self.noise_actor(obs).reshape(-1, *self._noise_shape)
+        out: torch.Tensor = self.sampler(obs, chosen)
+        return out
+
+
+def compose_with_recorded_base(residual: DeployablePolicy, recorded: dict[str, Any]) -> DeployablePolicy:
+    """The composite of a run's policy and its recorded base (`config.json["base"]`): base + residual
+    (`CompositePolicy`) for a residual run, noise actor + sampler (`NoiseSteeredPolicy`) for a DSRL run.
 
     Raises:
         BaseError: the base is not a training run (the reason is in the message), its weights changed since
@@ -83,4 +114,10 @@ def compose_with_recorded_base(residual: DeployablePolicy, recorded: dict[str, A
         )
     base_run = load_run_policy(Path(ref))
     check_same_base(recorded, f"run:sha256:{sha256_file(base_run.checkpoint / 'model.safetensors')}")
-    return CompositePolicy(base_run.policy, residual).eval()
+    composite: DeployablePolicy
+    if recorded.get("view") == "noise":
+        composite = NoiseSteeredPolicy(base_run.policy, residual)
+    else:
+        composite = CompositePolicy(base_run.policy, residual)
+    composite.eval()
+    return composite
