@@ -63,7 +63,8 @@ def test_a_noise_space_step_executes_the_bases_chunk_for_that_noise(flow_base: t
 
 def test_dsrl_trains_on_a_flow_run_and_exports_one_chunked_bundle(flow_base: tuple[Path, Path], tmp_path: Path) -> None:
     run_dir, _ = flow_base
-    args = ["train", "dsrl", "--env", PENDULUM, "--base", str(run_dir), "--total-steps", "120", "--learning-starts", "40"]
+    args = ["train", "dsrl", "--env", PENDULUM, "--base", str(run_dir), "--total-steps", "120"]
+    args += ["--learning-starts", "40"]
     args += ["--out-dir", str(tmp_path), "--run-name", "dsrl", "--eval-every", "60", "--eval-episodes", "1"]
     assert main([*args, "--no-progress"]) == 0
     config = json.loads((tmp_path / "dsrl" / "config.json").read_text())
