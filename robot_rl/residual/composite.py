@@ -11,6 +11,7 @@ chunked or sampler base keeps state between steps that one stateless graph canno
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +95,18 @@ class NoiseSteeredPolicy(nn.Module):
         return out
 
 
-def compose_with_recorded_base(residual: DeployablePolicy, recorded: dict[str, Any]) -> DeployablePolicy:
+def compose_with_recorded_base(
+    residual: DeployablePolicy, recorded: dict[str, Any], backend: str = ""
+) -> DeployablePolicy:
     """The composite of a run's policy and its recorded base (`config.json["base"]`): base + residual
     (`CompositePolicy`) for a residual run, noise actor + sampler (`NoiseSteeredPolicy`) for a DSRL run.
 
     Raises:
         BaseError: the base is not a training run (the reason is in the message), its weights changed since
             the run recorded them, or it is not a plain policy.
+
+    `backend` is the engine the run trained in: a base trained in the other engine (sim-to-sim fine-tuning) gives
+    a composite whose robot interface names the run's engine, where it was fine-tuned and evaluated.
     """
     from robot_rl.train.from_run import load_run_policy
 
@@ -119,5 +125,9 @@ def compose_with_recorded_base(residual: DeployablePolicy, recorded: dict[str, A
         composite = NoiseSteeredPolicy(base_run.policy, residual)
     else:
         composite = CompositePolicy(base_run.policy, residual)
+    robot = composite.spec.robot
+    if backend and robot is not None and robot.backend != backend:
+        # fine-tuned in another engine than the base (sim-to-sim): the composite belongs to the run's engine
+        composite.spec = dataclasses.replace(composite.spec, robot=dataclasses.replace(robot, backend=backend))
     composite.eval()
     return composite

@@ -53,5 +53,5 @@ def load_run_policy(run_dir: Path) -> RunPolicy:
     if "base" in config:  # trained on a frozen base: the deployable policy is base and residual together
         from robot_rl.residual.composite import compose_with_recorded_base
 
-        policy = compose_with_recorded_base(policy, config["base"])
+        policy = compose_with_recorded_base(policy, config["base"], config["train"].get("backend", ""))
     return RunPolicy(policy=policy, config=config, checkpoint=latest, summary=summary)

@@ -90,3 +90,23 @@ def test_a_run_on_an_expert_base_is_refused_at_export(tmp_path: Path) -> None:
     run = _train(["residual", "--base", "expert"], tmp_path, "on_expert", 150)
     with pytest.raises(BaseError, match="scripted-expert base cannot be exported"):
         load_run_policy(run)
+
+
+@pytest.mark.slow
+def test_sim_to_sim_a_mujoco_base_fine_tuned_in_pybullet_exports_for_pybullet(tmp_path: Path) -> None:
+    """The sim-to-sim recipe end to end at toy length: a SAC reach base trained in MuJoCo, a residual on it trained
+    in the PyBullet twin, exported: the bundle takes the raw observation and names PyBullet as its engine."""
+    reach = "robot_rl/PandaReach-v0"
+    common = ["--env", reach, "--learning-starts", "100", "--out-dir", str(tmp_path), "--eval-every", "0"]
+    common += ["--eval-episodes", "1", "--no-progress"]
+    args = ["train", "sac", "--total-steps", "200", "--run-name", "base", "--backend", "mujoco", *common]
+    assert main(args) == 0
+    args = ["train", "residual", "--base", str(tmp_path / "base"), "--backend", "pybullet", "--total-steps", "200"]
+    assert main([*args, "--run-name", "fine", *common]) == 0
+    bundle = tmp_path / "bundle"
+    assert main(["export", str(tmp_path / "fine"), "--out", str(bundle), "--parity-samples", "2000"]) == 0
+    policy = OnnxPolicy.load(bundle)
+    assert policy.spec.robot is not None and policy.spec.robot.backend == "pybullet"
+    assert policy.spec.observation.dim == make_env(reach).observation_space.shape[0]
+    # evaluates in the engine it was fine-tuned in
+    assert main(["eval", "--policy", str(bundle), "--episodes", "1"]) == 0
