@@ -86,15 +86,16 @@ class DemoArgs:
 
     env: str = "robot_rl/PandaReach-v0"
     """Gymnasium env id to train on (robot_rl/* suite envs also get the sim-to-sim check)."""
-    policy: Literal["sac", "diffusion", "flow", "meanflow"] = "sac"
-    """What to train: `sac` (online RL) or a generative chunk policy learned offline from the scripted expert (a
-    robot_rl/* task with an expert, e.g. robot_rl/PandaReachAround-v0, the multimodal one)."""
+    policy: Literal["sac", "diffusion", "flow", "meanflow", "residual"] = "sac"
+    """What to train: `sac` (online RL), a generative chunk policy learned offline from the scripted expert (a
+    robot_rl/* task with an expert, e.g. robot_rl/PandaReachAround-v0, the multimodal one), or `residual`: the
+    whole ladder (expert demos → BC base → residual SAC → composite bundle → both engines → ROS 2; docs/residual.md)."""
     steps: int = 18_000
-    """SAC: training budget in env steps."""
+    """SAC and residual: training budget in env steps."""
     expert_episodes: int = 100
-    """Generative policies: scripted-expert episodes recorded as the training dataset."""
+    """Generative policies and residual: scripted-expert episodes recorded as the training dataset."""
     updates: int = 2_000
-    """Generative policies: offline training budget in gradient updates."""
+    """Generative policies and the residual's BC base: offline training budget in gradient updates."""
     sampler_steps: int = 0
     """Generative policies: K, network evaluations per chunk in training evaluation and in the bundle (0 = the
     method's default: diffusion 10 DDIM steps, flow 10 Euler steps, meanflow 1)."""

@@ -23,6 +23,10 @@ def run_demo(args: Any) -> int:
     """Run the demo described by `robot_rl.cli.DemoArgs`; prints a summary, returns an exit code."""
     from robot_rl.cli import eval_bundle, export_run
 
+    if args.policy == "residual":
+        from robot_rl.train.demo_residual import run_residual_demo
+
+        return run_residual_demo(args)
     if args.policy != "sac":
         from robot_rl.train.demo_generative import run_generative_demo
 
@@ -130,6 +134,9 @@ def write_figures(summary: dict[str, Any], args: Any, path: Path) -> None:
     """The summary as README figures (docs/benchmarks/demo.json): what ran, how long, on what machine."""
     if args.policy == "sac":
         argv = [f"--env {args.env}", f"--steps {args.steps}"]
+    elif args.policy == "residual":
+        argv = [f"--policy residual --env {args.env} --expert-episodes {args.expert_episodes}"]
+        argv.append(f"--updates {args.updates} --steps {args.steps}")
     else:
         argv = [f"--policy {args.policy}", f"--env {args.env}", f"--expert-episodes {args.expert_episodes}"]
         argv.append(f"--updates {args.updates}")
