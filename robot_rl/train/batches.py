@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -71,39 +72,46 @@ def concat(parts: list[NumpyBatch]) -> NumpyBatch:
     )
 
 
-def requested_layout(algo: object) -> tuple[int, int]:
-    """`(H, T_o)` an algorithm asks its batches to carry: its `chunk_size` and `obs_history` attributes (1 where it
-    has none, as SAC and TD3 do: their batches are then gathered exactly as before, at no extra cost)."""
-    return int(getattr(algo, "chunk_size", 1)), int(getattr(algo, "obs_history", 1))
+@dataclass(frozen=True)
+class BatchLayout:
+    """What each batch row carries beyond its transition, as the learner asks (`requested_layout`)."""
+
+    chunk_size: int = 1
+    """H: the actions executed from the row on, `action_chunk [B, H, A]` (1 = none)."""
+    obs_history: int = 1
+    """T_o: the observations up to the row, `obs_history [B, T_o, O]` (1 = none)."""
+    n_step: int = 1
+    """n-step rows (`robot_rl.data.nstep`: k ≤ n rewards summed, `discount` = γ^k; 1 = one-step rows)."""
+    gamma: float = 0.99
+    """γ of the n-step sums."""
 
 
-def requested_nstep(algo: object) -> tuple[int, float]:
-    """`(n, γ)` of the n-step returns an algorithm asks for: its `n_step` and `gamma` attributes (n = 1 where it
-    has none: one-step rows, gathered exactly as before)."""
-    return int(getattr(algo, "n_step", 1)), float(getattr(algo, "gamma", 0.99))
+def requested_layout(algo: object) -> BatchLayout:
+    """The layout an algorithm asks its batches for: its `chunk_size`, `obs_history`, `n_step` and `gamma`
+    attributes (the defaults where it has none, as SAC and TD3: their batches are gathered exactly as before, at no
+    extra cost)."""
+    return BatchLayout(
+        int(getattr(algo, "chunk_size", 1)),
+        int(getattr(algo, "obs_history", 1)),
+        int(getattr(algo, "n_step", 1)),
+        float(getattr(algo, "gamma", 0.99)),
+    )
 
 
-def _gather(
-    buffer: ReplayBuffer, idx: npt.NDArray[np.int64], chunk_size: int, obs_history: int, n_step: int, gamma: float
-) -> NumpyBatch:
-    batch = gather_chunks(buffer, idx, chunk_size, obs_history)
-    return batch if n_step == 1 else with_nstep(batch, buffer, idx, n_step, gamma)
+def _gather(buffer: ReplayBuffer, idx: npt.NDArray[np.int64], layout: BatchLayout) -> NumpyBatch:
+    batch = gather_chunks(buffer, idx, layout.chunk_size, layout.obs_history)
+    return batch if layout.n_step == 1 else with_nstep(batch, buffer, idx, layout.n_step, layout.gamma)
 
 
 def sample_batches(
-    buffer: ReplayBuffer,
-    batch_size: int,
-    rng: np.random.Generator,
-    chunk_size: int = 1,
-    obs_history: int = 1,
-    n_step: int = 1,
-    gamma: float = 0.99,
+    buffer: ReplayBuffer, batch_size: int, rng: np.random.Generator, layout: BatchLayout = BatchLayout()
 ) -> Iterator[NumpyBatch]:
     """Endless uniform batches from `buffer`, with `action_chunk [B, H, A]`/`obs_history [B, T, O]` filled when
-    `chunk_size`/`obs_history` > 1 (never across an episode boundary: `robot_rl.data.chunks`) and n-step rows when
-    `n_step` > 1 (`robot_rl.data.nstep`). With all three 1 it is `buffer.iterate(batch_size, rng)` draw for draw."""
+    the layout's `chunk_size`/`obs_history` > 1 (never across an episode boundary: `robot_rl.data.chunks`) and
+    n-step rows when its `n_step` > 1 (`robot_rl.data.nstep`). With the default layout it is
+    `buffer.iterate(batch_size, rng)` draw for draw."""
     while True:
-        yield _gather(buffer, buffer.sample_indices(batch_size, rng), chunk_size, obs_history, n_step, gamma)
+        yield _gather(buffer, buffer.sample_indices(batch_size, rng), layout)
 
 
 def offline_rows(ratio: float, batch_size: int) -> int:
@@ -121,18 +129,15 @@ def mixed_batches(
     ratio: float,
     batch_size: int,
     rng: np.random.Generator,
-    chunk_size: int = 1,
-    obs_history: int = 1,
-    n_step: int = 1,
-    gamma: float = 0.99,
+    layout: BatchLayout = BatchLayout(),
 ) -> Iterator[NumpyBatch]:
     """Endless batches of `batch_size` rows: `offline_rows(ratio, batch_size)` uniformly from `offline` (the
     dataset), the rest uniformly from `online`; online rows first. `ratio = 0.5` is RLPD's symmetric sampling
     (Ball et al. 2023). Each row keeps its buffer's `source` code, so a learner can tell them apart.
 
     Indices are drawn online first, then offline, from the one `rng` (so a seeded run is reproducible).
-    `chunk_size`/`obs_history` > 1 fill the chunk fields and `n_step` > 1 the n-step rows as `sample_batches`
-    does, each buffer within its own episodes.
+    The `layout` fills chunks, histories and n-step rows as `sample_batches` does, each buffer within its own
+    episodes.
     """
     n_off = offline_rows(ratio, batch_size)
     n_on = batch_size - n_off
@@ -141,8 +146,7 @@ def mixed_batches(
     while True:
         parts = []
         if n_on:
-            parts.append(_gather(online, online.sample_indices(n_on, rng), chunk_size, obs_history, n_step, gamma))
+            parts.append(_gather(online, online.sample_indices(n_on, rng), layout))
         if n_off:
-            idx = offline.sample_indices(n_off, rng)
-            parts.append(_gather(offline, idx, chunk_size, obs_history, n_step, gamma))
+            parts.append(_gather(offline, offline.sample_indices(n_off, rng), layout))
         yield parts[0] if len(parts) == 1 else concat(parts)

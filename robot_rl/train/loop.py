@@ -27,7 +27,7 @@ from robot_rl.core.config import config_from_json, config_to_json
 from robot_rl.core.specs import PolicySpec
 from robot_rl.data.replay import ReplayBuffer
 from robot_rl.train import checkpoint as ckpt
-from robot_rl.train.batches import mixed_batches, requested_layout, requested_nstep, sample_batches, torch_batches
+from robot_rl.train.batches import mixed_batches, requested_layout, sample_batches, torch_batches
 from robot_rl.train.config import TrainConfig
 from robot_rl.train.envs import make_env, policy_spec_for
 from robot_rl.train.evaluate import EvalResult
@@ -160,8 +160,9 @@ def train(
 
     session = TrainSession.open(cfg, algo, spec, run_dir, config_json, env_view=view)
     batch_size = int(getattr(algo_cfg, "batch_size", 256))
-    n_step, gamma = requested_nstep(algo)  # a learner with n-step returns (residual) asks for them
-    chunk, history = requested_layout(algo)  # chunked learners (bc with chunks, diffusion, flow, meanflow) ask
+    # chunked learners (bc with chunks, diffusion, flow, meanflow) ask for chunks and histories, residual ones for
+    # n-step rows
+    layout = requested_layout(algo)
     try:
         if saved is None and dataset is not None:  # the normalizer starts from the dataset's statistics
             algo.observe(np.asarray(dataset.obs[: len(dataset)], np.float32))
@@ -169,16 +170,14 @@ def train(
             if observe_actions is not None:
                 observe_actions(np.asarray(dataset.action[: len(dataset)], np.float32))
         if cfg.data == "offline" and dataset is not None:
-            stream = sample_batches(dataset, batch_size, session.sample_rng, chunk, history, n_step, gamma)
+            stream = sample_batches(dataset, batch_size, session.sample_rng, layout)
             last_eval = run_offline(session, torch_batches(stream), saved)
         else:
             buffer = ReplayBuffer(cfg.buffer_size, spec.observation.dim, spec.action.dim)
             if dataset is None:
-                stream = sample_batches(buffer, batch_size, session.sample_rng, chunk, history, n_step, gamma)
+                stream = sample_batches(buffer, batch_size, session.sample_rng, layout)
             else:
-                stream = mixed_batches(
-                    buffer, dataset, cfg.demo_ratio, batch_size, session.sample_rng, chunk, history, n_step, gamma
-                )
+                stream = mixed_batches(buffer, dataset, cfg.demo_ratio, batch_size, session.sample_rng, layout)
             last_eval = run_online(session, env, buffer, torch_batches(stream), saved)
     finally:
         session.close()

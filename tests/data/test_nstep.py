@@ -8,7 +8,7 @@ import pytest
 
 from robot_rl.data.nstep import with_nstep
 from robot_rl.data.replay import ReplayBuffer
-from robot_rl.train.batches import mixed_batches, sample_batches
+from robot_rl.train.batches import BatchLayout, mixed_batches, sample_batches
 
 GAMMA = 0.9
 
@@ -94,8 +94,8 @@ def test_sampled_and_mixed_batches_carry_nstep_rows_only_when_asked() -> None:
     buf = _buffer()
     plain = next(sample_batches(buf, 8, np.random.default_rng(0)))
     assert plain.discount is None
-    nstep = next(sample_batches(buf, 8, np.random.default_rng(0), n_step=3, gamma=GAMMA))
+    nstep = next(sample_batches(buf, 8, np.random.default_rng(0), BatchLayout(n_step=3, gamma=GAMMA)))
     np.testing.assert_array_equal(nstep.obs, plain.obs)  # same draws
     assert nstep.discount is not None and np.all(nstep.discount <= GAMMA)
-    mixed = next(mixed_batches(buf, _buffer(), 0.5, 8, np.random.default_rng(1), n_step=3, gamma=GAMMA))
+    mixed = next(mixed_batches(buf, _buffer(), 0.5, 8, np.random.default_rng(1), BatchLayout(n_step=3, gamma=GAMMA)))
     assert mixed.discount is not None and mixed.discount.shape == (8,)

@@ -5,77 +5,45 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from robot_rl.algos.td3.config import TD3Config
+
 
 @dataclass(frozen=True)
-class ResidualConfig:
-    """A residual actor on top of a frozen base policy, trained with TD3 (see `robot_rl.residual` for bases)."""
+class ResidualConfig(TD3Config):
+    """A residual actor on top of a frozen base, trained with TD3 (see `robot_rl.residual` for bases). The TD3
+    fields keep their meaning, applied to the residual: exploration and target smoothing noise are in residual
+    units, before `residual_scale`."""
 
     base: str = "expert"
     """The frozen base: a bundle directory, a training-run directory or `expert` (the env's scripted expert)."""
     residual_scale: float = 0.2
     """Largest correction, in normalized action units: executed = clip(a_base + scale · tanh(actor), -1, 1)."""
-    actor_hidden: tuple[int, ...] = (256, 256)
-    """Hidden layer widths of the residual actor (input: observation and the base's proposal)."""
-    critic_hidden: tuple[int, ...] = (256, 256)
-    """Hidden layer widths of each critic (it scores the executed, combined action)."""
-    num_critics: int = 2
-    """Critic ensemble size (targets use the minimum)."""
     critic_norm: str = "layer"
     """Critic normalization: `layer` (LayerNorm, stable at high update-to-data ratios), `none` or `batch_renorm`."""
-    gamma: float = 0.99
-    """Discount factor."""
     n_step: int = 3
     """Steps summed into each TD target (n-step returns that stop at an episode's end; a truncated end still
     bootstraps): faster credit assignment for sparse task rewards."""
-    tau: float = 0.005
-    """Polyak coefficient of the target actor and critics."""
-    actor_lr: float = 3e-4
-    """Residual actor learning rate (Adam)."""
-    critic_lr: float = 3e-4
-    """Critic learning rate (Adam)."""
-    batch_size: int = 256
-    """Transitions per gradient step."""
-    utd_ratio: int = 1
-    """Gradient steps per environment step."""
-    policy_delay: int = 2
-    """The actor and the targets move every `policy_delay` critic updates."""
     critic_warmup_updates: int = 0
     """Critic updates before the actor moves at all (the critic first learns the base's value, so the first actor
     steps follow a meaningful gradient instead of an untrained critic's)."""
-    exploration_noise: float = 0.1
-    """Std of the Gaussian exploration noise on the residual (in residual units, before `residual_scale`)."""
-    target_noise: float = 0.2
-    """Std of the target policy smoothing noise on the residual."""
-    target_noise_clip: float = 0.5
-    """Clip of the target smoothing noise."""
+    actor_lr: float = 3e-4
+    """Residual actor learning rate (Adam; smaller than TD3's default: the base already acts well)."""
+    critic_lr: float = 3e-4
+    """Critic learning rate (Adam)."""
     obs_normalization: bool = True
     """Running mean/std of the observation and the proposal inside the policy."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         problems = []
         if not (math.isfinite(self.residual_scale) and 0.0 < self.residual_scale <= 2.0):
             problems.append(f"residual_scale must be in (0, 2], got {self.residual_scale}")
-        if not 0.0 <= self.gamma < 1.0:
-            problems.append(f"gamma must be in [0, 1), got {self.gamma}")
-        if not 0.0 < self.tau <= 1.0:
-            problems.append(f"tau must be in (0, 1], got {self.tau}")
-        for name in ("actor_lr", "critic_lr"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v > 0):
-                problems.append(f"{name} must be positive and finite, got {v}")
-        for name in ("batch_size", "utd_ratio", "policy_delay", "n_step"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_step < 1:
+            problems.append(f"n_step must be >= 1, got {self.n_step}")
         if self.critic_warmup_updates < 0:
             problems.append(f"critic_warmup_updates must be >= 0, got {self.critic_warmup_updates}")
-        if self.num_critics < 2:
-            problems.append("num_critics must be >= 2")
         if self.critic_norm not in ("none", "layer", "batch_renorm"):
             problems.append(f"critic_norm must be none, layer or batch_renorm, got {self.critic_norm!r}")
-        for name in ("exploration_noise", "target_noise", "target_noise_clip"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v >= 0):
-                problems.append(f"{name} must be >= 0 and finite, got {v}")
         if problems:
             raise ValueError("invalid ResidualConfig: " + "; ".join(problems))
 

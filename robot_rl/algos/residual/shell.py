@@ -43,7 +43,7 @@ class ResidualShell:
         self.critic_target = common.TargetNetwork(self.critic)
         self.critic_opt = common.adam(self.critic.parameters(), cfg.critic_lr)
         self.num_updates = 0
-        self.n_step, self.gamma = cfg.n_step, cfg.gamma  # the batches' n-step rows (`requested_nstep`)
+        self.n_step, self.gamma = cfg.n_step, cfg.gamma  # the batches' n-step rows (`requested_layout`)
 
     @staticmethod
     def data_view(cfg: ResidualConfig, env_id: str, seed: int) -> ProposalView:

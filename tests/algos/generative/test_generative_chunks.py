@@ -9,7 +9,7 @@ from robot_rl.core.specs import ActionSpec, ObservationSpec, PolicySpec
 from robot_rl.data.chunks import gather_chunks
 from robot_rl.data.datasets import Episode, fill_replay
 from robot_rl.data.replay import ReplayBuffer
-from robot_rl.train.batches import mixed_batches, requested_layout, sample_batches
+from robot_rl.train.batches import BatchLayout, mixed_batches, requested_layout, sample_batches
 
 SPEC = PolicySpec(ObservationSpec.flat(2), ActionSpec(low=(-100.0, -100.0), high=(100.0, 100.0)), control_hz=10.0)
 
@@ -79,12 +79,14 @@ def test_plain_batches_are_unchanged_and_cost_nothing_extra() -> None:
         assert b.action_chunk is None and b.obs_history is None
         for x, y in zip(a, b, strict=True):
             assert (x is None and y is None) or np.array_equal(np.asarray(x), np.asarray(y))
-    assert requested_layout(object()) == (1, 1)  # SAC/TD3 declare nothing: plain batches
+    assert requested_layout(object()) == BatchLayout()  # SAC/TD3 declare nothing: plain batches
 
 
 def test_mixed_batches_fill_chunks_from_both_buffers() -> None:
     online = _dataset()
-    stream = mixed_batches(online, _dataset(), 0.5, 8, np.random.default_rng(0), chunk_size=3, obs_history=2)
+    stream = mixed_batches(
+        online, _dataset(), 0.5, 8, np.random.default_rng(0), BatchLayout(chunk_size=3, obs_history=2)
+    )
     b = next(stream)
     assert b.action_chunk is not None and b.obs_history is not None
     assert b.action_chunk.shape == (8, 3, 2) and b.obs_history.shape == (8, 2, 2)
