@@ -90,3 +90,29 @@ def test_dsrl_refuses_bases_without_a_sampler(tmp_path: Path) -> None:
         SamplerBase("expert")
     args = ["train", "dsrl", "--env", PENDULUM, "--base", "expert", "--total-steps", "50", "--no-progress"]
     assert main([*args, "--out-dir", str(tmp_path)]) != 0
+
+
+def test_a_chunked_flow_bundle_as_a_residual_base_proposes_its_chunk_elements_in_order(
+    flow_base: tuple[Path, Path],
+) -> None:
+    """A generative chunk policy can be a residual's base: the proposal view asks it once per step, so it executes
+    H_a elements of each chunk before replanning, exactly as the bundle does on its own (same seeded noise)."""
+    from robot_rl.residual.base import load_base
+    from robot_rl.residual.proposals import BaseProposalObservation
+
+    _, bundle = flow_base
+    env = make_env(PENDULUM)
+    base = load_base(str(bundle), env, PENDULUM, seed=4)
+    view = BaseProposalObservation(env, base)
+    own = OnnxPolicy.load(bundle, seed=4)
+    plain = make_env(PENDULUM)
+    obs, _ = view.reset(seed=2)
+    raw, _ = plain.reset(seed=2)
+    own.reset()
+    for _ in range(7):  # more than one chunk (H_a = 2)
+        action = own.act(raw.astype(np.float32))
+        np.testing.assert_allclose(obs[-1:], own.spec.action.to_normalized(action), rtol=1e-5, atol=1e-6)
+        obs, *_ = view.step(action)
+        raw, *_ = plain.step(action)
+    env.close()
+    plain.close()
