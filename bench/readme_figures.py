@@ -202,6 +202,55 @@ def row_generative_success(data: Data) -> list[str]:
     ]
 
 
+def row_generative_training_cost(data: Data) -> list[str]:
+    d = data("generative_training_cost")
+    summary, peer = _need(d, "summary"), _need(d, "peer")
+    cells = [
+        f"{m} {s['updates_per_s_median']:.1f} steps/s ({s['ratio_to_peer_median']:.2f}x {peer})"
+        for m, s in summary.items()
+        if s.get("ratio_to_peer_median") is not None
+    ]
+    loads = [float(r["load_avg_1m_before"]) for r in _need(d, "runs")]
+    cores = _need(d, "machine", "logical_cpus")
+    return [
+        "Generative learners' training cost on the PandaPush data, gradient steps/s and the ratio to the chunked "
+        "MLP on the same batches (`bench/generative_training_cost.py`, "
+        "[generative_training_cost.md](docs/benchmarks/generative_training_cost.md))",
+        "; ".join(cells),
+        f"reported, no target (median of {_need(d, 'config', 'rounds')} interleaved rounds; load "
+        f"{min(loads):.1f}–{max(loads):.1f} on {cores} cores"
+        + (
+            ": other jobs shared the machine, the ratios hold better than the absolute rates)"
+            if max(loads) > cores
+            else ")"
+        ),
+    ]
+
+
+def row_residual_cost(data: Data) -> list[str]:
+    d = data("residual_cost")
+    summary = _need(d, "summary")
+    cells = [
+        f"{m} {s['env_steps_per_s_median']:.0f} env steps/s ({s['ratio_to_sac_median']:.2f}x SAC)"
+        for m, s in summary.items()
+        if s.get("ratio_to_sac_median") is not None
+    ]
+    loads = [float(r["load_avg_1m_before"]) for r in _need(d, "runs")]
+    cores = _need(d, "machine", "logical_cpus")
+    return [
+        "Fine-tuning learners' environment steps per second next to plain SAC, PandaReach online, residuals on the "
+        "scripted expert (`bench/residual_cost.py`, [residual_cost.md](docs/benchmarks/residual_cost.md))",
+        "; ".join(cells),
+        f"reported, no target (median of {_need(d, 'config', 'rounds')} interleaved rounds; load "
+        f"{min(loads):.1f}–{max(loads):.1f} on {cores} cores"
+        + (
+            ": other jobs shared the machine, the ratios hold better than the absolute rates)"
+            if max(loads) > cores
+            else ")"
+        ),
+    ]
+
+
 def row_generative_demo(data: Data) -> list[str]:
     d = data("demo_flow_reach_around")
     s = _need(d, "summary")
@@ -391,7 +440,9 @@ ROWS: list[Callable[[Data], list[str]]] = [
     row_onnx,
     row_generative_inference,
     row_generative_success,
+    row_generative_training_cost,
     row_generative_demo,
+    row_residual_cost,
     row_sim_speed,
     row_sim2sim,
     row_node_latency,
