@@ -202,6 +202,17 @@ def row_generative_success(data: Data) -> list[str]:
     ]
 
 
+def _interleaved_note(d: dict[str, Any]) -> str:
+    """The target cell of a cost benchmark run in interleaved rounds: no target, and the load it ran under."""
+    loads = [float(r["load_avg_1m_before"]) for r in _need(d, "runs")]
+    cores = _need(d, "machine", "logical_cpus")
+    shared = ": other jobs shared the machine, the ratios hold better than the absolute rates)"
+    return (
+        f"reported, no target (median of {_need(d, 'config', 'rounds')} interleaved rounds; load "
+        f"{min(loads):.1f}–{max(loads):.1f} on {cores} cores" + (shared if max(loads) > cores else ")")
+    )
+
+
 def row_generative_training_cost(data: Data) -> list[str]:
     d = data("generative_training_cost")
     summary, peer = _need(d, "summary"), _need(d, "peer")
@@ -210,20 +221,12 @@ def row_generative_training_cost(data: Data) -> list[str]:
         for m, s in summary.items()
         if s.get("ratio_to_peer_median") is not None
     ]
-    loads = [float(r["load_avg_1m_before"]) for r in _need(d, "runs")]
-    cores = _need(d, "machine", "logical_cpus")
     return [
         "Generative learners' training cost on the PandaPush data, gradient steps/s and the ratio to the chunked "
         "MLP on the same batches (`bench/generative_training_cost.py`, "
         "[generative_training_cost.md](docs/benchmarks/generative_training_cost.md))",
         "; ".join(cells),
-        f"reported, no target (median of {_need(d, 'config', 'rounds')} interleaved rounds; load "
-        f"{min(loads):.1f}–{max(loads):.1f} on {cores} cores"
-        + (
-            ": other jobs shared the machine, the ratios hold better than the absolute rates)"
-            if max(loads) > cores
-            else ")"
-        ),
+        _interleaved_note(d),
     ]
 
 
@@ -235,19 +238,11 @@ def row_residual_cost(data: Data) -> list[str]:
         for m, s in summary.items()
         if s.get("ratio_to_sac_median") is not None
     ]
-    loads = [float(r["load_avg_1m_before"]) for r in _need(d, "runs")]
-    cores = _need(d, "machine", "logical_cpus")
     return [
         "Fine-tuning learners' environment steps per second next to plain SAC, PandaReach online, residuals on the "
         "scripted expert (`bench/residual_cost.py`, [residual_cost.md](docs/benchmarks/residual_cost.md))",
         "; ".join(cells),
-        f"reported, no target (median of {_need(d, 'config', 'rounds')} interleaved rounds; load "
-        f"{min(loads):.1f}–{max(loads):.1f} on {cores} cores"
-        + (
-            ": other jobs shared the machine, the ratios hold better than the absolute rates)"
-            if max(loads) > cores
-            else ")"
-        ),
+        _interleaved_note(d),
     ]
 
 
