@@ -78,7 +78,7 @@ class BundleBase:
         self.policy = OnnxPolicy.load(bundle_dir, seed=seed)  # refuses a tampered or unverifiable bundle
         self.spec: PolicySpec = self.policy.spec
         self.action_dim = self.spec.action.dim
-        self.identity = f"bundle:sha256:{self.policy.manifest.onnx_sha256}"
+        self.identity = bundle_identity(self.policy.manifest.onnx_sha256)
         self._label = f"base bundle {bundle_dir}"
 
     def reset(self) -> None:
@@ -101,7 +101,7 @@ class RunBase:
         self.spec = run.policy.spec
         self.action_dim = self.spec.action.dim
         self.actor = PolicyActor(run.policy, seed=seed)
-        self.identity = f"run:sha256:{sha256_file(_weights_file(run.checkpoint))}"
+        self.identity = run_identity(run.checkpoint)
         self._label = f"base run {run_dir}"
 
     def reset(self) -> None:
@@ -110,6 +110,16 @@ class RunBase:
     def propose(self, obs: F32) -> F32:
         physical = self.actor.act(np.asarray(obs, dtype=np.float32))
         return _clip_finite(self.spec.action.to_normalized(physical), self._label)
+
+
+def bundle_identity(onnx_sha256: str) -> str:
+    """The identity of a bundle base: its ONNX file's sha256 (what the bundle's manifest pins)."""
+    return f"bundle:sha256:{onnx_sha256}"
+
+
+def run_identity(checkpoint: Path) -> str:
+    """The identity of a training-run base: the sha256 of its checkpoint's weights."""
+    return f"run:sha256:{sha256_file(_weights_file(checkpoint))}"
 
 
 def _weights_file(checkpoint: Path) -> Path:

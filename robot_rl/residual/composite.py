@@ -18,10 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from robot_rl.core.fileio import sha256_file
 from robot_rl.core.specs import PolicySpec
 from robot_rl.nets.deployable import DeployablePolicy, as_module, physical_action_affine
-from robot_rl.residual.base import BaseError, check_same_base
+from robot_rl.residual.base import BaseError, check_same_base, run_identity
 
 
 class CompositePolicy(nn.Module):
@@ -119,7 +118,7 @@ def compose_with_recorded_base(
             "one bundle); train with `--base RUN_DIR`"
         )
     base_run = load_run_policy(Path(ref))
-    check_same_base(recorded, f"run:sha256:{sha256_file(base_run.checkpoint / 'model.safetensors')}")
+    check_same_base(recorded, run_identity(base_run.checkpoint))
     composite: DeployablePolicy
     if recorded.get("view") == "noise":
         composite = NoiseSteeredPolicy(base_run.policy, residual)

@@ -22,10 +22,9 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from robot_rl.core.fileio import sha256_file
 from robot_rl.core.specs import ActionSpec, ObservationSpec, PolicySpec
 from robot_rl.data.datasets.episode import Episode
-from robot_rl.residual.base import BaseError, check_same_base, parse_base_ref
+from robot_rl.residual.base import BaseError, bundle_identity, check_same_base, parse_base_ref, run_identity
 
 F32 = npt.NDArray[np.float32]
 
@@ -50,7 +49,7 @@ class SamplerBase:
             bundle = OnnxPolicy.load(parsed.path, seed=seed)
             self.spec: PolicySpec = bundle.spec
             noise = bundle.noise_shape
-            self.identity = f"bundle:sha256:{bundle.manifest.onnx_sha256}"
+            self.identity = bundle_identity(bundle.manifest.onnx_sha256)
             self._plan = bundle.plan
         else:
             from robot_rl.train.from_run import load_run_policy
@@ -58,7 +57,7 @@ class SamplerBase:
             run = load_run_policy(parsed.path)
             self.spec = run.policy.spec
             noise = run.policy.noise_shape
-            self.identity = f"run:sha256:{sha256_file(run.checkpoint / 'model.safetensors')}"
+            self.identity = run_identity(run.checkpoint)
             self.module = run.policy
             self._plan = self._plan_torch
         if noise is None:
