@@ -1,8 +1,10 @@
-"""Pieces every latency benchmark shares: the percentile summary of a sample and the CPU's name."""
+"""Pieces the benchmarks share: the percentile summary of a latency sample, the CPU's name, and the IQM with its
+bootstrap interval over seeds."""
 
 from __future__ import annotations
 
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,3 +35,21 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def iqm(values: Sequence[float] | np.ndarray) -> float:
+    """Interquartile mean: the mean of the middle half (floor(n/4) values dropped at each end; the mean for n < 4)."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    cut = len(x) // 4
+    return float(x[cut : len(x) - cut].mean())
+
+
+def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the IQM over seeds (a single value: that value twice)."""
+    x = np.asarray(values, dtype=np.float64)
+    if len(x) < 2:
+        return float(x[0]), float(x[0])
+    rng = np.random.default_rng(seed)
+    stats = [iqm(rng.choice(x, size=len(x), replace=True)) for _ in range(n_boot)]
+    lo, hi = np.percentile(stats, [2.5, 97.5])
+    return float(lo), float(hi)

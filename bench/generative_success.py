@@ -58,6 +58,7 @@ if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing the
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench.bench_common import bootstrap_ci, iqm  # noqa: E402
 from robot_rl.algos.registry import get_algorithm  # noqa: E402
 from robot_rl.train.config import TrainConfig  # noqa: E402
 from robot_rl.train.envs import episode_seed, make_env, policy_spec_for  # noqa: E402
@@ -266,24 +267,6 @@ def run_one(
 
 
 # ----------------------------------------------------------------------------- summaries and verdicts (pure)
-
-
-def iqm(values: Sequence[float] | np.ndarray) -> float:
-    """Interquartile mean: the mean of the middle half (floor(n/4) values dropped at each end; the mean for n < 4)."""
-    x = np.sort(np.asarray(values, dtype=np.float64))
-    cut = len(x) // 4
-    return float(x[cut : len(x) - cut].mean())
-
-
-def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of the IQM over seeds (a single value: that value twice)."""
-    x = np.asarray(values, dtype=np.float64)
-    if len(x) < 2:
-        return float(x[0]), float(x[0])
-    rng = np.random.default_rng(seed)
-    stats = [iqm(rng.choice(x, size=len(x), replace=True)) for _ in range(n_boot)]
-    lo, hi = np.percentile(stats, [2.5, 97.5])
-    return float(lo), float(hi)
 
 
 def summarize(runs: Sequence[dict[str, Any]], experts: dict[str, Any]) -> dict[str, Any]:

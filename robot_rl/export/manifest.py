@@ -53,11 +53,16 @@ META_SPEC_KEY = "robot_rl.policy_spec"
 """ONNX metadata_props key holding the PolicySpec JSON; the runtime checks it against the manifest."""
 META_FORMAT_KEY = "robot_rl.format_version"
 """ONNX metadata_props key holding the bundle format version."""
+META_BASE_KEY = "robot_rl.base_bundle"
+"""ONNX metadata_props key holding `BaseBundleInfo.to_json()` of a graph that runs on a base bundle; absent
+otherwise. Covered by the hash, so a manifest whose base record (directory, the base's sha256) was edited is
+refused."""
 META_SAMPLER_KEY = "robot_rl.sampler"
 """ONNX metadata_props key holding `Manifest.sampler_record()` (noise input and sampler) of a sampler bundle;
 absent from plain bundles. Covered by the hash, so the runtime refuses a manifest whose record was edited."""
-OPTIONAL_FIELDS = ("noise_name", "noise_shape", "sampler")
-"""Manifest fields that only sampler bundles carry (absent in plain bundles and in every older bundle)."""
+OPTIONAL_FIELDS = ("noise_name", "noise_shape", "sampler", "base")
+"""Manifest fields that only sampler bundles (`noise_*`, `sampler`) or bundles on a base bundle (`base`) carry
+(absent in plain bundles and in every older bundle)."""
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _PARITY_KEYS = ("n_samples", "max_abs_diff", "tolerance")
@@ -88,10 +93,47 @@ def _check_json_value(name: str, value: Any) -> None:
         raise ValueError(f"manifest field {name!r} is not JSON-serializable: {exc}") from exc
 
 
-def expected_input_shape(spec: PolicySpec) -> tuple[str | int, ...]:
+def expected_input_shape(spec: PolicySpec, on_base: bool = False) -> tuple[str | int, ...]:
     """Graph input shape a spec implies: `("batch", T_o * obs_dim)` (the T_o most recent observations, oldest
-    first, concatenated)."""
+    first, concatenated); `("batch", obs_dim + act_dim)` for a policy on a base bundle (`BaseBundleInfo`)."""
+    if on_base:
+        return (BATCH_DIM, spec.observation.dim + spec.action.dim)
     return (BATCH_DIM, spec.obs_history * spec.observation.dim)
+
+
+def _bare_name(label: str, name: Any) -> None:
+    """Refuse anything but a bare file or directory name (a manifest must not point the loader elsewhere)."""
+    if not isinstance(name, str) or not name or name in (".", "..") or Path(name).name != name:
+        raise ValueError(f"manifest {label} must be a bare name, got {name!r}")
+    if "/" in name or "\\" in name:
+        raise ValueError(f"manifest {label} must be a bare name, got {name!r}")
+
+
+@dataclass(frozen=True)
+class BaseBundleInfo:
+    """The frozen base bundle a policy runs on (a residual on a bundle, chunked or sampler base): kept inside the
+    bundle directory and pinned by its model's sha256. The runtime loads and verifies it, refuses one whose
+    sha256 differs and runs it every step; this graph's input is `[obs, proposal]` (`[batch, O + A]`): the raw
+    observation and the base's action mapped to normalized units and clipped to [-1, 1], as the learner saw it."""
+
+    dir: str
+    """Sub-directory of the bundle holding the base bundle (a bare name, e.g. "base")."""
+    onnx_sha256: str
+    """sha256 of the base bundle's policy.onnx: the base this policy was trained on."""
+
+    def __post_init__(self) -> None:
+        _bare_name("base.dir", self.dir)
+        if not isinstance(self.onnx_sha256, str) or not _SHA256_RE.match(self.onnx_sha256):
+            raise ValueError(f"manifest base.onnx_sha256 must be 64 lower-case hex digits, got {self.onnx_sha256!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dir": self.dir, "onnx_sha256": self.onnx_sha256}
+
+    @classmethod
+    def from_json(cls, data: Any) -> BaseBundleInfo:
+        if not isinstance(data, Mapping) or set(data) != {"dir", "onnx_sha256"}:
+            raise ValueError(f"manifest base must be an object with exactly 'dir' and 'onnx_sha256', got {data!r}")
+        return cls(dir=data["dir"], onnx_sha256=data["onnx_sha256"])
 
 
 def expected_output_shape(spec: PolicySpec) -> tuple[str | int, ...]:
@@ -186,6 +228,8 @@ class Manifest:
     """Shape of the noise input, `("batch", *noise_shape)` (usually `("batch", H, act_dim)`); None without one."""
     sampler: SamplerInfo | None = None
     """The sampler unrolled in the graph (kind, K steps), or None for a policy that is not an iterative sampler."""
+    base: BaseBundleInfo | None = None
+    """The base bundle this policy runs on (its proposal is the graph's second input), or None."""
 
     def __post_init__(self) -> None:
         if self.format_version not in READABLE_FORMATS:
@@ -210,11 +254,13 @@ class Manifest:
             if not isinstance(value, str) or not value:
                 raise ValueError(f"manifest {label} must be a non-empty string, got {value!r}")
         spec = self.policy_spec
+        self._check_base()
         _check_shape(
             "input_shape",
             self.input_shape,
-            expected_input_shape(spec),
-            f"obs_history {spec.obs_history} x observation dim {spec.observation.dim}",
+            expected_input_shape(spec, self.base is not None),
+            f"obs_history {spec.obs_history} x observation dim {spec.observation.dim}"
+            + ("" if self.base is None else f" + the base's proposal {spec.action.dim}"),
         )
         _check_shape(
             "output_shape",
@@ -240,6 +286,15 @@ class Manifest:
             if not isinstance(mapping, Mapping):
                 raise ValueError(f"manifest {label} must be a JSON object, got {type(mapping).__name__}")
             _check_json_value(label, dict(mapping))
+
+    def _check_base(self) -> None:
+        if self.base is None:
+            return
+        if not isinstance(self.base, BaseBundleInfo):
+            raise ValueError(f"manifest base must be a BaseBundleInfo, got {type(self.base).__name__}")
+        spec = self.policy_spec
+        if spec.obs_history != 1 or spec.chunk_size != 1 or self.noise_name is not None:
+            raise ValueError("a policy on a base bundle is plain (obs_history 1, chunk_size 1, no noise input)")
 
     def _check_noise(self) -> None:
         name, shape = self.noise_name, self.noise_shape
@@ -313,6 +368,8 @@ class Manifest:
         record = self.sampler_record()
         if record is not None:
             data.update(record)
+        if self.base is not None:
+            data["base"] = self.base.to_json()
         return data
 
     def dumps(self) -> str:
@@ -388,6 +445,7 @@ class Manifest:
             noise_name=noise_name,
             noise_shape=None if noise_shape is None else tuple(noise_shape),
             sampler=None if sampler is None else SamplerInfo.from_json(sampler),
+            base=None if data.get("base") is None else BaseBundleInfo.from_json(data["base"]),
         )
 
 

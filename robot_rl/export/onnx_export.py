@@ -52,6 +52,7 @@ from robot_rl.export.manifest import (
     FORMAT_VERSION,
     INPUT_NAME,
     MANIFEST_FILE,
+    META_BASE_KEY,
     META_FORMAT_KEY,
     META_SAMPLER_KEY,
     META_SPEC_KEY,
@@ -59,6 +60,7 @@ from robot_rl.export.manifest import (
     NOISE_NAME,
     ONNX_FILE,
     OUTPUT_NAME,
+    BaseBundleInfo,
     Manifest,
     SamplerInfo,
     atomic_write_bytes,
@@ -325,10 +327,20 @@ def _check_destination(out_dir: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{out_dir} already holds a bundle ({existing}); pass overwrite=True to replace it")
 
 
-def _export_onnx(model: nn.Module, spec: PolicySpec, work: Path, opset: int) -> tuple[bytes, int]:
+def _export_onnx(
+    model: nn.Module,
+    spec: PolicySpec,
+    work: Path,
+    opset: int,
+    *,
+    embed_spec: PolicySpec | None = None,
+    base: BaseBundleInfo | None = None,
+) -> tuple[bytes, int]:
     """Trace `model` to a single-file ONNX model with the spec in its metadata; returns (bytes, opset).
 
     A sampler gets a second input, `NOISE_NAME` `[batch, *noise_shape]`, and its sampler record in the metadata.
+    `embed_spec` is the spec written into the metadata when it is not the traced one (a policy on a base bundle:
+    traced on `[obs, proposal]`, deployed as the base's spec), and `base` that policy's base record.
     """
     raw_path = work / "traced.onnx"
     noise_shape, sampler = _noise_of(model), _sampler_of(model)
@@ -357,9 +369,11 @@ def _export_onnx(model: nn.Module, spec: PolicySpec, work: Path, opset: int) -> 
         raise ExportError(f"torch.onnx.export failed: {exc}") from exc
     proto = onnx.load(str(raw_path), load_external_data=False)
     props = {
-        META_SPEC_KEY: json.dumps(spec.to_json(), sort_keys=True, allow_nan=False),
+        META_SPEC_KEY: json.dumps((embed_spec or spec).to_json(), sort_keys=True, allow_nan=False),
         META_FORMAT_KEY: str(FORMAT_VERSION),
     }
+    if base is not None:
+        props[META_BASE_KEY] = json.dumps(base.to_json(), sort_keys=True, allow_nan=False)
     record = make_sampler_record(
         None if noise_shape is None else NOISE_NAME,
         None if noise_shape is None else (BATCH_DIM, *noise_shape),

@@ -10,6 +10,12 @@ Chunked, history and sampler bundles (docs/export.md, "Chunked sampler bundles")
 `plan(obs_history, noise=None) -> [H, A]` is one stateless query (noise drawn from the policy's seeded generator
 when not given), and `act(obs)` keeps the T_o observation history and a receding-horizon chunk queue so that such
 a bundle serves the step-by-step `Policy` protocol unchanged.
+
+A bundle on a base bundle (`manifest.base`: a residual fine-tuned on a bundle, chunked or sampler base) keeps the
+base bundle in a sub-directory pinned by its sha256: `load` verifies both and refuses a base whose hash differs;
+`act(obs)` runs the base (its own history, chunk queue and seeded noise), maps its action to the normalized,
+clipped proposal the learner saw, and runs this bundle's graph on `[obs, proposal]`. To a caller it is a plain
+bundle whose `reset()` also starts the base's episode.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from robot_rl.export.json_diff import format_diff, json_diff
 from robot_rl.export.manifest import (
     BATCH_DIM,
     MANIFEST_FILE,
+    META_BASE_KEY,
     META_SAMPLER_KEY,
     META_SPEC_KEY,
     Manifest,
@@ -94,15 +101,16 @@ def signature_problem(
     """Describe how the session's inputs/output differ from the expected names/shapes, or None.
 
     The graph must have exactly the observation input (and the noise input, when `noise_name` is given, second)
-    and one output. `fields` maps "input"/"noise"/"output" to the manifest field a shape came from, so a
-    mismatch names it on one line (e.g. `manifest output_shape: policy_spec.chunk_size 8, action dim 2`).
+    and one output. `fields` maps "input"/"noise"/"output" to the manifest field a shape came from, so a mismatch
+    names it on one line (e.g. `manifest output_shape: policy_spec.chunk_size 8, action dim 2`).
     """
     expected: list[tuple[str, str, Sequence[str | int]]] = [("input", input_name, input_shape)]
     if noise_name is not None:
         expected.append(("noise", noise_name, noise_shape if noise_shape is not None else ()))
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != len(expected) or len(outputs) != 1:
-        wanted = "one input" if noise_name is None else f"two inputs ({input_name!r}, {noise_name!r})"
+        names = [name for _, name, _ in expected]
+        wanted = "one input" if len(names) == 1 else f"{len(names)} inputs ({', '.join(map(repr, names))})"
         return (
             f"model must have exactly {wanted} and one output, has inputs {[i.name for i in inputs]} "
             f"and outputs {[o.name for o in outputs]}"
@@ -176,6 +184,50 @@ def _check_sampler_record(session: ort.InferenceSession, manifest: Manifest) -> 
             )
 
 
+def _check_base_record(session: ort.InferenceSession, manifest: Manifest) -> None:
+    """Refuse a manifest whose base record (directory, the base's sha256) differs from the one in the hashed model."""
+    meta = session.get_modelmeta().custom_metadata_map
+    ours = None if manifest.base is None else manifest.base.to_json()
+    if META_BASE_KEY not in meta:
+        if ours is not None:
+            raise BundleError(
+                f"manifest declares a base bundle but the model carries no {META_BASE_KEY!r} record {_EDITED}"
+            )
+        return
+    try:
+        theirs = json.loads(meta[META_BASE_KEY])
+    except ValueError as exc:
+        raise BundleError(f"model metadata {META_BASE_KEY!r} is not valid JSON: {exc}") from exc
+    if ours is None:
+        raise BundleError(f"manifest has no base field but the model runs on a base bundle {_EDITED}")
+    if ours != theirs:
+        diff = json_diff(ours, theirs, "base", names=("manifest", "model"))
+        raise BundleError("manifest base does not match the model's record " + _EDITED + ":\n" + format_diff(diff))
+
+
+def _load_base(root: Path, manifest: Manifest, intra_op_num_threads: int, seed: int) -> OnnxPolicy | None:
+    """The verified base bundle of a bundle on a base (None without one); refuses a base whose sha256 differs."""
+    if manifest.base is None:
+        return None
+    base_dir = root / manifest.base.dir
+    try:
+        base = OnnxPolicy.load(
+            base_dir, intra_op_num_threads=intra_op_num_threads, expected_sha256=manifest.base.onnx_sha256, seed=seed
+        )
+    except BundleError as exc:
+        raise BundleError(f"the base bundle {base_dir} of {root} was refused: {exc}") from exc
+    if base.spec.action != manifest.policy_spec.action:
+        raise BundleError(
+            f"the base bundle {base_dir} acts in {base.spec.action}, this bundle in {manifest.policy_spec.action}"
+        )
+    if base.obs_dim != manifest.policy_spec.observation.dim:
+        raise BundleError(
+            f"the base bundle {base_dir} takes {base.obs_dim} observations, this bundle "
+            f"{manifest.policy_spec.observation.dim}"
+        )
+    return base
+
+
 def _flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in record.items():
@@ -243,6 +295,7 @@ class OnnxPolicy:
         signer_key_id: str | None = None,
         seed: int = 0,
         execution_horizon: int = 0,
+        base: OnnxPolicy | None = None,
     ) -> None:
         """Wrap an already verified session; use `OnnxPolicy.load` to open a bundle."""
         self.spec = manifest.policy_spec
@@ -272,6 +325,16 @@ class OnnxPolicy:
         self._act_row = self._io[self._obs_dim :]
         self._obs_shapes = ((self._obs_dim,), (1, self._obs_dim))
         self._binding = session.io_binding()
+        self.base = base
+        """The verified base bundle this one runs on (`manifest.base`), or None."""
+        if base is not None:
+            # the graph's input is [obs, proposal]: the observation is copied from the base's validated one
+            self._head_in = np.zeros((1, self._obs_dim + self._act_dim), dtype=np.float32)
+            self._binding.bind_cpu_input(self._input_name, self._head_in)
+            self._binding.bind_output(
+                self._output_name, "cpu", 0, np.float32, [1, self._act_dim], self._act_row.ctypes.data
+            )
+            return
         if self._plain:
             self._binding.bind_cpu_input(self._input_name, self._obs_buf)
             self._binding.bind_output(
@@ -376,7 +439,17 @@ class OnnxPolicy:
             raise BundleError(f"{model_path} does not match its manifest/spec: {problem}")
         _check_embedded_spec(session, manifest)
         _check_sampler_record(session, manifest)
-        return cls(session, manifest, root, signer_key_id=signer_key_id, seed=seed, execution_horizon=execution_horizon)
+        _check_base_record(session, manifest)
+        base = _load_base(root, manifest, intra_op_num_threads, seed)
+        return cls(
+            session,
+            manifest,
+            root,
+            signer_key_id=signer_key_id,
+            seed=seed,
+            execution_horizon=execution_horizon,
+            base=base,
+        )
 
     @property
     def obs_dim(self) -> int:
@@ -418,8 +491,10 @@ class OnnxPolicy:
 
         The noise generator is not re-seeded (see the class docstring; `reseed`). `first_obs` is ignored: the
         history fills with the first observation `act` receives; it is accepted so `reset` can be an
-        `on_reset(first_obs)` callback.
+        `on_reset(first_obs)` callback. A bundle on a base bundle resets the base.
         """
+        if self.base is not None:
+            self.base.reset()
         if self._plain:
             return
         self._history.clear()
@@ -430,6 +505,8 @@ class OnnxPolicy:
         """Restart the noise generator from `seed` (what `load(seed=...)` did)."""
         self._seed = seed
         self._rng = np.random.default_rng(seed)
+        if self.base is not None:
+            self.base.reseed(seed)
 
     def _describe_non_finite(self, flat: npt.NDArray[np.float32]) -> str:
         bad = np.flatnonzero(~np.isfinite(flat))
@@ -452,6 +529,8 @@ class OnnxPolicy:
             ValueError: wrong keys/shape/dtype, or a non-finite value (after float32 conversion).
             RuntimeError: the model produced a non-finite action.
         """
+        if self.base is not None:
+            return self._act_on_base(obs)
         if not self._plain:
             return self._act_chunked(obs)
         if type(obs) is np.ndarray and obs.dtype is _F32 and obs.shape in self._obs_shapes:
@@ -468,6 +547,22 @@ class OnnxPolicy:
         if not math.isfinite(sum(self._io.tolist())):
             self._raise_non_finite()
         action: npt.NDArray[np.float32] = self._act_row.copy()  # the buffer is reused on the next call
+        return action
+
+    def _act_on_base(self, obs: Mapping[str, Any] | npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """The base's step (it validates the observation), its proposal, then this graph on both."""
+        assert self.base is not None
+        base_action = self.base.act(obs)
+        self.replanned = self.base.replanned
+        self._head_in[0, : self._obs_dim] = self.base._obs_buf[0]  # the observation the base validated
+        self._head_in[0, self._obs_dim :] = np.clip(self.base.spec.action.to_normalized(base_action), -1.0, 1.0)
+        try:
+            self.session.run_with_iobinding(self._binding)
+        except Exception as exc:  # onnxruntime's exception types do not derive from RuntimeError
+            raise RuntimeError(f"onnxruntime inference failed: {exc}") from exc
+        if not np.isfinite(self._act_row).all():
+            raise RuntimeError(f"policy produced a non-finite action {self._act_row.tolist()} for a finite observation")
+        action: npt.NDArray[np.float32] = self._act_row.copy()
         return action
 
     def _fill_observation(self, obs: Mapping[str, Any] | npt.ArrayLike) -> None:
@@ -622,6 +717,10 @@ class OnnxPolicy:
         """
         if not self._plain:
             raise ValueError("act_batch runs plain bundles only; use plan_batch(obs_history, noise) for this bundle")
+        if self.base is not None and not self.base._plain:
+            raise ValueError(
+                "act_batch needs a stateless policy; this one runs on a chunked or sampler base bundle (use act)"
+            )
         arr = np.asarray(obs)
         if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] != self._obs_dim:
             raise ValueError(f"observation batch has shape {arr.shape}, expected (B >= 1, {self._obs_dim})")
@@ -632,6 +731,9 @@ class OnnxPolicy:
         if not finite.all():
             rows = np.flatnonzero(~finite.all(axis=1))
             raise ValueError(f"observation batch has non-finite values in rows {rows[:10].tolist()}")
+        if self.base is not None:
+            proposal = np.clip(self.base.spec.action.to_normalized(self.base.act_batch(batch)), -1.0, 1.0)
+            batch = np.concatenate([batch, proposal.astype(np.float32)], axis=1)
         try:
             actions: npt.NDArray[np.float32] = self.session.run([self._output_name], {self._input_name: batch})[0]
         except Exception as exc:  # onnxruntime's exception types do not derive from RuntimeError
@@ -665,6 +767,7 @@ class OnnxPolicy:
     def __repr__(self) -> str:
         chunked = "" if self._plain else f", chunk_size={self.chunk_size}, obs_history={self.obs_history}"
         sampler = "" if self.sampler is None else f", sampler={self.sampler.kind}/{self.sampler.steps}"
+        sampler += "" if self.base is None else f", base={self.base!r}"
         return (
             f"OnnxPolicy(bundle_dir={str(self.bundle_dir)!r}, obs_dim={self._obs_dim}, "
             f"act_dim={self._act_dim}{chunked}{sampler}, sha256={self.manifest.onnx_sha256[:12]}…)"

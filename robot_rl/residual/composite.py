@@ -4,9 +4,10 @@ bundle takes the robot's raw observation (no proposal input) and runs in the nod
 `CompositePolicy.forward(obs [B, O]) = residual([obs, clip(to_normalized(base(obs)), -1, 1)])`, physical actions
 out. It is built from the run's recorded base (`config.json["base"]`) when the run is loaded
 (`robot_rl.train.from_run.load_run_policy`): a training-run base whose weights still have the recorded sha256 and
-whose policy is plain (one observation in, one action out, no sampler). Other bases are refused with the reason:
-a scripted expert is Python code reading simulator state, a bundle base would need two graphs at run time, and a
-chunked or sampler base keeps state between steps that one stateless graph cannot hold.
+whose policy is plain (one observation in, one action out, no sampler). A scripted expert is refused (Python code
+reading simulator state). A residual on a bundle base, or on a chunked or sampler base (state between steps that
+one stateless graph cannot hold), exports as a bundle on its base bundle instead
+(`robot_rl.residual.on_base_bundle`).
 """
 
 from __future__ import annotations
@@ -114,8 +115,8 @@ def compose_with_recorded_base(
         raise BaseError("a run on a scripted-expert base cannot be exported: the expert is simulator-side code")
     if kind != "run":
         raise BaseError(
-            f"exporting a residual on a {kind} base is not supported yet (only a training-run base composes into "
-            "one bundle); train with `--base RUN_DIR`"
+            f"a run on a {kind} base does not compose into one graph: export it (`robot-rl export RUN --out DIR`; a "
+            "residual deploys as a bundle on its base bundle) and load the bundle"
         )
     base_run = load_run_policy(Path(ref))
     check_same_base(recorded, run_identity(base_run.checkpoint))

@@ -26,11 +26,12 @@ class RunPolicy:
     """The run's summary.json, or {} when the run did not finish."""
 
 
-def load_run_policy(run_dir: Path) -> RunPolicy:
+def load_run_policy(run_dir: Path, compose: bool = True) -> RunPolicy:
     """Load `run_dir`'s policy; raises FileNotFoundError/CheckpointError with the reason.
 
     A run trained on a frozen base (`config.json["base"]`) yields the composite of base and residual
-    (`robot_rl.residual.composite`), raw observations in; a base that cannot compose raises `BaseError`.
+    (`robot_rl.residual.composite`), raw observations in; a base that cannot compose raises `BaseError`. With
+    `compose=False` it yields the learner's own policy (a residual's takes `[obs, proposal]`).
 
     A plug-in algorithm is found by re-importing the module recorded as `algo_module` in config.json.
     """
@@ -50,7 +51,7 @@ def load_run_policy(run_dir: Path) -> RunPolicy:
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     policy = algo.policy()
     policy.eval()
-    if "base" in config:  # trained on a frozen base: the deployable policy is base and residual together
+    if compose and "base" in config:  # trained on a frozen base: the deployable policy is base and residual together
         from robot_rl.residual.composite import compose_with_recorded_base
 
         policy = compose_with_recorded_base(policy, config["base"], config["train"].get("backend", ""))

@@ -43,8 +43,9 @@ MODES = ("receding", "ensemble")
 class ChunkPolicy(Protocol):
     """A policy that returns a chunk of future actions per query (chunk 1 = an ordinary policy).
 
-    Optional attributes, read with defaults when absent: `execution_horizon` (H_a, 0 = the whole chunk) and
-    `obs_history` (T_o, 1 = the current observation only).
+    Optional attributes, read with defaults when absent: `execution_horizon` (H_a, 0 = the whole chunk),
+    `obs_history` (T_o, 1 = the current observation only) and `reset()` (a new episode starts: a policy with state
+    of its own between steps, such as a residual on a chunked base bundle, starts afresh).
     """
 
     chunk_size: int
@@ -222,9 +223,13 @@ class ChunkExecutor:
 
     # ----- episode control -----
     def reset(self) -> None:
-        """A new episode: forget every chunk and the plan in flight, count ticks from zero."""
+        """A new episode: forget every chunk and the plan in flight, count ticks from zero, and start the policy's
+        own episode (its optional `reset()`)."""
         self.drop()
         self._tick = 0
+        reset = getattr(self.policy, "reset", None)
+        if callable(reset):
+            reset()
 
     def drop(self) -> None:
         """Forget every chunk and the plan in flight (someone else drives, the observation is incomplete, a plan

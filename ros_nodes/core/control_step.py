@@ -46,6 +46,11 @@ class OnnxChunkPolicy:
         sampler = getattr(policy.manifest, "noise_shape", None) is not None
         self._chunked = self.chunk_size > 1 or self.obs_history > 1 or sampler
 
+    def reset(self) -> None:
+        """A new episode: the bundle forgets its own state (a residual on a base bundle resets the base's history
+        and chunk queue; nothing for other bundles, whose history the control step keeps)."""
+        self.policy.reset()
+
     def plan(self, observation: npt.NDArray[np.float32]) -> F64:
         if not self._chunked:
             return np.asarray(self.policy.act(observation), dtype=np.float64)[None, :]
