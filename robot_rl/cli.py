@@ -95,7 +95,10 @@ class DemoArgs:
     expert_episodes: int = 100
     """Generative policies and residual: scripted-expert episodes recorded as the training dataset."""
     updates: int = 2_000
-    """Generative policies and the residual's BC base: offline training budget in gradient updates."""
+    """Generative policies and the residual's base: offline training budget in gradient updates."""
+    residual_base: Literal["bc", "flow"] = "bc"
+    """Residual: the base it fine-tunes, behaviour-cloned from the demonstrations: `bc` (an MLP: base and residual
+    export as one graph) or `flow` (a chunked flow policy: the residual deploys on its base bundle)."""
     sampler_steps: int = 0
     """Generative policies: K, network evaluations per chunk in training evaluation and in the bundle (0 = the
     method's default: diffusion 10 DDIM steps, flow 10 Euler steps, meanflow 1)."""

@@ -1,10 +1,11 @@
 """`robot-rl demo --policy residual`: the whole ladder on one task.
 
-Scripted-expert demonstrations → a behaviour-cloned base (offline) → residual SAC on top of it (online, the
-demonstrations mixed into every batch, replayed through the base) → one composite bundle (base and residual in
-one verified graph) → the base and the composite evaluated in MuJoCo and in the PyBullet twin on the same
-episodes → the composite deployed in ROS 2 against the simulated robot. The summary reports the base's and the
-fine-tuned policy's success side by side.
+Scripted-expert demonstrations → a base learned from them offline (`--residual-base bc`: an MLP; `flow`: a chunked
+flow policy) → residual SAC on top of it (online, the demonstrations mixed into every batch, replayed through the
+base) → one composite bundle (a BC base and the residual in one verified graph; a flow base as its own bundle
+inside the composite's directory, pinned by sha256) → the base and the composite evaluated in MuJoCo and in the
+PyBullet twin on the same episodes → the composite deployed in ROS 2 against the simulated robot. The summary
+reports the base's and the fine-tuned policy's success side by side.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def run_residual_demo(args: Any) -> int:
     dataset_dir = run_dir / "expert_dataset"
     expert = _expert_dataset(args.env, args.expert_episodes, args.seed, dataset_dir, args.progress)
 
-    print(f"[2/{n_stages}] behaviour cloning the base offline for {args.updates} updates …", flush=True)
+    base_algo = args.residual_base
+    print(f"[2/{n_stages}] training the {base_algo} base offline for {args.updates} updates …", flush=True)
     common = {"env": args.env, "seed": args.seed, "checkpoint_every": 0, "out_dir": args.out_dir}
     base_cfg = TrainConfig(
         **common,
@@ -57,7 +59,7 @@ def run_residual_demo(args: Any) -> int:
         run_name=f"demo-residual-{safe_env}-{stamp}-base",
         progress=args.progress,
     )
-    base = train(base_cfg, "bc", get_algorithm("bc").default_config())
+    base = train(base_cfg, base_algo, get_algorithm(base_algo).default_config())
 
     print(
         f"[3/{n_stages}] residual SAC on the base for {args.steps} env steps (demonstrations mixed in, 50%) …",
@@ -81,7 +83,8 @@ def run_residual_demo(args: Any) -> int:
 
     base_bundle = args.models_dir / f"demo-residual-base-{safe_env}"
     bundle = args.models_dir / f"demo-residual-{safe_env}"
-    print(f"[4/{n_stages}] exporting the base and the composite (base + residual, one graph), verifying parity …")
+    what = "one graph" if base_algo == "bc" else "the residual's graph on the base bundle"
+    print(f"[4/{n_stages}] exporting the base and the composite (base + residual: {what}), verifying parity …")
     export_run(base.run_dir, base_bundle, overwrite=True)
     manifest: Any = export_run(result.run_dir, bundle, overwrite=True)[bundle]
 
@@ -104,20 +107,21 @@ def run_residual_demo(args: Any) -> int:
 
     ros: dict[str, Any] = {}
     if deploy:
-        ros = ros_stage(bundle, args, result.run_dir, n_stages, "the composite bundle: base and residual in one graph")
+        ros = ros_stage(bundle, args, result.run_dir, n_stages, f"the composite bundle: base and residual, {what}")
 
     print(f"[{n_stages}/{n_stages}] plotting the learning curves …", flush=True)
     png = plot_learning_curves(
         [("residual SAC", result.run_dir / "eval.csv")],
         result.run_dir / "learning_curve.png",
-        title=f"{args.env}: residual SAC on a BC base from {args.expert_episodes} expert episodes (x: env steps)",
+        title=f"{args.env}: residual SAC on a {base_algo} base from {args.expert_episodes} expert episodes "
+        "(x: env steps)",
     )
     summary = {
         "policy": "residual",
         "env": args.env,
         "expert_episodes": expert["episodes"],
         "expert_success_rate": expert["success_rate"],
-        "base": "bc",
+        "base": base_algo,
         "base_updates": base.steps,
         "residual_learner": RESIDUAL_LEARNER,
         "steps": result.steps,

@@ -55,6 +55,29 @@ def test_history_repeats_the_first_observation_and_restarts_on_reset() -> None:
     assert all(h.shape == (3 * LAYOUT.dim,) and h.dtype == np.float32 for h in policy.histories)
 
 
+class _Stateful(_Recorder):
+    """A policy with state of its own between steps (a residual on a chunked base bundle): counts its resets."""
+
+    def __init__(self) -> None:
+        super().__init__(chunk_size=1)
+        self.resets = 0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def test_every_episode_start_resets_a_policy_that_keeps_its_own_state() -> None:
+    policy = _Stateful()
+    step = _step(policy)  # make_step resets once: the first episode
+    assert policy.resets == 1
+    _feed(step, 0)
+    step.tick(0.0)
+    step.reset()
+    assert policy.resets == 2
+    _Recorder(chunk_size=1).plan(np.zeros(2, np.float32))  # a policy without reset() is still fine
+    _step(_Recorder(chunk_size=1)).reset()
+
+
 def test_after_a_robot_reset_the_policy_waits_for_observations_newer_than_episode_done() -> None:
     """The robot re-initializes on done and its sources arrive unordered: the joint state of the new episode can
     trigger a tick while the task observation held is still the old episode's. That mix must never be planned

@@ -34,3 +34,15 @@ def test_the_residual_ladder_writes_base_residual_and_one_composite_bundle(
     composite, base = OnnxPolicy.load(summary["bundle"]), OnnxPolicy.load(summary["base_bundle"])
     assert composite.spec.observation.dim == base.spec.observation.dim  # the base runs inside the composite
     assert composite.manifest.onnx_sha256 == summary["onnx_sha256"] != base.manifest.onnx_sha256
+
+
+def test_the_ladder_on_a_chunked_flow_base_deploys_the_residual_on_its_base_bundle(tmp_path: Path) -> None:
+    dirs = ["--out-dir", str(tmp_path / "runs"), "--models-dir", str(tmp_path / "models")]
+    assert main(["demo", "--policy", "residual", "--residual-base", "flow", *TINY, "--deploy-s", "0", *dirs]) == 0
+    (summary_file,) = (tmp_path / "runs").glob("*/demo_summary.json")
+    summary = json.loads(summary_file.read_text())
+    assert summary["base"] == "flow"
+    composite, base = OnnxPolicy.load(summary["bundle"]), OnnxPolicy.load(summary["base_bundle"])
+    assert base.spec.chunk_size > 1 and composite.spec.chunk_size == 1  # the base keeps its own chunk queue
+    assert composite.base is not None and composite.base.manifest.onnx_sha256 == base.manifest.onnx_sha256
+    assert composite.spec.robot is not None and composite.spec.robot == base.spec.robot
