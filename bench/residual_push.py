@@ -1,18 +1,17 @@
 """Fine-tuning from few demonstrations on robot_rl/PandaPush-v0 (sparse reward): residual RL vs DSRL vs RLPD vs
 CrossQ SAC at equal environment steps.
 
-Per seed, from the same `--expert-episodes` scripted-expert episodes:
-
-- a behaviour-cloned base (`bc`, single step; the base of `residual` (TD3) and `residual_sac`),
-- a flow base (`flow`, chunked; the base of `dsrl`: noise-space steering needs a sampler),
-
-then each learner trains online for `--env-steps` environment steps, evaluated every `--eval-every` env steps on
-`--eval-episodes` seeded episodes (success vs env steps and vs wall-clock: `eval.csv` of each run):
+Per seed, from the same `--expert-episodes` scripted-expert episodes, a frozen base is learned offline:
+`--residual-base flow` (default: a chunked flow policy, H = 8, H_a = 4, K = 10; the base of every fine-tuner, DSRL
+included, so all three start from the same policy) or `bc` (a single-step MLP for the residuals; DSRL keeps the flow
+base, as noise-space steering needs a sampler). Then each learner trains online for `--env-steps` environment
+steps, evaluated every `--eval-every` env steps on `--eval-episodes` seeded episodes (success vs env steps and vs
+wall-clock: `eval.csv` of each run):
 
 | learner | what it is | data |
 |---|---|---|
-| `residual` | TD3 residual on the BC base | the demos (replayed through the base) + online, 50/50 |
-| `residual_sac` | SAC residual on the BC base | the demos + online, 50/50 |
+| `residual` | TD3 residual on the base | the demos (replayed through the base) + online, 50/50 |
+| `residual_sac` | SAC residual on the base | the demos + online, 50/50 |
 | `dsrl` | SAC choosing the flow base's initial noise | online (one decision per executed chunk) |
 | `rlpd` | SAC from scratch with LayerNorm critics (RLPD; 2 critics, UTD 1) | demos + online, 50/50 |
 | `crossq` | CrossQ SAC from scratch | online |
@@ -61,8 +60,18 @@ EPISODE_STEPS = 100
 """PandaPush's episode length (the DSRL budget conversion assumes full-length episodes)."""
 LEARNERS = ("residual", "residual_sac", "dsrl", "rlpd", "crossq")
 """Table order."""
-BASE_OF = {"residual": "bc", "residual_sac": "bc", "dsrl": "flow"}
-"""Which base each fine-tuning learner builds on."""
+FINE_TUNERS = ("residual", "residual_sac", "dsrl")
+"""The learners on a frozen base (DSRL's is always the flow policy: noise-space steering needs a sampler; the
+residuals' is `--residual-base`)."""
+
+
+def base_of(learner: str, residual_base: str) -> str:
+    """The base a learner builds on ("" for the learners from scratch)."""
+    if learner == "dsrl":
+        return "flow"
+    return residual_base if learner in FINE_TUNERS else ""
+
+
 DEMO_DATA = ("residual", "residual_sac", "rlpd")
 """Learners that mix the demonstrations into every batch (the others learn online only)."""
 FLOW_CHUNK = {"chunk_size": 8, "execution_horizon": 4, "obs_history": 1, "sampler_steps": 10}
@@ -150,7 +159,7 @@ def learner_setup(learner: str, base_dir: str) -> tuple[str, Any, dict[str, Any]
 
 def run_learner(learner: str, seed: int, args: argparse.Namespace, dataset: Path, bases: dict[str, Any]) -> dict:
     """One learner, one seed: online training with periodic evaluation; the JSON-ready record."""
-    base_kind = BASE_OF.get(learner)
+    base_kind = base_of(learner, args.residual_base)
     base_dir = bases[base_kind]["run_dir"] if base_kind else ""
     algo_name, algo_cfg, _ = learner_setup(learner, base_dir)
     per = env_steps_per_agent_step(learner, FLOW_CHUNK)
@@ -214,6 +223,7 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "iqm": round(iqm(finals), 3),
             "ci95": [round(lo, 3), round(hi, 3)],
             "train_wall_s_mean": round(sum(r["train_wall_s"] for r in rs) / len(rs), 1),
+            "env_steps_per_s_mean": round(sum(r["env_steps"] / max(r["train_wall_s"], 1e-9) for r in rs) / len(rs), 1),
         }
         if rs[0]["base"]:
             gains = [r["final_success"] - r["base_success"] for r in rs]
@@ -296,16 +306,17 @@ def write_report(data: dict[str, Any], out_dir: Path, write_json: bool = True) -
         f"seeded episodes. Machine: {data['machine']}. What each learner is: the docstring of "
         "`bench/residual_push.py`.",
         "",
-        "| learner | base | base success (IQM) | final success IQM [95% CI] | gain over base | seeds | train s/run |",
-        "|---|---|---|---|---|---|---|",
+        "| learner | base | base success (IQM) | final success IQM [95% CI] | gain over base | seeds | train s/run "
+        "| env steps/s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for learner, s in data["summary"].items():
-        base = BASE_OF.get(learner, "—")
+        base = next((r["base"] for r in data["runs"] if r["learner"] == learner), "") or "—"
         base_s = f"{s['base_iqm']:.2f}" if "base_iqm" in s else "—"
         gain = f"{100 * s['gain_iqm']:+.0f} points" if "gain_iqm" in s else "—"
         lines.append(
             f"| `{learner}` | {base} | {base_s} | {s['iqm']:.2f} [{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}] | {gain} | "
-            f"{len(s['seeds'])} | {s['train_wall_s_mean']:.0f} |"
+            f"{len(s['seeds'])} | {s['train_wall_s_mean']:.0f} | {s['env_steps_per_s_mean']:.0f} |"
         )
     if data["runs"]:
         lines += ["", "![success vs env steps and wall-clock](residual_push.png)", ""]
@@ -358,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-every", type=int, default=10_000, help="env steps between evaluations")
     ap.add_argument("--eval-episodes", type=int, default=30)
     ap.add_argument("--expert-episodes", type=int, default=30)
+    ap.add_argument("--residual-base", choices=["bc", "flow"], default="flow", help="the residual learners' base")
     ap.add_argument("--base-updates", type=int, default=10_000, help="BC base: offline updates")
     ap.add_argument("--flow-updates", type=int, default=6_000, help="flow base: offline updates")
     ap.add_argument("--bases-only", action="store_true", help="train and evaluate the bases, then stop")
@@ -382,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval_every": args.eval_every,
         "eval_episodes": args.eval_episodes,
         "flow_base": FLOW_CHUNK,
+        "residual_base": args.residual_base,
         "machine": f"{cpu_model()}, {os.cpu_count()} logical CPUs",
         "runs": [],
         "bases": {},
@@ -395,7 +408,9 @@ def main(argv: list[str] | None = None) -> int:
         dataset = args.work_dir / f"expert-{args.expert_episodes}"
         data["dataset"] = expert_dataset(args.expert_episodes, dataset)
         for seed in args.seeds:
-            wanted = {BASE_OF[x] for x in args.learners if x in BASE_OF} if not args.bases_only else {"bc", "flow"}
+            wanted = {base_of(x, args.residual_base) for x in args.learners} - {""}
+            if args.bases_only:
+                wanted = {"bc", "flow"}
             bases = {kind: train_base(kind, seed, args, dataset) for kind in sorted(wanted)}
             for kind, b in bases.items():
                 data["bases"][f"{kind}-s{seed}"] = {"success": final_success(b["summary"])}
