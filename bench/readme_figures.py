@@ -246,6 +246,44 @@ def row_residual_cost(data: Data) -> list[str]:
     ]
 
 
+def row_residual_push(data: Data) -> list[str]:
+    d = data("residual_push")
+    summary = _need(d, "summary")
+    cells = []
+    for learner, s in summary.items():
+        gain = f", {100 * s['gain_iqm']:+.0f} points over its base ({_pct(s['base_iqm'])})" if "gain_iqm" in s else ""
+        cells.append(f"{learner} {_pct(s['iqm'])}{gain} ({len(s['seeds'])} seed(s))")
+    residual = [summary[k] for k in ("residual", "residual_sac") if k in summary]
+    met = residual and max(s["gain_iqm"] for s in residual) >= 0.30
+    five = all(len(s["seeds"]) >= 5 for s in residual)
+    verdict = ("met" if five else "met on fewer than 5 seeds") if met else "missed"
+    target = f"residual RL +30 points within 10⁵ env steps, 5 seeds: {verdict}"
+    return [
+        f"Fine-tuning from {d['expert_episodes']} demonstrations on PandaPush (sparse), final success IQM after "
+        f"{d['env_steps']:,} env steps (`bench/residual_push.py`, "
+        "[residual_push.md](docs/benchmarks/residual_push.md))",
+        "; ".join(cells),
+        target,
+    ]
+
+
+def row_residual_sim2sim(data: Data) -> list[str]:
+    d = data("residual_sim2sim")
+    s = _need(d, "summary")
+    before, after = s["before/pybullet"]["iqm"], s["after/pybullet"]["iqm"]
+    mj_before, mj_after = s["before/mujoco"]["iqm"], s["after/mujoco"]["iqm"]
+    gap = mj_before - before
+    closed = "closed" if after >= mj_before - 0.05 else f"{100 * max(0.0, after - before) / max(gap, 1e-9):.0f}% closed"
+    return [
+        f"Sim-to-sim fine-tuning: a MuJoCo reach policy, residual RL ({d['residual_steps']:,} steps) in PyBullet "
+        "(`bench/residual_sim2sim.py`, [residual_sim2sim.md](docs/benchmarks/residual_sim2sim.md))",
+        f"PyBullet {_pct(before)} → {_pct(after)}; MuJoCo {_pct(mj_before)} → {_pct(mj_after)} "
+        f"(IQM over {len(d['runs'])} seed(s))",
+        f"close the gap ({100 * gap:.0f} points): {closed}; MuJoCo must not collapse: "
+        + ("held" if mj_after >= mj_before - 0.1 else "**lost more than 10 points**"),
+    ]
+
+
 def row_generative_demo(data: Data) -> list[str]:
     d = data("demo_flow_reach_around")
     s = _need(d, "summary")
