@@ -3,9 +3,11 @@ bootstrap interval over seeds."""
 
 from __future__ import annotations
 
+import json
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,3 +55,21 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, seed: int = 0) -> 
     stats = [iqm(rng.choice(x, size=len(x), replace=True)) for _ in range(n_boot)]
     lo, hi = np.percentile(stats, [2.5, 97.5])
     return float(lo), float(hi)
+
+
+def render_or_merge(
+    from_json: Path | None,
+    merge_paths: Sequence[Path] | None,
+    out_dir: Path,
+    write_report: Callable[..., None],
+    merge: Callable[[Sequence[Path]], dict[str, Any]],
+) -> bool:
+    """The `--from-json` (re-render the markdown, no run) and `--merge` (combine shards) modes of a sharded bench
+    script; True when one of them ran (the script is then done)."""
+    if from_json:
+        write_report(json.loads(from_json.read_text()), out_dir, write_json=False)
+        return True
+    if merge_paths:
+        write_report(merge(merge_paths), out_dir)
+        return True
+    return False

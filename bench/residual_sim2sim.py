@@ -32,7 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.bench_common import bootstrap_ci, cpu_model, iqm  # noqa: E402
+from bench.bench_common import bootstrap_ci, cpu_model, iqm, render_or_merge  # noqa: E402
 from robot_rl.algos.registry import get_algorithm  # noqa: E402
 from robot_rl.algos.sac.config import SACConfig  # noqa: E402
 from robot_rl.cli import eval_bundle, export_run  # noqa: E402
@@ -227,11 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge", type=Path, nargs="+", help="combine these shard JSONs into --out-dir")
     ap.add_argument("--from-json", type=Path, help="re-render the markdown from this JSON (no training)")
     args = ap.parse_args(argv)
-    if args.from_json:
-        write_report(json.loads(args.from_json.read_text()), args.out_dir, write_json=False)
-        return 0
-    if args.merge:
-        write_report(merge(args.merge), args.out_dir)
+    if render_or_merge(args.from_json, args.merge, args.out_dir, write_report, merge):
         return 0
     data: dict[str, Any] = {
         "command": "python bench/residual_sim2sim.py " + shlex.join(argv if argv is not None else sys.argv[1:]),

@@ -101,12 +101,11 @@ def expected_input_shape(spec: PolicySpec, on_base: bool = False) -> tuple[str |
     return (BATCH_DIM, spec.obs_history * spec.observation.dim)
 
 
-def _bare_name(label: str, name: Any) -> None:
+def _bare_name(label: str, name: Any, what: str = "name") -> None:
     """Refuse anything but a bare file or directory name (a manifest must not point the loader elsewhere)."""
-    if not isinstance(name, str) or not name or name in (".", "..") or Path(name).name != name:
-        raise ValueError(f"manifest {label} must be a bare name, got {name!r}")
-    if "/" in name or "\\" in name:
-        raise ValueError(f"manifest {label} must be a bare name, got {name!r}")
+    bare = isinstance(name, str) and name not in ("", ".", "..") and Path(name).name == name
+    if not bare or "/" in name or "\\" in name:
+        raise ValueError(f"manifest {label} must be a bare {what}, got {name!r}")
 
 
 @dataclass(frozen=True)
@@ -242,12 +241,7 @@ class Manifest:
         _check_json_value("policy_spec", self.policy_spec.to_json())
         if not isinstance(self.onnx_sha256, str) or not _SHA256_RE.match(self.onnx_sha256):
             raise ValueError(f"manifest onnx_sha256 must be 64 lower-case hex digits, got {self.onnx_sha256!r}")
-        # A bare file name: a manifest must not be able to point the loader at another directory.
-        name = self.onnx_file
-        if not isinstance(name, str) or not name or name in (".", "..") or Path(name).name != name:
-            raise ValueError(f"manifest onnx_file must be a bare file name, got {name!r}")
-        if "/" in name or "\\" in name:
-            raise ValueError(f"manifest onnx_file must be a bare file name, got {name!r}")
+        _bare_name("onnx_file", self.onnx_file, "file name")
         if isinstance(self.onnx_opset, bool) or not isinstance(self.onnx_opset, int) or self.onnx_opset < 7:
             raise ValueError(f"manifest onnx_opset must be an integer >= 7, got {self.onnx_opset!r}")
         for label, value in (("input_name", self.input_name), ("output_name", self.output_name)):
