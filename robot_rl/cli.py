@@ -204,13 +204,13 @@ def export_run(
     """Export `run_dir`'s latest checkpoint to the bundle `out` (or one bundle per K in `out/k<K>` when
     `sampler_steps` is given); returns the manifests by bundle directory."""
     from robot_rl.export.onnx_export import export_policy, export_sampler_variants
-    from robot_rl.residual.on_base_bundle import export_residual_on_base_bundle, needs_base_bundle, recorded_base
+    from robot_rl.residual.on_base_bundle import export_run_on_base_bundle, needs_base_bundle, recorded_base
     from robot_rl.train.from_run import load_run_policy
 
     if needs_base_bundle(recorded_base(run_dir)):  # a residual whose base keeps its own bundle (bundle/chunked)
         if sampler_steps:
             raise ValueError("--sampler-steps does not apply to a residual on a base bundle (the base keeps its K)")
-        return {out: export_residual_on_base_bundle(run_dir, out, overwrite, parity_samples)}
+        return {out: export_run_on_base_bundle(run_dir, out, overwrite, parity_samples)}
     run = load_run_policy(run_dir)
     extra = {"run_dir": str(run_dir), "checkpoint": run.checkpoint.name, "training_summary": run.summary}
     if sampler_steps:

@@ -1,15 +1,20 @@
 """Export a policy that runs on top of a frozen base bundle: the base stays its own verified bundle (kept in the
-bundle's `base/` directory, pinned by sha256), the policy's graph takes `[obs, proposal]`.
+bundle's `base/` directory, pinned by sha256), the policy's graph feeds it (`BaseBundleInfo.feeds`):
 
-This is how a residual trained on a bundle base, or on a chunked or sampler base (state between steps, its own
-seeded noise: nothing one stateless graph can hold), deploys as one bundle directory. `OnnxPolicy.load` verifies
-both graphs, refuses a base whose sha256 differs from the recorded one, and runs them as one plain policy
-(`robot_rl.export.runtime`); the node needs no special casing.
+- `proposal`: a residual trained on a bundle base, or on a chunked or sampler base (state between steps, its own
+  seeded noise: nothing one stateless graph can hold). The graph takes `[obs, proposal]`; the bundle is a plain
+  policy.
+- `noise`: a DSRL noise actor on a sampler bundle. The graph maps the observation history to the base's initial
+  noise; the bundle is the base's chunked policy without a noise input.
+
+`OnnxPolicy.load` verifies both graphs, refuses a base whose sha256 differs from the recorded one, and runs them as
+one policy (`robot_rl.export.runtime`); the node needs no special casing.
 
 Checks, like every export: the graph's parity with the torch policy on `n_parity` observations (boundary rows
-included, `onnx_export._verify_parity`'s rule), then an end-to-end check of the written bundle: `OnnxPolicy`
-on the whole directory against the base bundle plus the torch policy, step by step over `n_parity` observations in
-episodes (the base's history, chunk queue and seeded noise included), within the tolerance.
+included, `onnx_export._verify_parity`'s rule), then an end-to-end check of the written bundle against the base
+bundle plus the torch policy, within the tolerance: for `proposal` step by step over `n_parity` observations in
+episodes (the base's history, chunk queue and seeded noise included), for `noise` the chunks planned for `n_parity`
+observation histories.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import torch
 from robot_rl.core.specs import PolicySpec
 from robot_rl.export.errors import BundleError, ExportError
 from robot_rl.export.manifest import (
+    BATCH_DIM,
     MANIFEST_FILE,
     MODEL_CARD_FILE,
     ONNX_FILE,
@@ -72,11 +78,15 @@ def export_on_base_bundle(
     tolerance: float = 1e-5,
     opset: int = 17,
     *,
+    feeds: str = "proposal",
     overwrite: bool = False,
     seed: int = 0,
 ) -> Manifest:
-    """Export `policy` (`[obs, proposal]` `[B, O + A]` → physical action `[B, A]`) on the bundle `base_bundle` as
-    the bundle `out_dir`, deployed with `deploy_spec` (the base's observation and action spec and robot interface).
+    """Export `policy` on the bundle `base_bundle` as the bundle `out_dir`, deployed with `deploy_spec` (the base's
+    observation and action spec and robot interface; plain for `proposal`, the base's chunking for `noise`).
+
+    `feeds="proposal"`: `policy` maps `[obs, proposal]` `[B, O + A]` to the physical action `[B, A]`.
+    `feeds="noise"`: `policy` maps the observation history `[B, T_o · O]` to the base's noise `[B, N]`.
 
     Raises:
         BundleError: `base_bundle` is not a valid bundle.
@@ -88,13 +98,17 @@ def export_on_base_bundle(
     base = OnnxPolicy.load(base_dir)
     module = as_module(policy)
     traced_spec = _check_policy(module)
-    _check_fits(traced_spec, base, deploy_spec)
+    problems = _misfits_proposal(traced_spec, base, deploy_spec) if feeds == "proposal" else []
+    if feeds == "noise":
+        problems = _misfits_noise(traced_spec, base, deploy_spec)
+    if problems:
+        raise ExportError(f"cannot export on base bundle {base_dir}: " + "; ".join(problems))
     if out.exists() and (out / MANIFEST_FILE).exists() and not overwrite:
         raise FileExistsError(f"{out} already holds a bundle; pass overwrite=True to replace it")
     model = copy.deepcopy(module).to("cpu").eval()
     for param in model.parameters():
         param.requires_grad_(False)
-    record = BaseBundleInfo(dir=BASE_DIR, onnx_sha256=base.manifest.onnx_sha256)
+    record = BaseBundleInfo(dir=BASE_DIR, onnx_sha256=base.manifest.onnx_sha256, feeds=feeds)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
     try:
@@ -107,8 +121,10 @@ def export_on_base_bundle(
             policy_spec=deploy_spec,
             onnx_sha256=sha256_bytes(model_bytes),
             onnx_opset=opset_used,
-            input_shape=expected_input_shape(deploy_spec, on_base=True),
-            output_shape=expected_output_shape(deploy_spec),
+            input_shape=expected_input_shape(deploy_spec, on_base=feeds == "proposal"),
+            output_shape=(
+                expected_output_shape(deploy_spec) if feeds == "proposal" else (BATCH_DIM, traced_spec.action.dim)
+            ),
             created_utc=utc_now_iso(),
             source_revision=source_revision(),
             training_config=dict(training_config),
@@ -117,7 +133,8 @@ def export_on_base_bundle(
             base=record,
         )
         write_manifest(work, manifest)  # provisional: lets the end-to-end check load the bundle like a robot
-        e2e = end_to_end_check(work, model, n_parity, tolerance, seed)
+        check = end_to_end_check if feeds == "proposal" else end_to_end_noise_check
+        e2e = check(work, model, n_parity, tolerance, seed)
         manifest = Manifest(**{**manifest.__dict__, "parity": {**parity, "end_to_end": e2e}})
         _install(work, out, manifest)
     finally:
@@ -125,7 +142,7 @@ def export_on_base_bundle(
     return manifest
 
 
-def _check_fits(traced: PolicySpec, base: OnnxPolicy, deploy: PolicySpec) -> None:
+def _misfits_proposal(traced: PolicySpec, base: OnnxPolicy, deploy: PolicySpec) -> list[str]:
     obs_dim, act_dim = base.obs_dim, base.act_dim
     problems = []
     if traced.observation.dim != obs_dim + act_dim:
@@ -140,8 +157,25 @@ def _check_fits(traced: PolicySpec, base: OnnxPolicy, deploy: PolicySpec) -> Non
         problems.append("the deployed spec must be plain (obs_history 1, chunk_size 1): the base keeps its own")
     if traced.obs_history != 1 or traced.chunk_size != 1:
         problems.append("the policy on the base must be plain (obs_history 1, chunk_size 1)")
-    if problems:
-        raise ExportError("cannot export on base bundle " + str(base.bundle_dir) + ": " + "; ".join(problems))
+    return problems
+
+
+def _misfits_noise(traced: PolicySpec, base: OnnxPolicy, deploy: PolicySpec) -> list[str]:
+    problems = []
+    if base.noise_shape is None:
+        return ["the base bundle has no noise input to steer"]
+    if traced.observation.dim != base.obs_history * base.obs_dim:
+        problems.append(
+            f"the noise actor takes {traced.observation.dim} inputs, the base plans from a history of "
+            f"{base.obs_history} x {base.obs_dim}"
+        )
+    if traced.action.dim != int(np.prod(base.noise_shape)) or traced.chunk_size != 1 or traced.obs_history != 1:
+        problems.append(f"the noise actor chooses {traced.action.dim} values, the base takes noise {base.noise_shape}")
+    if deploy.action != base.spec.action or deploy.observation.dim != base.obs_dim:
+        problems.append("the deployed spec's observation or action differs from the base's")
+    if (deploy.chunk_size, deploy.obs_history) != (base.spec.chunk_size, base.spec.obs_history):
+        problems.append("the deployed spec must keep the base's chunk_size and obs_history")
+    return problems
 
 
 def end_to_end_check(
@@ -175,6 +209,35 @@ def end_to_end_check(
             f"{worst:.3g} > {tolerance:.3g}"
         )
     return {"n_steps": len(obs), "episode_steps": EPISODE_STEPS, "max_abs_diff": worst, "tolerance": tolerance}
+
+
+def end_to_end_noise_check(
+    bundle_dir: Path, model: torch.nn.Module, n_histories: int, tolerance: float, seed: int
+) -> dict[str, Any]:
+    """The chunks `OnnxPolicy` on the whole bundle plans for `n_histories` observation histories against the base
+    bundle's chunks for the torch noise actor's noise (batched, and batch-1 for the first rows); raises ExportError
+    beyond `tolerance` (normalized action units)."""
+    try:
+        loaded = OnnxPolicy.load(bundle_dir, seed=seed)
+        reference = OnnxPolicy.load(bundle_dir / BASE_DIR, seed=seed)
+    except BundleError as exc:
+        raise ExportError(f"the bundle on its base failed to load back: {exc}") from exc
+    assert reference.noise_shape is not None
+    spec = loaded.spec
+    hist = _observations(model, spec.obs_history * spec.observation.dim, n_histories, np.random.default_rng(seed))
+    with torch.inference_mode():
+        noise = model(torch.from_numpy(hist)).numpy().reshape(len(hist), *reference.noise_shape)
+    want = reference.plan_batch(hist, noise)
+    got = loaded.plan_batch(hist)
+    single = np.stack([loaded.plan(h) for h in hist[:8]])
+    half_range = (spec.action.high_array - spec.action.low_array) / 2.0
+    worst = max(float((np.abs(got - want) / half_range).max()), float((np.abs(single - want[:8]) / half_range).max()))
+    if not worst <= tolerance:
+        raise ExportError(
+            f"end-to-end check: the noise actor on its base differs from base + torch noise actor by {worst:.3g} > "
+            f"{tolerance:.3g}"
+        )
+    return {"n_histories": len(hist), "max_abs_diff": worst, "tolerance": tolerance}
 
 
 def _observations(model: torch.nn.Module, obs_dim: int, n: int, rng: np.random.Generator) -> npt.NDArray[np.float32]:

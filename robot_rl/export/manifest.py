@@ -95,7 +95,8 @@ def _check_json_value(name: str, value: Any) -> None:
 
 def expected_input_shape(spec: PolicySpec, on_base: bool = False) -> tuple[str | int, ...]:
     """Graph input shape a spec implies: `("batch", T_o * obs_dim)` (the T_o most recent observations, oldest
-    first, concatenated); `("batch", obs_dim + act_dim)` for a policy on a base bundle (`BaseBundleInfo`)."""
+    first, concatenated); `("batch", obs_dim + act_dim)` for a residual on a base bundle (`BaseBundleInfo` feeding
+    `proposal`)."""
     if on_base:
         return (BATCH_DIM, spec.observation.dim + spec.action.dim)
     return (BATCH_DIM, spec.obs_history * spec.observation.dim)
@@ -108,31 +109,46 @@ def _bare_name(label: str, name: Any, what: str = "name") -> None:
         raise ValueError(f"manifest {label} must be a bare {what}, got {name!r}")
 
 
+BASE_FEEDS = ("proposal", "noise")
+"""What a graph on a base bundle and the base exchange (`BaseBundleInfo.feeds`)."""
+
+
 @dataclass(frozen=True)
 class BaseBundleInfo:
-    """The frozen base bundle a policy runs on (a residual on a bundle, chunked or sampler base): kept inside the
-    bundle directory and pinned by its model's sha256. The runtime loads and verifies it, refuses one whose
-    sha256 differs and runs it every step; this graph's input is `[obs, proposal]` (`[batch, O + A]`): the raw
-    observation and the base's action mapped to normalized units and clipped to [-1, 1], as the learner saw it."""
+    """The frozen base bundle a policy runs on, kept inside the bundle directory and pinned by its model's sha256.
+    The runtime loads and verifies it and refuses one whose sha256 differs. What this graph feeds it (`feeds`):
+
+    - `proposal` (a residual on a bundle, chunked or sampler base): the base runs every step; this graph's input is
+      `[obs, proposal]` (`[batch, O + A]`), the raw observation and the base's action mapped to normalized units and
+      clipped to [-1, 1] as the learner saw it; its output is the action. The bundle is a plain policy.
+    - `noise` (noise-space steering of a sampler base bundle): this graph maps the observation history
+      `[batch, T_o · O]` to the base's initial noise `[batch, N]` (N = the base's noise size) and the base's
+      sampler turns it into the chunk. The bundle is the base's chunked policy without a noise input."""
 
     dir: str
     """Sub-directory of the bundle holding the base bundle (a bare name, e.g. "base")."""
     onnx_sha256: str
     """sha256 of the base bundle's policy.onnx: the base this policy was trained on."""
+    feeds: str = "proposal"
+    """What this graph and the base exchange: `proposal` or `noise` (see the class docstring)."""
 
     def __post_init__(self) -> None:
         _bare_name("base.dir", self.dir)
         if not isinstance(self.onnx_sha256, str) or not _SHA256_RE.match(self.onnx_sha256):
             raise ValueError(f"manifest base.onnx_sha256 must be 64 lower-case hex digits, got {self.onnx_sha256!r}")
+        if self.feeds not in BASE_FEEDS:
+            raise ValueError(f"manifest base.feeds must be one of {list(BASE_FEEDS)}, got {self.feeds!r}")
 
     def to_json(self) -> dict[str, Any]:
-        return {"dir": self.dir, "onnx_sha256": self.onnx_sha256}
+        return {"dir": self.dir, "onnx_sha256": self.onnx_sha256, "feeds": self.feeds}
 
     @classmethod
     def from_json(cls, data: Any) -> BaseBundleInfo:
-        if not isinstance(data, Mapping) or set(data) != {"dir", "onnx_sha256"}:
-            raise ValueError(f"manifest base must be an object with exactly 'dir' and 'onnx_sha256', got {data!r}")
-        return cls(dir=data["dir"], onnx_sha256=data["onnx_sha256"])
+        if not isinstance(data, Mapping) or set(data) != {"dir", "onnx_sha256", "feeds"}:
+            raise ValueError(
+                f"manifest base must be an object with exactly 'dir', 'onnx_sha256' and 'feeds', got {data!r}"
+            )
+        return cls(dir=data["dir"], onnx_sha256=data["onnx_sha256"], feeds=data["feeds"])
 
 
 def expected_output_shape(spec: PolicySpec) -> tuple[str | int, ...]:
@@ -249,19 +265,21 @@ class Manifest:
                 raise ValueError(f"manifest {label} must be a non-empty string, got {value!r}")
         spec = self.policy_spec
         self._check_base()
+        proposal = self.base is not None and self.base.feeds == "proposal"
         _check_shape(
             "input_shape",
             self.input_shape,
-            expected_input_shape(spec, self.base is not None),
+            expected_input_shape(spec, proposal),
             f"obs_history {spec.obs_history} x observation dim {spec.observation.dim}"
-            + ("" if self.base is None else f" + the base's proposal {spec.action.dim}"),
+            + (f" + the base's proposal {spec.action.dim}" if proposal else ""),
         )
-        _check_shape(
-            "output_shape",
-            self.output_shape,
-            expected_output_shape(spec),
-            f"chunk_size {spec.chunk_size}, action dim {spec.action.dim}",
-        )
+        if self.base is None or proposal:
+            _check_shape(
+                "output_shape",
+                self.output_shape,
+                expected_output_shape(spec),
+                f"chunk_size {spec.chunk_size}, action dim {spec.action.dim}",
+            )
         self._check_noise()
         if self.sampler is not None and not isinstance(self.sampler, SamplerInfo):
             raise ValueError(f"manifest sampler must be a SamplerInfo, got {type(self.sampler).__name__}")
@@ -287,8 +305,14 @@ class Manifest:
         if not isinstance(self.base, BaseBundleInfo):
             raise ValueError(f"manifest base must be a BaseBundleInfo, got {type(self.base).__name__}")
         spec = self.policy_spec
-        if spec.obs_history != 1 or spec.chunk_size != 1 or self.noise_name is not None:
-            raise ValueError("a policy on a base bundle is plain (obs_history 1, chunk_size 1, no noise input)")
+        if self.noise_name is not None:
+            raise ValueError("a policy on a base bundle takes no noise input (the base bundle's sampler draws none)")
+        if self.base.feeds == "proposal" and (spec.obs_history != 1 or spec.chunk_size != 1):
+            raise ValueError("a residual on a base bundle is plain (obs_history 1, chunk_size 1)")
+        if self.base.feeds == "noise":
+            dims = tuple(self.output_shape)
+            if len(dims) != 2 or dims[0] != BATCH_DIM or not isinstance(dims[1], int) or dims[1] < 1:
+                raise ValueError(f"manifest output_shape of a noise actor must be [{BATCH_DIM!r}, N], got {list(dims)}")
 
     def _check_noise(self) -> None:
         name, shape = self.noise_name, self.noise_shape

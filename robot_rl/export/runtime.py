@@ -225,6 +225,12 @@ def _load_base(root: Path, manifest: Manifest, intra_op_num_threads: int, seed: 
             f"the base bundle {base_dir} takes {base.obs_dim} observations, this bundle "
             f"{manifest.policy_spec.observation.dim}"
         )
+    if manifest.base.feeds == "noise":
+        spec, size = manifest.policy_spec, manifest.output_shape[-1]
+        if base.noise_shape is None or int(np.prod(base.noise_shape)) != size:
+            raise BundleError(f"the base bundle {base_dir} takes noise {base.noise_shape}, this bundle chooses {size}")
+        if (base.spec.chunk_size, base.spec.obs_history) != (spec.chunk_size, spec.obs_history):
+            raise BundleError(f"the base bundle {base_dir} plans other chunks or histories than this bundle declares")
     return base
 
 
@@ -310,7 +316,11 @@ class OnnxPolicy:
         self._noise_shape: tuple[int, ...] | None = (
             None if manifest.noise_shape is None else tuple(int(d) for d in manifest.noise_shape[1:])
         )
-        self._plain = self.spec.chunk_size == 1 and self.spec.obs_history == 1 and self._noise_shape is None
+        self._steers = manifest.base is not None and manifest.base.feeds == "noise"
+        """This graph chooses a base bundle's noise (its sampler plans): always planned, never the plain path."""
+        self._plain = (
+            self.spec.chunk_size == 1 and self.spec.obs_history == 1 and self._noise_shape is None and not self._steers
+        )
         horizon = execution_horizon or self.spec.executed_per_chunk
         if not 1 <= horizon <= self.spec.chunk_size:
             raise ValueError(f"execution_horizon must be in [1, chunk_size={self.spec.chunk_size}], got {horizon}")
@@ -327,7 +337,7 @@ class OnnxPolicy:
         self._binding = session.io_binding()
         self.base = base
         """The verified base bundle this one runs on (`manifest.base`), or None."""
-        if base is not None:
+        if base is not None and not self._steers:
             # the graph's input is [obs, proposal]: the observation is copied from the base's validated one
             self._head_in = np.zeros((1, self._obs_dim + self._act_dim), dtype=np.float32)
             self._binding.bind_cpu_input(self._input_name, self._head_in)
@@ -529,7 +539,7 @@ class OnnxPolicy:
             ValueError: wrong keys/shape/dtype, or a non-finite value (after float32 conversion).
             RuntimeError: the model produced a non-finite action.
         """
-        if self.base is not None:
+        if self.base is not None and not self._steers:
             return self._act_on_base(obs)
         if not self._plain:
             return self._act_chunked(obs)
@@ -646,7 +656,10 @@ class OnnxPolicy:
         return self._run_plan(noise).copy()
 
     def _run_plan(self, noise: npt.ArrayLike | None) -> npt.NDArray[np.float32]:
-        """Run the bound graph on `self._plan_obs`; returns a view `[H, act_dim]` of the output buffer."""
+        """Run the bound graph on `self._plan_obs`; returns a view `[H, act_dim]` of the output buffer (a noise
+        actor on a base bundle: the base's chunk for the noise the graph chose)."""
+        if self._steers:
+            return self._plan_on_base(noise)
         if self._noise_shape is not None:
             if noise is None:
                 self._rng.standard_normal(dtype=np.float32, out=self._plan_noise)
@@ -665,6 +678,19 @@ class OnnxPolicy:
             raise RuntimeError(f"policy produced a non-finite chunk {chunk.tolist()} for a finite observation history")
         return chunk
 
+    def _plan_on_base(self, noise: npt.ArrayLike | None) -> npt.NDArray[np.float32]:
+        """The noise this graph chooses for `self._plan_obs`, planned by the base bundle's sampler."""
+        assert self.base is not None and self.base.noise_shape is not None
+        if noise is not None:
+            raise ValueError("this bundle chooses its base's noise itself and takes none")
+        try:
+            self.session.run_with_iobinding(self._binding)
+        except Exception as exc:  # onnxruntime's exception types do not derive from RuntimeError
+            raise RuntimeError(f"onnxruntime inference failed: {exc}") from exc
+        if not np.isfinite(self._plan_out).all():
+            raise RuntimeError("the noise actor produced a non-finite noise for a finite observation history")
+        return self.base.plan(self._plan_obs[0], self._plan_out.reshape(self.base.noise_shape))
+
     def plan_batch(self, obs_history: npt.ArrayLike, noise: npt.ArrayLike | None = None) -> npt.NDArray[np.float32]:
         """Chunks `[B, H, act_dim]` for observation histories `[B, T_o * obs_dim]` and noise `[B, *noise_shape]`.
 
@@ -679,6 +705,14 @@ class OnnxPolicy:
                 raise ValueError("this bundle takes no noise input (manifest noise_name is null)")
             return self.act_batch(obs_history)[:, None, :]
         batch = _finite_batch(obs_history, (self._in_dim,), "observation history batch")
+        if self._steers:
+            assert self.base is not None and self.base.noise_shape is not None
+            if noise is not None:
+                raise ValueError("this bundle chooses its base's noise itself and takes none")
+            chosen = self.session.run([self._output_name], {self._input_name: batch})[0]
+            if not np.isfinite(chosen).all():
+                raise RuntimeError("the noise actor produced non-finite noise")
+            return self.base.plan_batch(batch, chosen.reshape(len(batch), *self.base.noise_shape))
         feeds = {self._input_name: batch}
         if self._noise_shape is not None:
             if noise is None:

@@ -1,8 +1,9 @@
-"""Exporting a residual run whose base cannot join its graph: a bundle base, or a training-run base that is chunked,
-on an observation history or a sampler (state between steps and seeded noise that one stateless graph cannot
-hold). The result is one bundle directory: the residual's graph on `[obs, proposal]` plus the base as its own
-verified bundle in `base/`, pinned by sha256 (`robot_rl.export.base_export`). A run base is exported first (its
-own parity check), a bundle base is copied as it is after checking it is still the one the run trained on.
+"""Exporting a run whose base cannot join its graph: a residual on a bundle base or on a training-run base that is
+chunked, on an observation history or a sampler (state between steps and seeded noise that one stateless graph
+cannot hold), and DSRL on a bundle base. The result is one bundle directory: the learner's graph (the residual on
+`[obs, proposal]`, or the noise actor) plus the base as its own verified bundle in `base/`, pinned by sha256
+(`robot_rl.export.base_export`). A run base is exported first (its own parity check), a bundle base is copied as
+it is after checking it is still the one the run trained on.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ def recorded_base(run_dir: Path) -> dict[str, Any] | None:
 
 def needs_base_bundle(recorded: dict[str, Any] | None) -> bool:
     """Whether a run on the `recorded` base exports as a bundle on a base bundle (rather than one graph): a residual
-    (proposal view) on a bundle base, or on a run base whose policy is not plain."""
-    if recorded is None or recorded.get("view") != "proposal":
+    (proposal view) or DSRL (noise view) on a bundle base, or a residual on a run base whose policy is not plain."""
+    if recorded is None or recorded.get("view") not in ("proposal", "noise"):
         return False
     if recorded.get("kind") == "bundle":
         return True
+    if recorded.get("view") == "noise":  # DSRL on a run: noise actor and sampler in one graph
+        return False
     if recorded.get("kind") != "run":
         return False
     from robot_rl.train.from_run import load_run_policy
@@ -42,20 +45,22 @@ def needs_base_bundle(recorded: dict[str, Any] | None) -> bool:
     return not (policy.obs_history == 1 and policy.chunk_size == 1 and policy.noise_shape is None)
 
 
-def _deploy_spec(base_spec: PolicySpec, backend: str) -> PolicySpec:
-    """The base's spec as a plain policy (one observation in, one action out: the base keeps its own history and
-    chunk queue), its robot interface naming the run's engine (a base fine-tuned in the other simulator)."""
-    spec = dataclasses.replace(base_spec, chunk_size=1, execution_horizon=0, obs_history=1)
+def _deploy_spec(base_spec: PolicySpec, backend: str, feeds: str) -> PolicySpec:
+    """The base's spec, its robot interface naming the run's engine (a base fine-tuned in the other simulator); a
+    residual's is plain (one observation in, one action out: the base keeps its own history and chunk queue)."""
+    spec = base_spec
+    if feeds == "proposal":
+        spec = dataclasses.replace(base_spec, chunk_size=1, execution_horizon=0, obs_history=1)
     robot = spec.robot
     if backend and robot is not None and robot.backend != backend:
         return dataclasses.replace(spec, robot=dataclasses.replace(robot, backend=backend))
     return spec
 
 
-def export_residual_on_base_bundle(
+def export_run_on_base_bundle(
     run_dir: Path, out: Path, overwrite: bool = False, parity_samples: int = 10_000
 ) -> Manifest:
-    """Export the residual run `run_dir` with its base as the bundle `out` (see the module docstring).
+    """Export the residual or DSRL run `run_dir` with its base as the bundle `out` (see the module docstring).
 
     Raises:
         BaseError: the base changed since the run recorded it, or is a scripted expert.
@@ -87,7 +92,8 @@ def export_residual_on_base_bundle(
             )
         else:
             raise BaseError(f"a run on a {recorded.get('kind')} base cannot be exported (the base is simulator code)")
-        deploy_spec = _deploy_spec(read_manifest(base_dir).policy_spec, backend)
+        feeds = "noise" if recorded.get("view") == "noise" else "proposal"
+        deploy_spec = _deploy_spec(read_manifest(base_dir).policy_spec, backend, feeds)
         return export_on_base_bundle(
             residual.policy,
             base_dir,
@@ -96,5 +102,6 @@ def export_residual_on_base_bundle(
             training_config=residual.config,
             extra=extra,
             n_parity=parity_samples,
+            feeds=feeds,
             overwrite=overwrite,
         )

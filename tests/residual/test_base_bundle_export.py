@@ -53,7 +53,7 @@ def test_a_residual_on_a_chunked_bundle_exports_as_a_plain_bundle_equal_to_base_
     _export(flow["on_bundle"], out)
     manifest = json.loads((out / "manifest.json").read_text())
     base_sha = json.loads((flow["bundle"] / "manifest.json").read_text())["onnx_sha256"]
-    assert manifest["base"] == {"dir": "base", "onnx_sha256": base_sha}
+    assert manifest["base"] == {"dir": "base", "onnx_sha256": base_sha, "feeds": "proposal"}
     assert manifest["parity"]["n_samples"] >= 2000 and manifest["parity"]["end_to_end"]["n_steps"] >= 2000
 
     policy = OnnxPolicy.load(out, seed=3)
@@ -123,8 +123,8 @@ def test_a_bundle_base_changed_since_training_is_refused_at_export(flow: dict[st
     config = json.loads((run / "config.json").read_text())
     config["base"]["identity"] = "bundle:sha256:" + "1" * 64
     (run / "config.json").write_text(json.dumps(config))
-    from robot_rl.residual.on_base_bundle import export_residual_on_base_bundle
+    from robot_rl.residual.on_base_bundle import export_run_on_base_bundle
 
     with pytest.raises(BaseError, match="differs from the one this run was trained on"):
-        export_residual_on_base_bundle(run, tmp_path / "out")
+        export_run_on_base_bundle(run, tmp_path / "out")
     assert not (tmp_path / "out" / "manifest.json").exists()

@@ -85,6 +85,36 @@ def test_dsrl_trains_on_a_flow_run_and_exports_one_chunked_bundle(flow_base: tup
         np.testing.assert_allclose(policy.plan(history[0]), composite(torch.from_numpy(history))[0].numpy(), atol=1e-4)
 
 
+def test_dsrl_on_a_flow_bundle_exports_the_noise_actor_on_the_pinned_base_bundle(
+    flow_base: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import torch
+
+    _, base_bundle = flow_base
+    args = ["train", "dsrl", "--env", PENDULUM, "--base", str(base_bundle), "--total-steps", "120"]
+    args += ["--learning-starts", "40", "--out-dir", str(tmp_path), "--run-name", "dsrl", "--eval-every", "0"]
+    assert main([*args, "--eval-episodes", "1", "--no-progress"]) == 0
+    assert json.loads((tmp_path / "dsrl" / "config.json").read_text())["base"]["kind"] == "bundle"
+    bundle = tmp_path / "bundle"
+    assert main(["export", str(tmp_path / "dsrl"), "--out", str(bundle), "--parity-samples", "2000"]) == 0
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["base"]["feeds"] == "noise" and manifest["output_shape"] == ["batch", 4]
+    assert manifest["parity"]["end_to_end"]["n_histories"] >= 2000
+    policy = OnnxPolicy.load(bundle)
+    assert policy.noise_shape is None and policy.spec.chunk_size == 4 and policy.spec.obs_history == 2
+    # the chunk is the base bundle's for the noise the trained actor chooses
+    actor = load_run_policy(tmp_path / "dsrl", compose=False).policy
+    base = OnnxPolicy.load(base_bundle)
+    history = np.random.default_rng(1).normal(size=6).astype(np.float32)
+    with torch.no_grad():
+        noise = actor(torch.from_numpy(history)[None])[0].numpy().reshape(4, 1)
+    np.testing.assert_allclose(policy.plan(history), base.plan(history, noise), atol=1e-5)
+    with pytest.raises(ValueError, match="chooses its base's noise itself"):
+        policy.plan(history, noise)
+    policy.reset()
+    assert policy.act(np.zeros(3, np.float32)).shape == (1,)
+
+
 def test_dsrl_refuses_bases_without_a_sampler(tmp_path: Path) -> None:
     with pytest.raises(BaseError, match="generative base"):
         SamplerBase("expert")
