@@ -15,7 +15,9 @@ A bundle on a base bundle (`manifest.base`: a residual fine-tuned on a bundle, c
 base bundle in a sub-directory pinned by its sha256: `load` verifies both and refuses a base whose hash differs;
 `act(obs)` runs the base (its own history, chunk queue and seeded noise), maps its action to the normalized,
 clipped proposal the learner saw, and runs this bundle's graph on `[obs, proposal]`. To a caller it is a plain
-bundle whose `reset()` also starts the base's episode.
+bundle whose `reset()` also starts the base's episode. A noise actor on a sampler base bundle (`feeds: noise`, DSRL)
+is the base's chunked policy without a noise input: each plan runs this graph on the observation history and the
+base's sampler on the noise it chose.
 """
 
 from __future__ import annotations
