@@ -86,15 +86,17 @@ RESIDUAL_OVERRIDES: dict[str, dict[str, Any]] = {
         "critic_warmup_updates": 2_000,
     },
 }
-"""The residual learners' settings here, changed from their defaults after a first run with the defaults (TD3
-noise 0.1, SAC initial std e^-1, both before the 0.2 scale): independent per-step noise on the commands wipes out
-this task's base (a contact-rich push driven by joint velocities drifts off the box), so that run's online data
-held no success to learn from and its evaluations fell to zero. Smaller exploration keeps the warm-up close to
-the base's own rollouts (the issue's "base rollouts mixed with online data"), and the critic learns from them and
-the demonstrations for 2,000 updates before the actor moves. Residual SAC's entropy target is the entropy of that
-initial spread (a Gaussian with log std -3 per action), so the temperature holds it there instead of raising it
-to the usual -A target (a second first run, with -A, widened the spread within 1,000 actor updates and lost the
-base's success the same way). The same settings hold for every seed."""
+"""The residual learners' settings here, changed from their defaults (TD3 noise 0.1, SAC initial std e^-1, both
+before the 0.2 scale, no critic warm-up) after first runs with them lost the base's success within the first
+actor updates. Two causes were found. Independent per-step noise on the commands wipes out this task's base (a
+contact-rich push driven by joint velocities drifts off the box), so the online data held no success. And the
+residual learners' observation normalizer had no std floor: a nearly constant observation dimension was divided by
+about 1e-4, so the actor's first update saturated the residual (fixed in the library: `obs_std_floor`, 1e-2, for
+SAC, TD3 and the residuals as for BC). Smaller exploration keeps the warm-up close to the base's own rollouts (the
+issue's "base rollouts mixed with online data"), and the critic learns from them and the demonstrations for 2,000
+updates before the actor moves. Residual SAC's entropy target is the entropy of its initial spread (a Gaussian with
+log std -3 per action), so the temperature holds it there instead of raising it to the usual -A target. None of
+the first runs is reported; the same settings hold for every seed."""
 GAIN_TARGET = 0.30
 """The issue's target: residual RL raises success by >= 30 points within the env-step budget."""
 

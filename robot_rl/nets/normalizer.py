@@ -28,6 +28,11 @@ class ObsNormalizer(nn.Module):
     var: torch.Tensor
     count: torch.Tensor
 
+    @classmethod
+    def with_std_floor(cls, dim: int, enabled: bool, std_floor: float) -> ObsNormalizer:
+        """A normalizer that divides by at least `std_floor` (in the observation's units) per dimension."""
+        return cls(dim, enabled=enabled, eps=max(std_floor**2, 1e-8))
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if not self.enabled:
             return obs

@@ -37,7 +37,7 @@ class BC:
         self.chunk_size, self.obs_history = cfg.chunk_size, cfg.obs_history
         self.chunked = cfg.chunk_size > 1 or cfg.obs_history > 1
         obs_dim, act_dim = spec.observation.dim, spec.action.dim
-        self.normalizer = ObsNormalizer(obs_dim, enabled=cfg.obs_normalization, eps=max(cfg.obs_std_floor**2, 1e-8))
+        self.normalizer = ObsNormalizer.with_std_floor(obs_dim, cfg.obs_normalization, cfg.obs_std_floor)
         self.actor = DeterministicActor(obs_dim * cfg.obs_history, act_dim * cfg.chunk_size, cfg.actor_hidden)
         self.opt = torch.optim.AdamW(self.actor.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self._chunk_policy: ChunkTanhPolicy | None = None

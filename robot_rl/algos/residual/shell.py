@@ -36,7 +36,7 @@ class ResidualShell:
                 "proposal (train through `robot-rl train residual`, which adds the proposal)"
             )
         self.obs_dim, self.act_dim = obs_dim, act_dim
-        self.normalizer = ObsNormalizer(obs_dim, enabled=cfg.obs_normalization)
+        self.normalizer = ObsNormalizer.with_std_floor(obs_dim, cfg.obs_normalization, cfg.obs_std_floor)
         self.critic = CriticEnsemble(
             obs_dim, act_dim, cfg.critic_hidden, ensemble_size=cfg.num_critics, norm=cfg.critic_norm
         )

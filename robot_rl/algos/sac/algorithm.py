@@ -28,7 +28,7 @@ class SAC:
     def __init__(self, spec: PolicySpec, cfg: SACConfig) -> None:
         self.spec, self.cfg = spec, cfg
         obs_dim, act_dim = spec.observation.dim, spec.action.dim
-        self.normalizer = ObsNormalizer(obs_dim, enabled=cfg.obs_normalization)
+        self.normalizer = ObsNormalizer.with_std_floor(obs_dim, cfg.obs_normalization, cfg.obs_std_floor)
         self.actor = GaussianActor(
             obs_dim, act_dim, cfg.actor_hidden, log_std_min=cfg.log_std_min, log_std_max=cfg.log_std_max
         )

@@ -54,6 +54,10 @@ class SACConfig:
     """Upper clamp of the actor's log std."""
     obs_normalization: bool = False
     """Keep running observation mean/std inside the policy (exported with it)."""
+    obs_std_floor: float = 1e-2
+    """Smallest std an observation dimension is divided by when `obs_normalization` is on, in its own units: a
+    dimension that hardly varies in the data would otherwise turn a millimetre of difference at run time into
+    thousands of standard deviations (and saturate the actor at its first update)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -82,6 +86,8 @@ class SACConfig:
             problems.append(f"recipe must be classic or crossq, got {self.recipe!r}")
         if self.log_std_min >= self.log_std_max:
             problems.append("log_std_min must be below log_std_max")
+        if not (math.isfinite(self.obs_std_floor) and self.obs_std_floor >= 0):
+            problems.append(f"obs_std_floor must be >= 0 and finite, got {self.obs_std_floor}")
         if problems:
             raise ValueError("invalid SACConfig: " + "; ".join(problems))
 

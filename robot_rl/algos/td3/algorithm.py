@@ -28,7 +28,7 @@ class TD3:
     def __init__(self, spec: PolicySpec, cfg: TD3Config) -> None:
         self.spec, self.cfg = spec, cfg
         obs_dim, act_dim = spec.observation.dim, spec.action.dim
-        self.normalizer = ObsNormalizer(obs_dim, enabled=cfg.obs_normalization)
+        self.normalizer = ObsNormalizer.with_std_floor(obs_dim, cfg.obs_normalization, cfg.obs_std_floor)
         self.actor = DeterministicActor(obs_dim, act_dim, cfg.actor_hidden)
         self.critic = CriticEnsemble(obs_dim, act_dim, cfg.critic_hidden, ensemble_size=cfg.num_critics)
         self.actor_target = common.TargetNetwork(self.actor)

@@ -38,6 +38,10 @@ class TD3Config:
     """Clip of the target smoothing noise."""
     obs_normalization: bool = False
     """Keep running observation mean/std inside the policy (exported with it)."""
+    obs_std_floor: float = 1e-2
+    """Smallest std an observation dimension is divided by when `obs_normalization` is on, in its own units: a
+    dimension that hardly varies in the data would otherwise turn a millimetre of difference at run time into
+    thousands of standard deviations (and saturate the actor at its first update)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -58,5 +62,7 @@ class TD3Config:
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 problems.append(f"{name} must be >= 0 and finite, got {v}")
+        if not (math.isfinite(self.obs_std_floor) and self.obs_std_floor >= 0):
+            problems.append(f"obs_std_floor must be >= 0 and finite, got {self.obs_std_floor}")
         if problems:
             raise ValueError("invalid TD3Config: " + "; ".join(problems))

@@ -68,7 +68,7 @@ def make_obs_normalizer(kind: str, dim: int, scale_floor: float = 0.0) -> ObsNor
     normalizers' own numerical floors only.
     """
     if kind == "zscore":
-        return ObsNormalizer(dim, enabled=True, eps=max(scale_floor**2, 1e-8))
+        return ObsNormalizer.with_std_floor(dim, True, scale_floor)
     if kind == "minmax":
         return MinMaxNormalizer(dim, min_half_range=max(scale_floor, 1e-4))
     if kind == "none":
