@@ -159,23 +159,31 @@ _CHUNK_FIELDS = ("chunk_size", "execution_horizon", "obs_history")
 _EDITED = "(manifest.json was edited or belongs to another export)"
 
 
+def _embedded_record(session: ort.InferenceSession, key: str) -> Mapping[str, Any] | None:
+    """The JSON object the (hashed) model stores under metadata `key`, or None; BundleError when it is malformed."""
+    meta = session.get_modelmeta().custom_metadata_map
+    if key not in meta:
+        return None
+    try:
+        record = json.loads(meta[key])
+    except ValueError as exc:
+        raise BundleError(f"model metadata {key!r} is not valid JSON: {exc}") from exc
+    if not isinstance(record, Mapping):
+        raise BundleError(f"model metadata {key!r} is not a JSON object")
+    return record
+
+
 def _check_sampler_record(session: ort.InferenceSession, manifest: Manifest) -> None:
     """Refuse a manifest whose noise/sampler fields differ from the record embedded in the (hashed) model."""
-    meta = session.get_modelmeta().custom_metadata_map
     ours = manifest.sampler_record()
-    if META_SAMPLER_KEY not in meta:
+    theirs = _embedded_record(session, META_SAMPLER_KEY)
+    if theirs is None:
         if ours is not None:
             raise BundleError(
                 f"manifest declares sampler fields {sorted(k for k, v in ours.items() if v is not None)} but the "
                 f"model carries no {META_SAMPLER_KEY!r} record {_EDITED}"
             )
         return
-    try:
-        theirs = json.loads(meta[META_SAMPLER_KEY])
-    except ValueError as exc:
-        raise BundleError(f"model metadata {META_SAMPLER_KEY!r} is not valid JSON: {exc}") from exc
-    if not isinstance(theirs, Mapping):
-        raise BundleError(f"model metadata {META_SAMPLER_KEY!r} is not a JSON object")
     if ours is None:
         raise BundleError(f"manifest has no noise_name/noise_shape/sampler fields but the model is a sampler {_EDITED}")
     flat_ours, flat_theirs = _flatten_record(ours), _flatten_record(theirs)
@@ -188,22 +196,18 @@ def _check_sampler_record(session: ort.InferenceSession, manifest: Manifest) -> 
 
 def _check_base_record(session: ort.InferenceSession, manifest: Manifest) -> None:
     """Refuse a manifest whose base record (directory, the base's sha256) differs from the one in the hashed model."""
-    meta = session.get_modelmeta().custom_metadata_map
     ours = None if manifest.base is None else manifest.base.to_json()
-    if META_BASE_KEY not in meta:
+    theirs = _embedded_record(session, META_BASE_KEY)
+    if theirs is None:
         if ours is not None:
             raise BundleError(
                 f"manifest declares a base bundle but the model carries no {META_BASE_KEY!r} record {_EDITED}"
             )
         return
-    try:
-        theirs = json.loads(meta[META_BASE_KEY])
-    except ValueError as exc:
-        raise BundleError(f"model metadata {META_BASE_KEY!r} is not valid JSON: {exc}") from exc
     if ours is None:
         raise BundleError(f"manifest has no base field but the model runs on a base bundle {_EDITED}")
-    if ours != theirs:
-        diff = json_diff(ours, theirs, "base", names=("manifest", "model"))
+    if ours != dict(theirs):
+        diff = json_diff(ours, dict(theirs), "base", names=("manifest", "model"))
         raise BundleError("manifest base does not match the model's record " + _EDITED + ":\n" + format_diff(diff))
 
 
