@@ -476,6 +476,7 @@ ROWS: list[Callable[[Data], list[str]]] = [
     row_generative_training_cost,
     row_generative_demo,
     row_residual_cost,
+    row_residual_push,
     row_residual_sim2sim,
     row_sim_speed,
     row_sim2sim,

@@ -326,7 +326,8 @@ def write_report(data: dict[str, Any], out_dir: Path, write_json: bool = True) -
         f"{ENV_ID} (sparse reward), {data['expert_episodes']} scripted-expert episodes; budget {data['env_steps']} "
         f"environment steps per run; evaluation every {data['eval_every']} env steps on {data['eval_episodes']} "
         f"seeded episodes. Machine: {data['machine']}. What each learner is: the docstring of "
-        "`bench/residual_push.py`.",
+        "`bench/residual_push.py`. Shards run side by side on the same cores, so wall-clock and env steps/s "
+        "compare learners only roughly (the load is not the same for all of them).",
         "",
         "| learner | base | base success (IQM) | final success IQM [95% CI] | gain over base | seeds | train s/run "
         "| env steps/s |",
@@ -340,6 +341,9 @@ def write_report(data: dict[str, Any], out_dir: Path, write_json: bool = True) -
             f"| `{learner}` | {base} | {base_s} | {s['iqm']:.2f} [{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}] | {gain} | "
             f"{len(s['seeds'])} | {s['train_wall_s_mean']:.0f} | {s['env_steps_per_s_mean']:.0f} |"
         )
+    missing = [learner for learner in LEARNERS if learner not in data["summary"]]
+    if missing:
+        lines += ["", "No finished run yet: " + ", ".join(f"`{m}`" for m in missing) + "."]
     if data["runs"]:
         lines += ["", "![success vs env steps and wall-clock](residual_push.png)", ""]
     lines += ["Target (issue 13):", "", *(verdicts(data["summary"]) or ["* no residual run finished yet."]), ""]
