@@ -565,6 +565,14 @@ class OnnxPolicy:
         action: npt.NDArray[np.float32] = self._act_row.copy()  # the buffer is reused on the next call
         return action
 
+    def _run_bound(self) -> None:
+        """Run the graph on the bound buffers; onnxruntime's errors as RuntimeError (the plain `act` inlines this:
+        its per-call cost is what the control tick pays)."""
+        try:
+            self.session.run_with_iobinding(self._binding)
+        except Exception as exc:  # onnxruntime's exception types do not derive from RuntimeError
+            raise RuntimeError(f"onnxruntime inference failed: {exc}") from exc
+
     def _act_on_base(self, obs: Mapping[str, Any] | npt.ArrayLike) -> npt.NDArray[np.float32]:
         """The base's step (it validates the observation), its proposal, then this graph on both."""
         assert self.base is not None
@@ -572,10 +580,7 @@ class OnnxPolicy:
         self.replanned = self.base.replanned
         self._head_in[0, : self._obs_dim] = self.base._obs_buf[0]  # the observation the base validated
         self._head_in[0, self._obs_dim :] = np.clip(self.base.spec.action.to_normalized(base_action), -1.0, 1.0)
-        try:
-            self.session.run_with_iobinding(self._binding)
-        except Exception as exc:  # onnxruntime's exception types do not derive from RuntimeError
-            raise RuntimeError(f"onnxruntime inference failed: {exc}") from exc
+        self._run_bound()
         if not np.isfinite(self._act_row).all():
             raise RuntimeError(f"policy produced a non-finite action {self._act_row.tolist()} for a finite observation")
         action: npt.NDArray[np.float32] = self._act_row.copy()
@@ -675,10 +680,7 @@ class OnnxPolicy:
                     raise ValueError("noise is not finite")
         elif noise is not None:
             raise ValueError("this bundle takes no noise input (manifest noise_name is null)")
-        try:
-            self.session.run_with_iobinding(self._binding)
-        except Exception as exc:  # onnxruntime's exception types do not derive from RuntimeError
-            raise RuntimeError(f"onnxruntime inference failed: {exc}") from exc
+        self._run_bound()
         chunk = self._plan_out.reshape(-1, self._act_dim)
         if not np.isfinite(chunk).all():
             raise RuntimeError(f"policy produced a non-finite chunk {chunk.tolist()} for a finite observation history")
@@ -689,10 +691,7 @@ class OnnxPolicy:
         assert self.base is not None and self.base.noise_shape is not None
         if noise is not None:
             raise ValueError("this bundle chooses its base's noise itself and takes none")
-        try:
-            self.session.run_with_iobinding(self._binding)
-        except Exception as exc:  # onnxruntime's exception types do not derive from RuntimeError
-            raise RuntimeError(f"onnxruntime inference failed: {exc}") from exc
+        self._run_bound()
         if not np.isfinite(self._plan_out).all():
             raise RuntimeError("the noise actor produced a non-finite noise for a finite observation history")
         return self.base.plan(self._plan_obs[0], self._plan_out.reshape(self.base.noise_shape))
