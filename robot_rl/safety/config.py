@@ -94,6 +94,11 @@ class SafetyConfig:
     `robot_rl.safety_links`) or import paths "package.module:Class". Rules: "estop" first, then both watchdogs;
     "shape" and "non_finite" before any other link; "joint_limits" after every link that changes the action
     (only checks such as "workspace" may follow it); each link at most once."""
+    link_params: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    """Parameters of links that take their own, by link name (e.g. `{"cbf": {"alpha": 0.3}}`); each link parses
+    and validates its section when the chain is built. A ROS 2 parameter file gives them nested
+    (`safety: {cbf: {alpha: 0.3}}`) or flat (`safety.cbf.alpha`). Only links named in `links` may have
+    parameters; values are numbers, strings, booleans or lists of them (what ROS 2 parameters can hold)."""
 
     def __post_init__(self) -> None:
         # Normalize first (lists → tuples, ints → floats) so equal configs hash equally, then validate everything
@@ -117,6 +122,7 @@ class SafetyConfig:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, _floats(name, value, problems))
+        object.__setattr__(self, "link_params", _link_params(self.link_params, self.links, problems))
         if problems:
             raise ValueError("invalid SafetyConfig: " + "; ".join(problems))
         self._validate(problems)
@@ -230,6 +236,14 @@ class SafetyConfig:
             # enforced; refusing is better than a limit that silently does nothing.
             problems.append("a workspace box is not supported with command_interface 'effort'")
 
+    def __hash__(self) -> int:
+        # Explicit because `link_params` holds dicts (the generated hash would raise); equal configs hash equally.
+        return hash(self.sha256())
+
+    def params_of(self, link: str) -> Mapping[str, Any]:
+        """The parameters given for `link` ({} when none)."""
+        return self.link_params.get(link, {})
+
     @property
     def n_joints(self) -> int:
         """Number of commanded joints."""
@@ -242,13 +256,21 @@ class SafetyConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SafetyConfig:
-        """Build from plain data (JSON, YAML); unknown keys are an error, lists become tuples."""
+        """Build from plain data (JSON, YAML); unknown keys are an error, lists become tuples.
+
+        A link's parameters may also come as `<link>: {param: value}` or flat `<link>.<param>: value` keys (how
+        rclpy flattens nested parameters) for any link named in `links`; they are gathered into `link_params`.
+        """
         if not isinstance(data, Mapping):
             raise ValueError(f"safety config must be a mapping, got {type(data).__name__}: {data!r}")
         names = {f.name for f in dataclasses.fields(cls)}
+        data = _gather_link_params(data, names)
         unknown = sorted(str(k) for k in data if k not in names)
         if unknown:
-            raise ValueError(f"unknown safety config keys {unknown}; known keys: {sorted(names)}")
+            raise ValueError(
+                f"unknown safety config keys {unknown}; known keys: {sorted(names)}, or `<link>.<param>` for a "
+                f"link named in `links`"
+            )
         missing = sorted(f.name for f in dataclasses.fields(cls) if _required(f) and f.name not in data)
         if missing:
             raise ValueError(f"missing safety config keys {missing}")
@@ -300,6 +322,7 @@ class SafetyConfig:
             f.name: _to_plain(getattr(self, f.name))
             for f in dataclasses.fields(self)
             if (f.name != "links" or self.links != DEFAULT_LINKS)
+            and (f.name != "link_params" or self.link_params)
             and getattr(self, f.name) != _PLAUSIBILITY_DEFAULTS.get(f.name, _NO_DEFAULT)
         }
 
@@ -461,5 +484,71 @@ def _floats(name: str, value: Any, problems: list[str]) -> tuple[float, ...]:
     return tuple(float(v) for v in value)
 
 
+def _gather_link_params(data: Mapping[str, Any], fields: set[str]) -> dict[str, Any]:
+    """`data` with `<link>.<param>` keys and `<link>: {..}` mappings (links named in `links`) moved into
+    `link_params`; anything else is left for the unknown-key check."""
+    links = data.get("links", DEFAULT_LINKS)
+    links = set(links) if isinstance(links, Sequence) and not isinstance(links, str) else set()
+    out = dict(data)
+    given = out.get("link_params", {})
+    gathered: dict[str, dict[str, Any]] = (
+        {k: dict(v) if isinstance(v, Mapping) else v for k, v in given.items()} if isinstance(given, Mapping) else given
+    )
+    if not isinstance(gathered, dict):
+        return out  # __post_init__ reports the bad type
+    for key in list(out):
+        if not isinstance(key, str) or key in fields:
+            continue
+        link, dot, param = key.partition(".")
+        if dot and link in links and param:
+            section = gathered.setdefault(link, {})
+            if isinstance(section, dict):
+                section[param] = out.pop(key)
+        elif not dot and key in links and isinstance(out[key], Mapping):
+            section = gathered.setdefault(key, {})
+            if isinstance(section, dict):
+                section.update(out.pop(key))
+    if gathered:
+        out["link_params"] = gathered
+    return out
+
+
+def _param_value(value: Any) -> Any:
+    """A link parameter as stored: scalars as given, sequences as tuples; None if not a ROS 2 parameter value."""
+    if isinstance(value, bool | str) or _is_real(value):
+        return value
+    if isinstance(value, Sequence) and all(isinstance(v, bool | str) or _is_real(v) for v in value):
+        return tuple(value)
+    return None
+
+
+def _link_params(value: Any, links: tuple[str, ...], problems: list[str]) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, Mapping):
+        problems.append(f"link_params must be a mapping of link name -> parameters, got {value!r}")
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for link, params in value.items():
+        if link not in links:
+            problems.append(f"link_params names {link!r}, which is not in links {list(links)}")
+            continue
+        if not isinstance(params, Mapping) or not all(isinstance(k, str) and k for k in params):
+            problems.append(f"link_params[{link!r}] must be a mapping of parameter name -> value, got {params!r}")
+            continue
+        section: dict[str, Any] = {}
+        for name, raw in params.items():
+            v = _param_value(raw)
+            if v is None:
+                problems.append(
+                    f"{link}.{name} must be a number, string, boolean or a list of them (a ROS 2 parameter), "
+                    f"got {raw!r}"
+                )
+            else:
+                section[name] = v
+        out[link] = dict(sorted(section.items()))
+    return out
+
+
 def _to_plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _to_plain(v) for k, v in value.items()}
     return [_to_plain(v) for v in value] if isinstance(value, tuple) else value

@@ -254,3 +254,43 @@ def test_plausibility_defaults_leave_the_json_and_hash_unchanged() -> None:
     changed = make(plausibility_recovery_readings=5)
     assert changed.to_json()["plausibility_recovery_readings"] == 5 and changed.sha256() != cfg.sha256()
     assert SafetyConfig.from_dict(changed.to_json()) == changed
+
+
+LINKS_WITH_FILTER = [
+    "estop", "observation_watchdog", "command_watchdog", "plausibility", "shape", "non_finite", "my_filter",
+    "joint_limits", "workspace",
+]  # fmt: skip
+
+
+def test_link_params_nested_flat_and_explicit_forms_agree() -> None:
+    nested = make(links=LINKS_WITH_FILTER, my_filter={"gain": 2, "points": [0.0, 1.0]})
+    flat = SafetyConfig.from_dict({**BASE, "links": LINKS_WITH_FILTER, "my_filter.gain": 2,
+                                   "my_filter.points": [0.0, 1.0]})  # fmt: skip
+    explicit = make(links=LINKS_WITH_FILTER, link_params={"my_filter": {"points": (0.0, 1.0), "gain": 2}})
+    assert nested == flat == explicit
+    assert nested.params_of("my_filter") == {"gain": 2, "points": (0.0, 1.0)}
+    assert nested.params_of("workspace") == {}
+    assert hash(nested) == hash(flat)
+    assert SafetyConfig.from_dict(nested.to_json()) == nested
+    assert nested.sha256() != make(links=LINKS_WITH_FILTER).sha256()
+
+
+def test_link_params_absent_leave_the_json_and_hash_unchanged() -> None:
+    assert "link_params" not in make().to_json()
+
+
+def test_link_params_only_for_listed_links_and_ros_parameter_values() -> None:
+    with pytest.raises(ValueError, match=r"unknown safety config keys \['my_filter.gain'\]"):
+        make(**{"my_filter.gain": 2})  # not in `links`: a typo must not be ignored
+    with pytest.raises(ValueError, match="link_params names 'other', which is not in links"):
+        make(links=LINKS_WITH_FILTER, link_params={"other": {"x": 1}})
+    with pytest.raises(ValueError, match=r"my_filter.table must be a number, string, boolean or a list"):
+        make(links=LINKS_WITH_FILTER, my_filter={"table": {"a": 1}})
+
+
+def test_link_params_from_a_ros_parameter_file(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    doc = {"/**/policy_node": {"ros__parameters": {"safety": {**BASE, "links": LINKS_WITH_FILTER,
+                                                              "my_filter": {"gain": 0.5}}}}}  # fmt: skip
+    path.write_text(yaml.safe_dump(doc))
+    assert SafetyConfig.from_yaml(path).params_of("my_filter") == {"gain": 0.5}
