@@ -25,6 +25,8 @@ from robot_rl.safety.links import (
     ShapeLink,
     WorkspaceLink,
 )
+from robot_rl.safety.links.cbf import CbfLink
+from robot_rl.safety.links.lyapunov import LyapunovLink
 
 LinkFactory = Callable[[SafetyConfig, object], Link]
 """(config, kinematics or None) → a link; a `Link` class whose `__init__(config, kinematics)` is one."""
@@ -41,6 +43,8 @@ BUILTIN_LINKS: dict[str, LinkFactory] = {
     "non_finite": NonFiniteLink,
     "joint_limits": JointLimitsLink,
     "workspace": WorkspaceLink,
+    "lyapunov": LyapunovLink,
+    "cbf": CbfLink,
 }
 """The links every chain is built from (their names are reserved)."""
 

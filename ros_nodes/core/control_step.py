@@ -9,6 +9,7 @@ the safety chain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,12 +19,16 @@ import numpy.typing as npt
 from robot_rl.core.robot import CommandInterface
 from robot_rl.data.step_record import StepRecord
 from robot_rl.safety import Arbiter, SafetyChain
+from robot_rl.safety.links.lyapunov import LyapunovLink
 from ros_nodes.core.chunk_executor import ChunkAction, ChunkExecutionConfig, ChunkExecutor, ChunkPolicy, ChunkStats
 from ros_nodes.core.obs_history import ObservationHistory
 from ros_nodes.core.observations import ObservationAssembler
 from ros_nodes.core.reward_hooks import RewardHooks
 
 F64 = npt.NDArray[np.float64]
+
+LyapunovFn = Callable[[npt.NDArray[np.float32], F64], float]
+"""(observation [O], physical command [A]) → the bundle's Lyapunov critic L(s, a) (`OnnxPolicy.lyapunov_value`)."""
 
 __all__ = ["ChunkExecutionConfig", "ChunkPolicy", "ControlStep", "HumanInput", "OnnxChunkPolicy"]
 
@@ -84,6 +89,8 @@ class ControlStep:
         replan_every: int = 0,
         execution: ChunkExecutionConfig | None = None,
         period_s: float = 0.0,
+        lyapunov: LyapunovFn | None = None,
+        fallback_policy: ChunkPolicy | None = None,
     ) -> None:
         """Args:
         replan_every: steps executed from each chunk before the next is due (0 = the policy's
@@ -91,6 +98,13 @@ class ControlStep:
         execution: receding horizon or temporal ensembling, synchronous or asynchronous planning (None = receding
             horizon planned on the tick).
         period_s: control period, the time between a chunk's elements (0 = the chain's `control_period_s`).
+        lyapunov: the bundle's Lyapunov critic, fed to the chain's `lyapunov` monitor link every tick the policy
+            drives; required exactly when the chain has that link.
+        fallback_policy: what the monitor switches to when it trips with `on_violation: fallback` (same chunk size
+            and history length as `policy`).
+
+        Raises:
+            ValueError: a `lyapunov` link without a critic (or the reverse), or `fallback` without a fallback policy.
         """
         if not 0 <= replan_every <= policy.chunk_size:
             raise ValueError(f"replan_every must be in [0, chunk_size={policy.chunk_size}], got {replan_every}")
@@ -113,6 +127,28 @@ class ControlStep:
             config=execution or ChunkExecutionConfig(),
         )
         self.step = 0
+        self.monitor: LyapunovLink | None = next((k for k in chain.links if isinstance(k, LyapunovLink)), None)
+        """The chain's Lyapunov monitor link, if it has one."""
+        if (self.monitor is None) != (lyapunov is None):
+            raise ValueError(
+                "the safety chain's 'lyapunov' link needs the bundle's Lyapunov critic (a bundle exported with one)"
+                if lyapunov is None
+                else "a Lyapunov critic was given but the safety chain has no 'lyapunov' link to judge it"
+            )
+        if self.monitor is not None and self.monitor.monitor.on_violation == "fallback" and fallback_policy is None:
+            raise ValueError("the Lyapunov monitor's on_violation 'fallback' needs a fallback policy")
+        if fallback_policy is not None:
+            shapes = [(int(p.chunk_size), int(getattr(p, "obs_history", 1))) for p in (policy, fallback_policy)]
+            if shapes[0] != shapes[1]:
+                raise ValueError(
+                    f"the fallback policy's (chunk_size, obs_history) {shapes[1]} differ from the policy's {shapes[0]}"
+                )
+        self._lyapunov = lyapunov
+        self._fallback = fallback_policy
+        self.lyapunov_errors = 0
+        """Ticks on which the critic raised or returned a non-number (each also counts as a failed tick)."""
+        self.fell_back = False
+        """The monitor switched to the fallback policy (kept across episodes: the bundle was judged unstable)."""
 
     def reset(self, *, reanchor: bool = False, fresh_since_s: float | None = None) -> None:
         """Start an episode: forget the current chunk and edges, re-arm the chain (see `SafetyChain.reset`: rate
@@ -194,6 +230,7 @@ class ControlStep:
         else:
             command_stamp = None
         proposed = sel.command if sel.command is not None else np.full(self.n_act, np.nan)
+        trip = self._judge_stability(obs, sel.source, policy_action)
         result = self.chain.filter(
             proposed,
             now_s=now_s,
@@ -212,7 +249,7 @@ class ControlStep:
             executed_action=result.action,
             reward_terms={},
             intervention=sel.intervention,
-            safety_reasons=result.reasons,
+            safety_reasons=result.reasons + ((trip,) if trip else ()),
             intervention_onset=sel.onset,
             intervention_offset=sel.offset,
             source=sel.source,
@@ -226,3 +263,26 @@ class ControlStep:
         )
         self.step += 1
         return replace(record, reward_terms=self.hooks(record))
+
+    def _judge_stability(self, obs: npt.NDArray[np.float32] | None, source: str, action: F64) -> str:
+        """Feed the monitor L(s_t, π(s_t)) when the policy drives and act on a trip; the trip's reason, or ""."""
+        monitor, critic = self.monitor, self._lyapunov
+        if monitor is None or critic is None or self.fell_back:
+            return ""  # after a fallback the critic (the main bundle's) says nothing about what drives
+        if source != "policy" or obs is None or not np.isfinite(action).all():
+            monitor.feed(None)  # someone else drove: the policy's trajectory is broken, so is the check
+            return ""
+        try:
+            value = float(critic(obs, action))
+        except Exception:  # a failing critic must not stop the loop; it counts as a failed tick
+            self.lyapunov_errors += 1
+            value = float("nan")
+        if not monitor.feed(value):
+            return ""
+        what = monitor.monitor.on_violation
+        if what == "estop":
+            self.chain.engage_estop(monitor.trip_reason)
+        elif what == "fallback" and self._fallback is not None and not self.fell_back:
+            self.executor.replace_policy(self._fallback)
+            self.fell_back = True
+        return monitor.trip_reason
