@@ -76,6 +76,21 @@ class EvalArgs:
     safety: str = ""
     """Run the policy behind the deployment safety chain: "manifest" (the bundle's recorded URDF limits) or a ROS
     parameter YAML (`/**/policy_node: ros__parameters: safety:`); reports how often each link acted."""
+    robustness: bool = False
+    """Run the LAC robustness protocol (docs/sim.md): every level of every perturbation kind on the same seeded
+    episodes; prints a table and, with --out, writes JSON."""
+    perturb: tuple[str, ...] = ()
+    """--robustness: kinds and levels as KIND:LEVEL,LEVEL,... (a bare KIND: its default levels); kinds: mass,
+    pole_length, damping, friction (factors), impulse (N), obs_noise (std), latency (control periods). Empty = every
+    kind that can act on the task, at default levels."""
+    impulse_time_s: float | None = None
+    """--robustness: when the impulse starts, s into the episode (default: 2 s cart-pole, 1 s arms)."""
+    impulse_body: str = ""
+    """--robustness: link or object the impulse pushes (default: the cart-pole's pole, the arm's end effector)."""
+    out: Path | None = None
+    """--robustness: write the report as JSON to this file."""
+    progress: bool = True
+    """--robustness: show a progress bar."""
 
 
 @dataclass(frozen=True)
@@ -270,6 +285,12 @@ def _eval(argv: list[str]) -> int:
     args = tyro.cli(EvalArgs, args=argv, prog="robot-rl eval")
     if args.episodes < 1:
         return _fail(f"--episodes must be >= 1, got {args.episodes}")
+    if args.robustness:
+        if args.safety:
+            return _fail("--robustness and --safety are separate evaluations; run them one at a time")
+        return _eval_robust(args)
+    if args.perturb or args.out is not None:
+        return _fail("--perturb and --out belong to --robustness")
     if args.safety:
         return _eval_safe(args)
     res, env_id = eval_bundle(args.policy, args.env, args.episodes, args.seed, args.backend)
@@ -318,6 +339,66 @@ def _eval_safe(args: EvalArgs) -> int:
     bad = limit_violations(actor.executed, config, config.control_period_s, actor.measured)
     counts = ", ".join(f"{k} {v}" for k, v in bad.items() if k != "steps")
     print(f"executed commands beyond the {config.command_interface}-interface limits: {counts} of {bad['steps']} steps")
+    return 0
+
+
+def _eval_robust(args: EvalArgs) -> int:
+    """`robot-rl eval --robustness ...`: the LAC robustness protocol on a bundle (robot_rl/train/robustness.py)."""
+    import json
+
+    from tqdm import tqdm
+
+    from robot_rl.export.runtime import OnnxPolicy
+    from robot_rl.train.envs import EnvError
+    from robot_rl.train.robustness import RobustnessConfig, parse_perturbation, run_robustness
+
+    try:
+        config = RobustnessConfig(
+            perturbations=tuple(parse_perturbation(p) for p in args.perturb),
+            episodes=args.episodes,
+            seed=args.seed,
+            impulse_time_s=args.impulse_time_s,
+            impulse_body=args.impulse_body,
+        )
+    except ValueError as exc:
+        return _fail(str(exc))
+    policy = OnnxPolicy.load(args.policy)
+    env_id = args.env or policy.spec.env_id
+    if not env_id:
+        return _fail(f"{args.policy}: the manifest records no env; pass --env")
+
+    def on_reset(first_obs: Any) -> None:
+        policy.reset(first_obs)  # a chunked bundle's history and chunk queue start afresh
+
+    bars: list[Any] = []  # the bar opens once the levels, hence the episode count, are known
+
+    def start(total: int) -> None:
+        bars.append(tqdm(total=total, unit="episode", disable=not args.progress, dynamic_ncols=True))
+
+    try:
+        report = run_robustness(
+            policy.act,
+            env_id,
+            config,
+            backend=args.backend,
+            spec=policy.spec,
+            on_reset=on_reset,
+            reseed=policy.reseed,  # a sampler bundle draws the same noise in episode i at every level
+            on_start=start,
+            progress=lambda n: bars[0].update(n),
+        )
+    except (EnvError, ValueError) as exc:
+        return _fail(str(exc))
+    finally:
+        for bar in bars:
+            bar.close()
+    print(f"{args.policy} on {report.env_id} [{report.backend}], {config.episodes} seeded episodes per level:")
+    print(report.table())
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        data = {"policy": str(args.policy), **report.to_json()}
+        args.out.write_text(json.dumps(data, indent=2) + "\n")
+        print(f"wrote {args.out}")
     return 0
 
 

@@ -7,11 +7,14 @@ joint-level interface, so tasks, experts and the env never branch on the backend
 from __future__ import annotations
 
 import abc
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from sim.errors import SimError, unknown_name
 from sim.randomization import EpisodeRandomization
 from sim.robots.description import RobotDescription
 
@@ -38,6 +41,25 @@ class Scene:
     """A ground plane at z = 0."""
     objects: tuple[BoxObject, ...] = ()
     """Movable objects."""
+
+
+def check_length_scales(scales: Mapping[str, float], links: Iterable[str]) -> dict[str, float]:
+    """`scales` as a plain dict of floats, with factors of exactly 1 dropped (they change nothing).
+
+    Raises:
+        SimError: a link not in `links`, or a factor that is not a finite number > 0.
+    """
+    known = set(links)
+    out: dict[str, float] = {}
+    for name, value in scales.items():
+        if name not in known:
+            raise unknown_name("link", name, known)
+        f = float(value)
+        if not (math.isfinite(f) and f > 0.0):
+            raise SimError(f"link length scale of {name!r} must be finite and > 0, got {value!r}")
+        if f != 1.0:
+            out[name] = f
+    return out
 
 
 class PhysicsBackend(abc.ABC):
@@ -96,8 +118,9 @@ class PhysicsBackend(abc.ABC):
         """Apply these joint efforts (N·m or N) to the actuated joints (held until changed)."""
 
     @abc.abstractmethod
-    def apply_force(self, target: str, force_n: np.ndarray) -> None:
-        """Apply an external force at a link or object's origin for the next physics step only."""
+    def apply_force(self, target: str, force_n: np.ndarray, physics_steps: int = 1) -> None:
+        """Apply an external world-frame force at a link or object's centre of mass for the next `physics_steps`
+        physics steps (>= 1), then remove it."""
 
     @abc.abstractmethod
     def step(self, n: int) -> int:
@@ -107,6 +130,26 @@ class PhysicsBackend(abc.ABC):
     @abc.abstractmethod
     def apply_randomization(self, sample: EpisodeRandomization) -> None:
         """Scale masses, frictions, damping and servo gains relative to the nominal model."""
+
+    @abc.abstractmethod
+    def set_link_length_scale(self, scales: Mapping[str, float]) -> None:
+        """Stretch links of the model from now on: link name -> factor f > 0 (an empty mapping: the nominal model).
+
+        A stretched link keeps its mass; its centre of mass moves f times as far from the link frame (its joint) and
+        its rotational inertia scales by f², as for a uniformly stretched rod. Randomization scales apply on top.
+
+        Raises:
+            SimError: an unknown link or a factor that is not finite and > 0.
+        """
+
+    @abc.abstractmethod
+    def model_parameters(self) -> dict[str, np.ndarray]:
+        """The model's physical parameters as the engine holds them now (to check what a perturbation changed).
+
+        Keys: `body_mass_kg` [n_bodies], `body_com_m` [n_bodies, 3] (centre of mass in the body frame),
+        `body_inertia_kg_m2` [n_bodies, 3] (principal inertia), `joint_damping` [n_joints] (N·s/m or N·m·s/rad),
+        `friction` [n_geoms] (sliding friction coefficients). Body and geom order is the engine's own.
+        """
 
     @abc.abstractmethod
     def reset_world(self) -> None:

@@ -153,21 +153,32 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self._lead = 2.0 * np.abs(self.interface.physical_high) * self.control_dt_s
         self._reward_keys: dict[str, str] = {}
         self._plain_obs = True  # no observation bias or noise this episode (see `_sync_episode`)
+        self._length_scale: dict[str, float] = {}  # links stretched this episode (reset option)
 
     # ------------------------------------------------------------------ gym API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode. `options` (this episode only; the next reset without them is nominal again):
+        `"randomization"`: a `DomainRandomization` used instead of the env's own; `"link_length_scale"`: link
+        name -> factor, links stretched as `PhysicsBackend.set_link_length_scale` describes."""
         super().reset(seed=seed)
+        dr, lengths = self._episode_options(options)
         # Three independent streams from the episode seed: task layout, episode randomization, per-step
         # nuisances. Turning randomization on therefore never changes which targets an episode gets.
         task_seq, dr_seq, step_seq = np.random.SeedSequence(int(self.np_random.integers(2**63))).spawn(3)
         self._task_rng = np.random.default_rng(task_seq)
-        self._nuisance = StepNuisance(self.randomization, np.random.default_rng(step_seq))
-        if self.randomization.enabled:
+        self._nuisance = StepNuisance(dr, np.random.default_rng(step_seq))
+        if dr.enabled:
             self._dr_rng = np.random.default_rng(dr_seq)
-            self._episode = sample_episode(self.randomization, self._dr_rng, **self._counts)
+            self._episode = sample_episode(dr, self._dr_rng, **self._counts)
         else:  # nothing would be drawn from the episode stream
             self._episode = self._nominal_episode
         self._sync_episode()
+        # Every reset sets the geometry (nominal without the option), so a stretched link never leaks into the
+        # next episode; the backend skips the work when nothing changes.
+        self.backend.set_link_length_scale(lengths)
+        self._length_scale = lengths
         self.backend.reset_world()
         self.backend.apply_randomization(self._episode)
         self.task.reset(self.backend, self._task_rng)
@@ -179,6 +190,20 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         self._needs_reset = False
         obs = self._observe()
         return obs, {"is_success": False, "diverged": False, "diverged_count": self.diverged_count}
+
+    def _episode_options(self, options: dict[str, Any] | None) -> tuple[DomainRandomization, dict[str, float]]:
+        """The randomization and link stretches `reset(options=...)` asks for (the env's own / none by default)."""
+        opts = dict(options or {})
+        unknown = sorted(set(opts) - {"randomization", "link_length_scale"})
+        if unknown:
+            raise SimError(f"unknown reset options {unknown}; known: ['link_length_scale', 'randomization']")
+        dr = opts.get("randomization", self.randomization)
+        if not isinstance(dr, DomainRandomization):
+            raise SimError(f"reset option 'randomization' must be a DomainRandomization, got {type(dr).__name__}")
+        lengths = opts.get("link_length_scale", {})
+        if not isinstance(lengths, dict):
+            raise SimError(f"reset option 'link_length_scale' must be a dict link -> factor, got {lengths!r}")
+        return dr, dict(lengths)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if self._needs_reset:
@@ -343,6 +368,7 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
             "delay": copy.deepcopy(self._delay),
             "nuisance": copy.deepcopy(self._nuisance),
             "episode": self._episode,
+            "length_scale": dict(self._length_scale),
             "last_obs": self._last_obs.copy(),
             "needs_reset": self._needs_reset,
         }
@@ -350,6 +376,8 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
     def set_state(self, state: dict[str, Any]) -> None:
         """Return exactly to a `get_state` snapshot of this env instance."""
         self._episode = state["episode"]
+        self._length_scale = dict(state.get("length_scale", {}))
+        self.backend.set_link_length_scale(self._length_scale)
         self.backend.apply_randomization(self._episode)
         self.backend.restore_state(state["physics"])
         self.task.set_state(copy.deepcopy(state["task"]))

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import mujoco
 import numpy as np
 
-from sim.backend import PhysicsBackend, Scene
+from sim.backend import PhysicsBackend, Scene, check_length_scales
 from sim.errors import SimError
 from sim.randomization import EpisodeRandomization
 from sim.robots.description import RobotDescription
-from sim.robots.urdf import processed_urdf_text
+from sim.robots.urdf import processed_urdf_text, read_joints
 
 _BAD_STATE_WARNINGS = (
     mujoco.mjtWarning.mjWARN_BADQACC,
@@ -124,7 +125,9 @@ class MujocoBackend(PhysicsBackend):
         self._qsel, self._dsel = _index(self._qadr), _index(self._dadr)
         self._body_ids: dict[str, int] = {}
         self._act_idx = [robot.joints.index(j) for j in robot.actuated]
-        self._force_pending = False
+        self._force_steps_left = 0  # physics steps the applied external force still lasts
+        self._pristine = {"body_inertia": m.body_inertia.copy(), "body_ipos": m.body_ipos.copy()}
+        self._length_scales: dict[str, float] = {}
         self._applied: EpisodeRandomization | None = None  # the sample the model holds (None: not applied yet)
         mujoco.mj_forward(m, self.data)
 
@@ -199,19 +202,24 @@ class MujocoBackend(PhysicsBackend):
     def set_efforts(self, effort: np.ndarray) -> None:
         self.data.ctrl[:] = effort
 
-    def apply_force(self, target: str, force_n: np.ndarray) -> None:
+    def apply_force(self, target: str, force_n: np.ndarray, physics_steps: int = 1) -> None:
+        if physics_steps < 1:
+            raise SimError(f"physics_steps must be >= 1, got {physics_steps}")
+        # xfrc_applied acts at the body's centre of mass (the PyBullet backend applies it there too).
         self.data.xfrc_applied[self._body_id(target), :3] = force_n
-        self._force_pending = True
+        self._force_steps_left = int(physics_steps)
 
     def step(self, n: int) -> int:
         m, d, w = self.model, self.data, self._warnings
         warn = w.tolist()  # one read of the warning counters
         before = warn[_WARN_A] + warn[_WARN_B] + warn[_WARN_C]
-        if n > 0 and self._force_pending:
-            _mj_step(m, d)
-            d.xfrc_applied[:] = 0.0  # an impulse lasts one physics step
-            self._force_pending = False
-            n -= 1
+        if n > 0 and self._force_steps_left:
+            k = min(n, self._force_steps_left)
+            _mj_step(m, d, k)
+            self._force_steps_left -= k
+            if not self._force_steps_left:
+                d.xfrc_applied[:] = 0.0  # the push is over
+            n -= k
         if n > 0:
             _mj_step(m, d, n)  # exactly n single steps, in one call
         warn = w.tolist()
@@ -247,7 +255,42 @@ class MujocoBackend(PhysicsBackend):
         mujoco.mj_setConst(m, self.data)
         self._applied = sample
 
+    def set_link_length_scale(self, scales: Mapping[str, float]) -> None:
+        m = self.model
+        # The links PyBullet can stretch too: every joint's child link (not the base, not scene objects).
+        wanted = check_length_scales(scales, (j.child_link for j in read_joints(self.robot.urdf_path).values()))
+        if wanted == self._length_scales:
+            return  # the model already holds exactly this geometry
+        ipos, inertia = self._pristine["body_ipos"].copy(), self._pristine["body_inertia"].copy()
+        for name, f in wanted.items():
+            bid = self._body_id(name)
+            ipos[bid] *= f
+            inertia[bid] *= f * f
+        m.body_ipos[:] = ipos
+        # The stretched inertia becomes the nominal one that mass randomization scales; re-apply the sample the model
+        # holds so the result is exactly what a fresh model with this geometry would get.
+        self._nominal["body_inertia"] = inertia
+        self._length_scales = wanted
+        sample, self._applied = self._applied, None
+        if sample is not None:
+            self.apply_randomization(sample)
+        else:
+            m.body_inertia[:] = inertia
+            mujoco.mj_setConst(m, self.data)
+        mujoco.mj_forward(m, self.data)
+
+    def model_parameters(self) -> dict[str, np.ndarray]:
+        m = self.model
+        return {
+            "body_mass_kg": m.body_mass.copy(),
+            "body_com_m": m.body_ipos.copy(),
+            "body_inertia_kg_m2": m.body_inertia.copy(),
+            "joint_damping": m.dof_damping[self._dadr].copy(),
+            "friction": m.geom_friction[:, 0].copy(),
+        }
+
     def reset_world(self) -> None:
+        self._force_steps_left = 0
         mujoco.mj_resetData(self.model, self.data)
         mujoco.mj_forward(self.model, self.data)
 

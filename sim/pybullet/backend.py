@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pybullet as pb
 
-from sim.backend import BoxObject, PhysicsBackend, Scene
+from sim.backend import BoxObject, PhysicsBackend, Scene, check_length_scales
 from sim.errors import SimError
 from sim.randomization import EpisodeRandomization
 from sim.robots.description import RobotDescription
-from sim.robots.urdf import processed_urdf_text
+from sim.robots.urdf import processed_urdf_text, stretch_link_inertials
 
 # PyBullet's position servo is a velocity-level constraint motor, not a torque PD: its gains are unitless
 # error-reduction factors. These give well-damped tracking comparable to the MuJoCo servos; the remaining
@@ -28,7 +29,13 @@ class PybulletBackend(PhysicsBackend):
     name = "pybullet"
 
     def __init__(
-        self, robot: RobotDescription, scene: Scene, *, servo: bool = True, physics_dt_s: float = 1.0 / 240.0
+        self,
+        robot: RobotDescription,
+        scene: Scene,
+        *,
+        servo: bool = True,
+        physics_dt_s: float = 1.0 / 240.0,
+        link_length_scale: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(robot, scene)
         self.physics_dt_s = physics_dt_s
@@ -37,6 +44,9 @@ class PybulletBackend(PhysicsBackend):
         pb.setTimeStep(physics_dt_s, physicsClientId=c)
         pb.setGravity(0.0, 0.0, -9.81, physicsClientId=c)
         text = processed_urdf_text(robot.urdf_path, robot.frozen_joints)
+        # Bullet cannot move a link's centre of mass after loading: a stretched model is loaded stretched.
+        self._length_scales = dict(link_length_scale or {})
+        text = stretch_link_inertials(text, self._length_scales)
         # loadURDF reads a file; mesh paths in the text are absolute, so a temporary copy loads identically.
         fd, path = tempfile.mkstemp(suffix=".urdf", prefix=f"robot_rl_{robot.name}_")
         try:
@@ -71,6 +81,8 @@ class PybulletBackend(PhysicsBackend):
             # so the only damping is the joint damping the URDF declares (which both engines read).
             pb.changeDynamics(self.body, j, linearDamping=0.0, angularDamping=0.0, physicsClientId=c)
         self._nominal_damping = [float(pb.getJointInfo(self.body, j, physicsClientId=c)[6]) for j in self._jidx]
+        # getJointInfo keeps reporting the URDF's damping after changeDynamics: remember what was set.
+        self._damping = np.array(self._nominal_damping)
         self.objects: dict[str, int] = {}
         if scene.floor:
             plane = pb.createCollisionShape(pb.GEOM_PLANE, physicsClientId=c)
@@ -95,6 +107,8 @@ class PybulletBackend(PhysicsBackend):
             for b, link in self._all_links()
         }
         self._pending_force: tuple[int, int, np.ndarray] | None = None
+        self._force_steps_left = 0  # physics steps the pending external force still lasts
+        self._sample: EpisodeRandomization | None = None  # the randomization sample last applied
         self._poisoned = False
 
     def _create_object(self, obj: BoxObject) -> int:
@@ -191,7 +205,10 @@ class PybulletBackend(PhysicsBackend):
     def set_efforts(self, effort: np.ndarray) -> None:
         self._efforts = np.array(effort, dtype=np.float64)
 
-    def apply_force(self, target: str, force_n: np.ndarray) -> None:
+    def apply_force(self, target: str, force_n: np.ndarray, physics_steps: int = 1) -> None:
+        if physics_steps < 1:
+            raise SimError(f"physics_steps must be >= 1, got {physics_steps}")
+        self._force_steps_left = int(physics_steps)
         if target in self.objects:
             self._pending_force = (self.objects[target], -1, np.asarray(force_n, dtype=np.float64))
         else:
@@ -206,10 +223,14 @@ class PybulletBackend(PhysicsBackend):
                                              forces=list(self._efforts * self._gain_scale), physicsClientId=c)
             if self._pending_force is not None:
                 uid, link, force = self._pending_force
+                # At the centre of mass, as MuJoCo's xfrc_applied (a base's position is its centre of mass; a
+                # link's is getLinkState's first entry). Bullet clears external forces after every step.
                 pos = (pb.getBasePositionAndOrientation(uid, physicsClientId=c)[0] if link == -1
-                       else pb.getLinkState(self.body, link, physicsClientId=c)[4])
+                       else pb.getLinkState(self.body, link, physicsClientId=c)[0])
                 pb.applyExternalForce(uid, link, list(force), list(pos), pb.WORLD_FRAME, physicsClientId=c)
-                self._pending_force = None
+                self._force_steps_left -= 1
+                if self._force_steps_left <= 0:
+                    self._pending_force = None
             pb.stepSimulation(physicsClientId=c)
         q, qd = self.robot_state()
         bad = int(not (np.all(np.isfinite(q)) and np.all(np.isfinite(qd))))
@@ -221,6 +242,7 @@ class PybulletBackend(PhysicsBackend):
 
     def apply_randomization(self, sample: EpisodeRandomization) -> None:
         c = self.cid
+        self._sample = sample
         for k, (b, link) in enumerate(self._all_links()):
             kwargs: dict[str, Any] = {"lateralFriction": self._nominal_friction[(b, link)] * sample.friction_scale[k]}
             if self._nominal_mass[(b, link)] > 0:  # mass 0 marks a static link in PyBullet: keep it static
@@ -230,15 +252,42 @@ class PybulletBackend(PhysicsBackend):
             pb.changeDynamics(b, link, physicsClientId=c, **kwargs)
         for j, d, s in zip(self._jidx, self._nominal_damping, sample.joint_damping_scale, strict=True):
             pb.changeDynamics(self.body, j, jointDamping=d * s, physicsClientId=c)
+        self._damping = np.array(self._nominal_damping) * sample.joint_damping_scale
         self._gain_scale = np.asarray(sample.actuator_gain_scale, dtype=np.float64).copy()
         if self.servo:
             self.set_position_targets(self._targets)
 
+    def set_link_length_scale(self, scales: Mapping[str, float]) -> None:
+        wanted = check_length_scales(scales, self._link_index)
+        if wanted == self._length_scales:
+            return  # the world already holds exactly this geometry
+        sample = self._sample
+        self._rebuild(wanted)
+        if sample is not None:
+            self.apply_randomization(sample)
+
+    def _rebuild(self, length_scales: dict[str, float]) -> None:
+        """A fresh world (new physics client) built from the description, with these link stretches."""
+        self.close()
+        self.__init__(  # type: ignore[misc]
+            self.robot, self.scene, servo=self.servo, physics_dt_s=self.physics_dt_s, link_length_scale=length_scales
+        )
+
+    def model_parameters(self) -> dict[str, np.ndarray]:
+        c = self.cid
+        infos = [pb.getDynamicsInfo(b, link, physicsClientId=c) for b, link in self._all_links()]
+        return {
+            "body_mass_kg": np.array([i[0] for i in infos]),
+            "body_com_m": np.array([i[3] for i in infos], dtype=np.float64).reshape(-1, 3),
+            "body_inertia_kg_m2": np.array([i[2] for i in infos], dtype=np.float64).reshape(-1, 3),
+            "joint_damping": self._damping.copy(),
+            "friction": np.array([i[1] for i in infos]),
+        }
+
     def reset_world(self) -> None:
         if self._poisoned:
             # NaN reached Bullet's internal state (even the fixed base pose): only a fresh world is trustworthy.
-            self.close()
-            self.__init__(self.robot, self.scene, servo=self.servo, physics_dt_s=self.physics_dt_s)  # type: ignore[misc]
+            self._rebuild(self._length_scales)
             return
         # Bullet keeps persistent contact manifolds (with warm-start impulses) per body pair, and neither
         # teleporting nor restoreState clears them; rebuilding the movable objects does, which is what makes
@@ -251,6 +300,7 @@ class PybulletBackend(PhysicsBackend):
             for key in (self._nominal_mass, self._nominal_inertia, self._nominal_friction):
                 key[(uid, -1)] = key.pop((old, -1))
         self._pending_force = None
+        self._force_steps_left = 0
 
     def save_state(self) -> Any:
         return (pb.saveState(physicsClientId=self.cid), self._targets.copy(), self._efforts.copy(),

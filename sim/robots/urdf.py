@@ -12,11 +12,11 @@ import math
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
-from sim.errors import SimError
+from sim.errors import SimError, unknown_name
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,35 @@ def processed_urdf_text(urdf_path: str, frozen_joints: Iterable[str] = ()) -> st
     # MuJoCo warns once per unnamed geom ("duplicate name ''"); numbered names keep its log quiet.
     counter = iter(range(1_000_000))
     return re.sub(r"<collision(\s+name=\"\")?\s*>", lambda _: f'<collision name="collision_{next(counter)}">', text)
+
+
+def stretch_link_inertials(text: str, scales: Mapping[str, float]) -> str:
+    """URDF `text` with links stretched: each named link's centre-of-mass offset × f, its inertia tensor × f².
+
+    The mass stays (a uniformly stretched rod of the same mass). Used by the PyBullet backend, which cannot move a
+    link's centre of mass after loading; MuJoCo edits the same two quantities in its compiled model.
+
+    Raises:
+        SimError: a link the text does not define.
+    """
+    if not scales:
+        return text
+    root = ET.fromstring(text)
+    links = {link.get("name", ""): link for link in root.iter("link")}
+    for name, f in scales.items():
+        link = links.get(name)
+        if link is None:
+            raise unknown_name("link", name, links)
+        inertial = link.find("inertial")
+        if inertial is None:
+            continue  # no mass distribution to stretch
+        origin = inertial.find("origin")
+        if origin is not None and origin.get("xyz"):
+            xyz = [float(v) * f for v in origin.get("xyz", "").split()]
+            origin.set("xyz", " ".join(repr(v) for v in xyz))
+        inertia = inertial.find("inertia")
+        if inertia is not None:
+            for key in ("ixx", "ixy", "ixz", "iyy", "iyz", "izz"):
+                if inertia.get(key) is not None:
+                    inertia.set(key, repr(float(inertia.get(key, "0")) * f * f))
+    return ET.tostring(root, encoding="unicode")
