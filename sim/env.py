@@ -267,7 +267,8 @@ class RobotTaskEnv(gym.Env[np.ndarray, np.ndarray]):
         # the entry-wise check.
         if not math.isfinite(sum(a.tolist())) and not np.isfinite(a).all():
             raise SimError(f"action contains NaN or Inf: {a}; refusing to step (it would never be clipped)")
-        return _clip(a, -1.0, 1.0)  # a new array, never the caller's
+        clipped: np.ndarray = _clip(a, -1.0, 1.0)  # a new array, never the caller's
+        return clipped
 
     def _command(self, action: np.ndarray) -> None:
         phys = self.interface.to_physical(action)

@@ -68,6 +68,17 @@ def load_module(prefix: str, module: nn.Module, tensors: Mapping[str, torch.Tens
     module.load_state_dict({k[len(p) :]: v for k, v in tensors.items() if k.startswith(p)}, strict=True)
 
 
+@torch.inference_mode()
+def gaussian_act(normalizer: nn.Module, actor: Any, obs: Any, deterministic: bool) -> Any:
+    """Normalized action(s) `[A]`/`[N, A]` of a tanh-Gaussian actor (`robot_rl.nets.actors.GaussianActor`) for raw
+    observation(s) `[O]`/`[N, O]`: its tanh(mean) when `deterministic`, else a sample (SAC's and LAC's `act`)."""
+    x = normalizer(torch.as_tensor(obs, dtype=torch.float32))
+    if deterministic:
+        return actor.deterministic(x).numpy()
+    a, _ = actor.sample(x if x.dim() == 2 else x.unsqueeze(0))
+    return a.reshape(*x.shape[:-1], a.shape[-1]).numpy()
+
+
 def mean_stats(sums: Mapping[str, torch.Tensor | float], n: int) -> dict[str, float]:
     """Average accumulated scalars over `n` steps (one `.item()` per metric per call)."""
     return {k: float(v) / max(n, 1) for k, v in sums.items()}

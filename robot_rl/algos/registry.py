@@ -167,6 +167,7 @@ def _register_builtins() -> None:
     from robot_rl.algos.diffusion import Diffusion, DiffusionConfig
     from robot_rl.algos.dsrl import DSRL, DSRLConfig
     from robot_rl.algos.flow import Flow, FlowConfig
+    from robot_rl.algos.lac import LAC, LACConfig
     from robot_rl.algos.meanflow import MeanFlow, MeanFlowConfig
     from robot_rl.algos.residual import ResidualConfig, ResidualSAC, ResidualSACConfig, ResidualTD3
     from robot_rl.algos.sac import SAC, SACConfig
@@ -182,6 +183,7 @@ def _register_builtins() -> None:
     register_algorithm("residual", ResidualConfig, ResidualTD3, module="robot_rl.algos.residual")
     register_algorithm("residual_sac", ResidualSACConfig, ResidualSAC, module="robot_rl.algos.residual")
     register_algorithm("dsrl", DSRLConfig, DSRL, module="robot_rl.algos.dsrl")
+    register_algorithm("lac", LACConfig, LAC, module="robot_rl.algos.lac")
 
 
 def _discover(entry_point_names: bool) -> None:

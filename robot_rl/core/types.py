@@ -87,6 +87,10 @@ class Batch(NamedTuple, Generic[ArrayT]):
     discount: ArrayT | None = None
     """`[B]` float32: the bootstrap discount γ^k of an n-step row (`reward` then sums k ≤ n steps and `next_obs` is
     k steps on: `robot_rl.data.nstep`); None = a one-step row (the learner's own γ)."""
+    cost_sum: ArrayT | None = None
+    """`[B]` float32 ≥ 0: the undiscounted sum of the N costs c_t … c_{t+N−1} from the row on, within its episode
+    (`robot_rl.data.nstep.with_cost_sum`; the finite-horizon Lyapunov candidate of LAC); None unless the learner
+    asks for it (`cost_horizon`)."""
 
 
 @dataclass(frozen=True)

@@ -58,3 +58,22 @@ def with_nstep(
         truncated=buffer.truncated[last],
         discount=(gamma**k).astype(np.float32),
     )
+
+
+def with_cost_sum(
+    batch: Batch[npt.NDArray[Any]], buffer: ReplayBuffer, idx: npt.NDArray[np.int64], n: int
+) -> Batch[npt.NDArray[Any]]:
+    """`batch` with `cost_sum` = Σ_{j<n} c_{t+j}, undiscounted, over the window of `nstep_rows` (the finite-horizon
+    Lyapunov candidate, Han et al. 2020 eq. 9). Every other field is left as gathered (one-step).
+
+    A window that reaches a **terminated** step repeats that step's cost for its remaining n − k terms: the failure
+    is an absorbing state that keeps costing, so ending an episode early never looks cheap to a cost minimizer. One
+    cut by a time limit or by the newest stored step sums only its k costs (what follows is not stored)."""
+    if n < 1:
+        raise ValueError(f"cost horizon must be >= 1, got {n}")
+    rows, alive = nstep_rows(buffer, idx, n)
+    k = alive.sum(axis=1)
+    last = rows[np.arange(len(idx)), k - 1]
+    total = (buffer.cost[rows].astype(np.float64) * alive).sum(axis=1)
+    total += (n - k) * buffer.terminated[last] * buffer.cost[last]
+    return batch._replace(cost_sum=total.astype(np.float32))

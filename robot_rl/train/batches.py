@@ -12,7 +12,7 @@ import torch
 
 from robot_rl.core.types import Batch
 from robot_rl.data.chunks import gather_chunks
-from robot_rl.data.nstep import with_nstep
+from robot_rl.data.nstep import with_cost_sum, with_nstep
 from robot_rl.data.replay import ReplayBuffer
 
 NumpyBatch = Batch[npt.NDArray[Any]]
@@ -38,6 +38,7 @@ def to_torch(batch: NumpyBatch) -> Batch[torch.Tensor]:
         intervention=opt(b.intervention),
         source=opt(b.source),
         discount=opt(b.discount),
+        cost_sum=opt(b.cost_sum),
     )
 
 
@@ -69,6 +70,7 @@ def concat(parts: list[NumpyBatch]) -> NumpyBatch:
         intervention=cat_opt("intervention"),
         source=cat_opt("source"),
         discount=cat_opt("discount"),
+        cost_sum=cat_opt("cost_sum"),
     )
 
 
@@ -84,22 +86,28 @@ class BatchLayout:
     """n-step rows (`robot_rl.data.nstep`: k ≤ n rewards summed, `discount` = γ^k; 1 = one-step rows)."""
     gamma: float = 0.99
     """γ of the n-step sums."""
+    cost_horizon: int = 0
+    """N: fill `cost_sum` with the sum of the N costs from the row on (`robot_rl.data.nstep.with_cost_sum`; 0 =
+    none). Independent of `n_step`: the row's own `cost` and `next_obs` stay one-step."""
 
 
 def requested_layout(algo: object) -> BatchLayout:
-    """The layout an algorithm asks its batches for: its `chunk_size`, `obs_history`, `n_step` and `gamma`
-    attributes (the defaults where it has none, as SAC and TD3: their batches are gathered exactly as before, at no
-    extra cost)."""
+    """The layout an algorithm asks its batches for: its `chunk_size`, `obs_history`, `n_step`, `gamma` and
+    `cost_horizon` attributes (the defaults where it has none, as SAC and TD3: their batches are gathered exactly as
+    before, at no extra cost)."""
     return BatchLayout(
         int(getattr(algo, "chunk_size", 1)),
         int(getattr(algo, "obs_history", 1)),
         int(getattr(algo, "n_step", 1)),
         float(getattr(algo, "gamma", 0.99)),
+        int(getattr(algo, "cost_horizon", 0)),
     )
 
 
 def _gather(buffer: ReplayBuffer, idx: npt.NDArray[np.int64], layout: BatchLayout) -> NumpyBatch:
     batch = gather_chunks(buffer, idx, layout.chunk_size, layout.obs_history)
+    if layout.cost_horizon > 0:
+        batch = with_cost_sum(batch, buffer, idx, layout.cost_horizon)
     return batch if layout.n_step == 1 else with_nstep(batch, buffer, idx, layout.n_step, layout.gamma)
 
 

@@ -74,6 +74,8 @@ def run_online(
     # A learner on a frozen base warms up with its own exploration (the base's proposal plus noise on a zero
     # residual), not uniform noise, which would throw away what the base already does.
     uniform_warmup = not getattr(algo, "acts_during_warmup", False)
+    # A cost-minimizing learner (LAC) on an env without `info["cost"]` would see zeros and learn nothing: refuse.
+    needs_cost = bool(getattr(algo, "needs_cost", False))
     try:
         while s.step < cfg.total_steps:
             t0 = time.perf_counter()
@@ -85,17 +87,25 @@ def run_online(
             future = pool.submit(env.step, action) if pool is not None else None
             if s.step >= cfg.learning_starts and len(buffer) > 0:
                 s.record(algo.update(batches))
-            next_obs, reward, terminated, truncated, _ = future.result() if future else env.step(action)
+            next_obs, reward, terminated, truncated, info = future.result() if future else env.step(action)
             s.train_wall_s += time.perf_counter() - t0
             s.step += 1
             s.bar.update(1)
 
-            if not (np.all(np.isfinite(next_obs)) and math.isfinite(float(reward))):
+            # The per-step cost (`info["cost"]`, 0 where the env reports none) is what cost-minimizing learners
+            # (LAC) train on; reward-driven ones ignore the column.
+            cost = float(info.get("cost", 0.0)) if isinstance(info, dict) else 0.0
+            if needs_cost and not (isinstance(info, dict) and ("cost" in info or info.get("diverged", False))):
+                raise ValueError(
+                    f"{algo.name} minimizes the per-step cost info['cost'], which {cfg.env} does not report "
+                    "(robot_rl/CartPoleBalance-v0 and the reach tasks do)"
+                )
+            if not (np.all(np.isfinite(next_obs)) and math.isfinite(float(reward)) and math.isfinite(cost)):
                 # a non-finite env output never enters the buffer; end the episode.
                 nonfinite_env_steps += 1
                 terminated, truncated = False, True
             else:
-                buffer.add(obs, action_norm, float(reward), next_obs, terminated, truncated)
+                buffer.add(obs, action_norm, float(reward), next_obs, terminated, truncated, cost=cost)
                 algo.observe(np.asarray(next_obs, np.float32)[None])
                 ep_actions.append(action)
                 ep_return += float(reward)

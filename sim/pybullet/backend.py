@@ -317,7 +317,7 @@ class PybulletBackend(PhysicsBackend):
     def close(self) -> None:
         if getattr(self, "cid", None) is not None and pb.isConnected(self.cid):
             pb.disconnect(self.cid)
-        self.cid = None  # type: ignore[assignment]
+        self.cid = None
 
     def __del__(self) -> None:
         try:

@@ -16,7 +16,8 @@ WORKSPACE_HIGH_M = np.array([0.60, 0.25, 0.50])
 
 
 class ReachTask(Task):
-    """Dense reward −distance (m) plus +1 per step within `success_distance_m` of the target (success)."""
+    """Dense reward −distance (m) plus +1 per step within `success_distance_m` of the target (success);
+    `info["cost"]` is the squared distance (m²)."""
 
     name = "reach"
     default_robot = "panda"
@@ -55,11 +56,18 @@ class ReachTask(Task):
     def evaluate(self, backend: PhysicsBackend) -> Outcome:
         ee, _ = backend.link_pose(backend.robot.ee_link)
         diff = self.target - ee
-        d = math.sqrt(float(diff.dot(diff)))  # what np.linalg.norm computes for a vector, without its dispatch
+        d2 = float(diff.dot(diff))
+        d = math.sqrt(d2)  # what np.linalg.norm computes for a vector, without its dispatch
         success = d < self.success_distance_m
         # The bonus makes "be there" worth more than "almost there": with only −distance the last few centimetres
         # are worth little against the entropy bonus of a 7-DoF action.
-        return Outcome({"distance": -d, "success": 1.0 if success else 0.0}, success=success, extra={"distance_m": d})
+        return Outcome(
+            {"distance": -d, "success": 1.0 if success else 0.0},
+            success=success,
+            # cost: the squared distance (m²), positive definite in the end-effector error and 0 exactly at the
+            # target, for cost-minimizing learners (LAC); the reward is unchanged.
+            extra={"distance_m": d, "cost": d2},
+        )
 
     def get_state(self) -> dict[str, Any]:
         return {"target": self.target.copy()}

@@ -57,7 +57,8 @@ def point_box_distance(points: np.ndarray, center: np.ndarray, half_extents: np.
 
 class ReachAroundTask(Task):
     """Dense reward −distance (m), +1 per step within `success_distance_m` of the target (success), and
-    −`collision_penalty` on touching the pillar, which terminates the episode as a failure."""
+    −`collision_penalty` on touching the pillar, which terminates the episode as a failure; `info["cost"]` is the
+    squared distance (m²)."""
 
     name = "reach_around"
     default_robot = "panda"
@@ -109,7 +110,8 @@ class ReachAroundTask(Task):
     def evaluate(self, backend: PhysicsBackend) -> Outcome:
         ee, _ = backend.link_pose(backend.robot.ee_link)
         diff = self.target - ee
-        d = math.sqrt(float(diff.dot(diff)))
+        d2 = float(diff.dot(diff))
+        d = math.sqrt(d2)
         clearance = self.pillar_clearance_m(backend)
         collided = clearance <= 0.0
         success = d < self.success_distance_m and not collided
@@ -118,9 +120,10 @@ class ReachAroundTask(Task):
             "success": 1.0 if success else 0.0,
             "collision": -self.collision_penalty if collided else 0.0,
         }
-        return Outcome(
-            terms, success=success, terminated=collided, extra={"distance_m": d, "pillar_clearance_m": clearance}
-        )
+        # cost: the squared distance (m²), as in the reach task (for LAC); a collision ends the episode, and LAC
+        # treats a terminated step as absorbing, so it keeps costing.
+        extra = {"distance_m": d, "pillar_clearance_m": clearance, "cost": d2}
+        return Outcome(terms, success=success, terminated=collided, extra=extra)
 
     def get_state(self) -> dict[str, Any]:
         return {"target": self.target.copy(), "route": self.route}

@@ -52,15 +52,9 @@ class SAC:
 
     # --- acting (data collection) ---
 
-    @torch.inference_mode()
     def act(self, obs: npt.NDArray[np.float32], deterministic: bool) -> npt.NDArray[np.float32]:
-        x = self.normalizer(torch.as_tensor(obs, dtype=torch.float32))
-        if deterministic:
-            a = self.actor.deterministic(x)
-        else:
-            a, _ = self.actor.sample(x if x.dim() == 2 else x.unsqueeze(0))
-            a = a.reshape(*x.shape[:-1], a.shape[-1])
-        return a.numpy()
+        out: npt.NDArray[np.float32] = common.gaussian_act(self.normalizer, self.actor, obs, deterministic)
+        return out
 
     def observe(self, obs: npt.NDArray[np.float32]) -> None:
         self.normalizer.update(obs)
