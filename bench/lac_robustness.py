@@ -329,9 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=20_000, help="env steps per training run")
     ap.add_argument("--episodes", type=int, default=20, help="seeded evaluation episodes per level")
     ap.add_argument("--backend", default="mujoco", choices=["mujoco", "pybullet"])
-    ap.add_argument(
-        "--kinds", nargs="+", default=list(KINDS), help="KIND (its default levels) or KIND:L1,L2,... (as eval --perturb)"
-    )
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS), help="KIND (default levels) or KIND:L1,L2,...")
     ap.add_argument("--lac-horizon", type=int, default=0, help="LAC's finite-horizon candidate N (0 = infinite)")
     ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "docs" / "benchmarks")
     ap.add_argument("--work-dir", type=Path, help="runs and bundles (default: a temp dir)")
