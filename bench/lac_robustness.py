@@ -24,6 +24,7 @@ import dataclasses
 import json
 import platform
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -76,6 +77,7 @@ def run_one(algo: str, seed: int, args: argparse.Namespace, work: Path) -> dict[
         progress=False, tensorboard=False,
     )  # fmt: skip
     learner_cfg = algo_config(algo, args)
+    shutil.rmtree(cfg.out_dir / cfg.run_name, ignore_errors=True)  # left by an attempt stopped before its record
     t0 = time.perf_counter()
     result = train(cfg, algo, learner_cfg)
     train_wall = time.perf_counter() - t0
@@ -122,7 +124,7 @@ def _nominal_rows(runs: Sequence[dict[str, Any]]) -> dict[tuple[str, int], dict[
 
 def _is_nominal(row: dict[str, Any]) -> bool:
     # Factors are nominal at 1, additive perturbations (push, noise, latency) at 0.
-    return row["level"] == (1.0 if row["unit"].startswith("x") else 0.0)
+    return bool(row["level"] == (1.0 if str(row["unit"]).startswith("x") else 0.0))
 
 
 def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
