@@ -53,6 +53,10 @@ class TrainConfig:
     """Show a progress bar."""
     tensorboard: bool = True
     """Also write TensorBoard event files (to `<run>/tb`)."""
+    safety: str = ""
+    """Safe exploration: every training-env action goes through this safety chain before the simulator executes it
+    ("" = off; "manifest" = the robot's own limits; or a policy-node parameter YAML, e.g. one with a `cbf` link).
+    Counts land in `<run>/safety.json`; evaluation episodes run unfiltered (`eval --safety` runs the chain)."""
 
     def __post_init__(self) -> None:
         problems = []

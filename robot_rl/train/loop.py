@@ -33,6 +33,7 @@ from robot_rl.train.envs import make_env, policy_spec_for
 from robot_rl.train.evaluate import EvalResult
 from robot_rl.train.offline import run_offline
 from robot_rl.train.online import run_online
+from robot_rl.train.safe_env import SafetyFilteredEnv, safety_filtered
 from robot_rl.train.session import TrainingDiverged, TrainSession
 
 __all__ = ["RunResult", "TrainingDiverged", "dataset_fingerprint", "run_dir_for", "train"]
@@ -110,6 +111,12 @@ def train(
 
     env = make_env(cfg.env, backend=cfg.backend)
     spec = policy_spec_for(env, cfg.env)
+    if cfg.safety:  # safe exploration: the robot's safety chain (a CBF filter, say) between learner and simulator
+        try:
+            env = safety_filtered(env, cfg.safety)
+        except BaseException:
+            env.close()
+            raise
     # A learner on a frozen base sees every env through its view (the base's proposal appended to observations).
     data_view = getattr(entry.algo_cls, "data_view", None)
     view = data_view(algo_cfg, cfg.env, cfg.seed) if data_view is not None else None
@@ -182,6 +189,8 @@ def train(
     finally:
         session.close()
         env.close()
+        if isinstance(env, SafetyFilteredEnv):
+            ckpt.atomic_write_text(run_dir / "safety.json", json.dumps(env.summary(), indent=1))
     session.write_summary(last_eval)
     return RunResult(run_dir=run_dir, steps=session.step, train_wall_s=session.train_wall_s, final_eval=last_eval)
 
