@@ -87,9 +87,10 @@ class SafetyChain:
         kin = forward_kinematics
         if kin is not None and not callable(kin) and not callable(getattr(kin, "position", None)):
             raise ValueError(f"forward_kinematics must be callable, got {kin!r}")
-        if kin is not None and not config.has_workspace and all(n in BUILTIN_LINKS for n in config.links):
+        uses_kin = config.has_workspace or "cbf" in config.links
+        if kin is not None and not uses_kin and all(n in BUILTIN_LINKS for n in config.links):
             # Probably a box forgotten in the YAML: an operator expecting a workspace limit would get none.
-            raise ValueError("forward_kinematics was given but the config has no workspace box")
+            raise ValueError("forward_kinematics was given but the config has no workspace box (and no cbf link)")
         self.config = config
         """The limits in force (frozen)."""
         self.links: tuple[Link, ...] = tuple(make_link(name, config, kin) for name in config.links)

@@ -177,10 +177,11 @@ class UrdfChain:
         *,
         base_link: str,
         ee_link: str,
+        joint_links: Sequence[str] = (),
     ) -> None:
         """Use `from_urdf`. Moving joint k (chain order) moves about / along its local z ("revolute" or
         "prismatic" in `kinds[k]`) by `q[read_index[k]]`, between the 4x4 transforms `statics[k]` and
-        `statics[k + 1]`.
+        `statics[k + 1]`; `joint_links[k]` names its child link (default: the joint's name).
         """
         n = len(joint_names)
         if len(statics) != len(kinds) + 1 or len(kinds) != n or sorted(read_index) != list(range(n)):
@@ -191,6 +192,12 @@ class UrdfChain:
         """The frame positions are expressed in."""
         self.ee_link = ee_link
         """The link whose origin `position` returns."""
+        links = tuple(joint_links) or tuple(joint_names[i] for i in read_index)
+        if len(links) != n:
+            raise ValueError(f"UrdfChain: need one child link per moving joint, got {list(links)}")
+        self.point_names: tuple[str, ...] = (*links, ee_link)
+        """The control points of `point_jacobians`, base to tip: the child link of each moving joint (chain
+        order), then the end-effector link."""
         self._n = n
         self._statics = [np.array(s, dtype=np.float64) for s in statics]
         self._prismatic = tuple(k == "prismatic" for k in kinds)
@@ -201,6 +208,12 @@ class UrdfChain:
         self._backward = tuple(
             (self._read[k], self._prismatic[k], _rigid(self._statics[k])) for k in reversed(range(n))
         )
+        # point_jacobians(): the statics as scalars, and which (joint, point) pairs move.
+        self._rigids = tuple(_rigid(t) for t in self._statics)
+        self._read_cols = np.array(self._read, dtype=np.intp)
+        self._prismatic_rows = np.array(self._prismatic, dtype=bool)
+        self._any_prismatic = any(self._prismatic)
+        self._moves = (np.arange(n + 1)[None, :] >= np.arange(n)[:, None])[..., None].astype(np.float64)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -280,6 +293,7 @@ class UrdfChain:
         # each commanded joint, which then moves about / along its local z.
         statics: list[F64] = []
         kinds: dict[str, str] = {}
+        children: dict[str, str] = {}
         acc = np.eye(4)
         for joint in path:
             if joint.type not in SUPPORTED_TYPES:
@@ -306,6 +320,7 @@ class UrdfChain:
             align = _homogeneous(_z_to_axis(axis), np.zeros(3))
             statics.append(acc @ align)
             kinds[joint.name] = "prismatic" if joint.type == "prismatic" else "revolute"
+            children[joint.name] = joint.child
             acc = align.T.copy()  # the inverse of a pure rotation
         statics.append(acc)
         chain_order = [n for n in moving if n in kinds]  # commanded joints, base to tip
@@ -316,6 +331,7 @@ class UrdfChain:
             names,
             base_link=link,
             ee_link=ee_link,
+            joint_links=[children[n] for n in chain_order],
         )
 
     # ------------------------------------------------------------------ evaluation
@@ -405,6 +421,71 @@ class UrdfChain:
                 jac[:3, col] = np.cross(z, p_ee - origin)
                 jac[3:, col] = z
         return jac
+
+    def point_jacobians(self, q: npt.ArrayLike) -> tuple[F64, F64]:
+        """Positions [P, 3] (m) and position Jacobians [P, 3, n] (m/rad, or m/m for prismatic joints) of the
+        control points `point_names` (P = n + 1), base frame, in one forward pass.
+
+        Column j belongs to `joint_names[j]`. Point k is the origin of the child link of moving joint k, which
+        lies on that joint's axis: a revolute joint moves it not at all, only the joints before it do. The last
+        row is the end effector, equal to `position(q)` and `jacobian(q)[:3]`.
+
+        Raises:
+            ValueError: `q` is not n numbers.
+        """
+        qs = self._values(q)
+        n = self._n
+        cos, sin = math.cos, math.sin
+        # Scalar arithmetic on the rotation and origin (as in `position`): ~5x faster than 4x4 numpy products at
+        # 7 joints. Each joint records its axis (local z), its origin and its child link's origin.
+        r00, r01, r02, r10, r11, r12, r20, r21, r22, px, py, pz = self._rigids[0]
+        rows: list[tuple[float, ...]] = []
+        for k in range(n):
+            ax, ay, az, ox, oy, oz = r02, r12, r22, px, py, pz
+            qi = qs[self._read[k]]
+            if self._prismatic[k]:
+                px, py, pz = px + qi * r02, py + qi * r12, pz + qi * r22
+            else:
+                c, s = cos(qi), sin(qi)
+                r00, r01 = c * r00 + s * r01, c * r01 - s * r00
+                r10, r11 = c * r10 + s * r11, c * r11 - s * r10
+                r20, r21 = c * r20 + s * r21, c * r21 - s * r20
+            rows.append((ax, ay, az, ox, oy, oz, px, py, pz))
+            a00, a01, a02, a10, a11, a12, a20, a21, a22, tx, ty, tz = self._rigids[k + 1]
+            px, py, pz = (
+                px + r00 * tx + r01 * ty + r02 * tz,
+                py + r10 * tx + r11 * ty + r12 * tz,
+                pz + r20 * tx + r21 * ty + r22 * tz,
+            )
+            r00, r01, r02, r10, r11, r12, r20, r21, r22 = (
+                r00 * a00 + r01 * a10 + r02 * a20,
+                r00 * a01 + r01 * a11 + r02 * a21,
+                r00 * a02 + r01 * a12 + r02 * a22,
+                r10 * a00 + r11 * a10 + r12 * a20,
+                r10 * a01 + r11 * a11 + r12 * a21,
+                r10 * a02 + r11 * a12 + r12 * a22,
+                r20 * a00 + r21 * a10 + r22 * a20,
+                r20 * a01 + r21 * a11 + r22 * a21,
+                r20 * a02 + r21 * a12 + r22 * a22,
+            )
+        points = np.empty((n + 1, 3))
+        points[n] = (px, py, pz)
+        if n == 0:
+            return points, np.zeros((1, 3, 0))
+        frames = np.array(rows)
+        points[:n] = frames[:, 6:]
+        axis = frames[:, None, :3]  # [k, 1, 3]
+        d = points[None, :, :] - frames[:, None, 3:6]  # [k, i, 3]: point i relative to joint k's origin
+        cols = np.empty((n, n + 1, 3))  # column k (chain order) of the Jacobian of point i
+        cols[..., 0] = axis[..., 1] * d[..., 2] - axis[..., 2] * d[..., 1]
+        cols[..., 1] = axis[..., 2] * d[..., 0] - axis[..., 0] * d[..., 2]
+        cols[..., 2] = axis[..., 0] * d[..., 1] - axis[..., 1] * d[..., 0]
+        if self._any_prismatic:
+            cols[self._prismatic_rows] = axis[self._prismatic_rows]
+        cols *= self._moves  # joint k moves point k and the points after it, not those before
+        jac = np.empty((n + 1, 3, n))
+        jac[:, :, self._read_cols] = cols.transpose(1, 2, 0)
+        return points, jac
 
 
 def resolve_urdf(urdf: str) -> str:

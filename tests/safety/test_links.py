@@ -13,6 +13,7 @@ from robot_rl.safety import LINK_NAMES, LinkBase, SafetyChain, SafetyConfig, Ste
 from robot_rl.safety.config import DEFAULT_LINKS
 from robot_rl.safety.link import Link, LinkKind, LinkOutput
 from robot_rl.safety.registry import BUILTIN_LINKS, make_link, unregister_link
+from robot_rl.safety.urdf_kinematics import UrdfChain
 
 GATES = DEFAULT_LINKS[: DEFAULT_LINKS.index("shape")]
 """The default chain's gates (e-stop, watchdogs, plausibility)."""
@@ -168,8 +169,20 @@ def not_a_link(cfg: SafetyConfig, kinematics: object = None) -> object:
     return object()
 
 
+# The cbf link needs a URDF chain (control-point Jacobians) with the config's joints.
+TWO_JOINT_ARM = UrdfChain.from_urdf(
+    "<robot name='arm'><link name='a'/><link name='b'/><link name='c'/>"
+    "<joint name='j1' type='revolute'><parent link='a'/><child link='b'/><axis xyz='0 0 1'/></joint>"
+    "<joint name='j2' type='revolute'><parent link='b'/><child link='c'/><origin xyz='0.5 0 0'/>"
+    "<axis xyz='0 0 1'/></joint></robot>",
+    "c",
+    ["j1", "j2"],
+)
+
+
 def test_builtin_links_never_raise_and_keep_their_contract() -> None:
     cfg = config()
     for name in BUILTIN_LINKS:
-        link = make_link(name, cfg, (lambda q: np.zeros(3)) if name == "workspace" else None)
+        kinematics = {"workspace": lambda q: np.zeros(3), "cbf": TWO_JOINT_ARM}.get(name)
+        link = make_link(name, cfg, kinematics)
         assert link.name == name and link.keys and set(link.counters) == set(link.keys)
