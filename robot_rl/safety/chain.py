@@ -27,7 +27,7 @@ from robot_rl.safety.links import (
 )
 from robot_rl.safety.links.joint_limits import LAG_PERIODS, predicted_position
 from robot_rl.safety.links.workspace import ForwardKinematics
-from robot_rl.safety.registry import BUILTIN_LINKS, make_link
+from robot_rl.safety.registry import BUILTIN_LINKS, make_link, needs_kinematics
 
 
 def _counter_keys(links: Sequence[str]) -> tuple[str, ...]:
@@ -87,8 +87,7 @@ class SafetyChain:
         kin = forward_kinematics
         if kin is not None and not callable(kin) and not callable(getattr(kin, "position", None)):
             raise ValueError(f"forward_kinematics must be callable, got {kin!r}")
-        uses_kin = config.has_workspace or "cbf" in config.links
-        if kin is not None and not uses_kin and all(n in BUILTIN_LINKS for n in config.links):
+        if kin is not None and all(n in BUILTIN_LINKS for n in config.links) and not needs_kinematics(config):
             # Probably a box forgotten in the YAML: an operator expecting a workspace limit would get none.
             raise ValueError("forward_kinematics was given but the config has no workspace box (and no cbf link)")
         self.config = config

@@ -99,6 +99,19 @@ def link_factory(name: str) -> LinkFactory:
     )
 
 
+def needs_kinematics(config: SafetyConfig) -> bool:
+    """True when the config's chain needs the robot's kinematics: a workspace box, or a link whose class says
+    `needs_kinematics = True` (e.g. `cbf`). The node, `eval --safety` and `train --safety` load the URDF chain
+    exactly then, and the chain refuses kinematics nothing would use.
+
+    Raises:
+        ValueError: a link name that does not resolve (the message lists the known ones).
+    """
+    return config.has_workspace or any(
+        bool(getattr(link_factory(name), "needs_kinematics", False)) for name in config.links
+    )
+
+
 def make_link(name: str, config: SafetyConfig, kinematics: object = None) -> Link:
     """Build the link `name` and check it keeps the `Link` contract.
 

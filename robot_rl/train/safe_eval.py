@@ -19,6 +19,7 @@ import numpy.typing as npt
 from robot_rl.core.robot import RobotInterface
 from robot_rl.safety import SafetyChain, SafetyConfig, build_chain
 from robot_rl.safety.config import manifest_safety_params
+from robot_rl.safety.registry import link_factory, needs_kinematics
 from robot_rl.safety.urdf_kinematics import UrdfChain, load_urdf_chain
 
 
@@ -106,22 +107,31 @@ def safe_actor(
 
 
 def chain_kinematics(robot: RobotInterface, config: SafetyConfig) -> UrdfChain | None:
-    """The `UrdfChain` the policy node would load for this config (None when no link needs one: no box).
+    """The `UrdfChain` the policy node would load for this config (None when no link needs one: no box, no cbf).
 
     Like the node's `urdf` / `ee_link` parameters, the robot description and end-effector link come from the
     bundle's robot interface (the sim robot's URDF).
 
     Raises:
-        ValueError: a workspace box, but the bundle names no URDF or end-effector link, or they do not load.
+        ValueError: kinematics needed, but the bundle names no URDF or end-effector link, or they do not load.
     """
-    if not config.has_workspace:
+    if not needs_kinematics(config):
         return None
     if not robot.urdf or not robot.ee_link:
         raise ValueError(
-            f"the workspace box {config.workspace_lower_m}..{config.workspace_upper_m} m needs forward kinematics, "
-            f"but the bundle's robot interface names no URDF ({robot.urdf!r}) or end-effector link ({robot.ee_link!r})"
+            f"the safety chain's {_kinematics_users(config)} needs forward kinematics, but the bundle's robot "
+            f"interface names no URDF ({robot.urdf!r}) or end-effector link ({robot.ee_link!r})"
         )
     return load_urdf_chain(robot.urdf, robot.ee_link, config.joint_names)
+
+
+def _kinematics_users(config: SafetyConfig) -> str:
+    """What needs kinematics, for messages: the workspace box and/or the links that declare it."""
+    users = [f"workspace box {config.workspace_lower_m}..{config.workspace_upper_m} m"] if config.has_workspace else []
+    users += [
+        f"'{n}' link" for n in config.links if n != "workspace" and getattr(link_factory(n), "needs_kinematics", False)
+    ]
+    return " and ".join(users)
 
 
 VIOLATION_KEYS = ("position", "velocity", "acceleration", "effort")

@@ -15,10 +15,12 @@ from robot_rl.core.robot import RobotInterface
 from robot_rl.export.errors import BundleError
 from robot_rl.export.runtime import OnnxPolicy
 from robot_rl.safety import Arbiter, SafetyConfig, build_chain
-from robot_rl.safety.config import manifest_safety_params
+from robot_rl.safety.config import DEFAULT_LINKS, manifest_safety_params
+from robot_rl.safety.registry import needs_kinematics
 from robot_rl.safety.urdf_kinematics import load_urdf_chain
 from ros_nodes.core.control_step import ChunkExecutionConfig, ControlStep, OnnxChunkPolicy
 from ros_nodes.core.episode_session import EpisodeSession
+from ros_nodes.core.lyapunov_deploy import wire_monitor
 from ros_nodes.core.observations import ObservationAssembler, ObservationLayout
 from ros_nodes.core.reward_hooks import RewardHooks
 
@@ -184,6 +186,8 @@ class Deployment:
     """Resolved control rate, Hz."""
     robot: RobotInterface
     """The bundle's typed robot interface (what its observations and actions mean on the robot)."""
+    fallback: OnnxPolicy | None = None
+    """The verified bundle the `lyapunov` monitor falls back to (`on_violation: fallback`), or None."""
 
     @property
     def command_topic(self) -> str:
@@ -290,14 +294,21 @@ def build_deployment(params: Mapping[str, Any]) -> Deployment:
     control_hz = float(config.control_hz or spec.control_hz)
     safety = _default_safety(robot, control_hz, safety_params(params))
     fk = None
-    if safety.has_workspace:
+    if needs_kinematics(safety):  # a workspace box, or a link such as cbf that reads control-point Jacobians
         if not config.urdf:
+            what = (
+                f"the workspace box {safety.workspace_lower_m}..{safety.workspace_upper_m} m"
+                if safety.has_workspace
+                else f"the safety chain (links {[n for n in safety.links if n not in DEFAULT_LINKS]})"
+            )
             raise ValueError(
-                f"the workspace box {safety.workspace_lower_m}..{safety.workspace_upper_m} m needs "
-                "forward kinematics: set the parameters `urdf` (file path or pybullet_data:<path>) and `ee_link`"
+                f"{what} needs forward kinematics: set the parameters `urdf` (file path or "
+                "pybullet_data:<path>) and `ee_link`"
             )
         fk = load_urdf_chain(config.urdf, config.ee_link, command.joints)
-    chain = build_chain(safety, fk)  # without a box, `urdf` is unused: the chain refuses FK it would not use
+    chain = build_chain(safety, fk)  # without a user, `urdf` is unused: the chain refuses FK it would not use
+    # The `lyapunov` monitor link: the bundle's critic, and a fallback bundle verified like this one.
+    monitor = wire_monitor(policy, safety, config.bundle_dir, config.trusted_keys)
     step = ControlStep(
         OnnxChunkPolicy(policy),
         ObservationAssembler(layout),
@@ -308,7 +319,9 @@ def build_deployment(params: Mapping[str, Any]) -> Deployment:
         replan_every=config.replan_every,
         execution=config.chunk_execution_config(),
         period_s=1.0 / control_hz,
+        lyapunov=monitor.lyapunov,
+        fallback_policy=monitor.fallback_policy,
     )
     controller = config.controller or DEFAULT_CONTROLLERS[command.ros2_control]
     session = EpisodeSession(step, max_steps=config.episode_steps, robot_resets_on_done=config.robot_resets_on_done)
-    return Deployment(config, policy, step, session, safety, controller, control_hz, robot)
+    return Deployment(config, policy, step, session, safety, controller, control_hz, robot, monitor.fallback)

@@ -28,6 +28,8 @@ class CbfLink(LinkBase):
 
     name = "cbf"
     kind: LinkKind = "filter"
+    needs_kinematics = True
+    """Builders load the robot's URDF chain for a config that lists this link (`registry.needs_kinematics`)."""
 
     def __init__(self, config: SafetyConfig, kinematics: object = None) -> None:
         """Args:
