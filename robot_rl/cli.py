@@ -234,7 +234,13 @@ def export_run(
         )
         return {out / f"k{k}": m for k, m in by_k.items()}
     manifest = export_policy(
-        run.policy, out, training_config=run.config, extra=extra, n_parity=parity_samples, overwrite=overwrite
+        run.policy,
+        out,
+        training_config=run.config,
+        extra=extra,
+        n_parity=parity_samples,
+        overwrite=overwrite,
+        lyapunov=run.lyapunov,  # a LAC run's critic becomes the bundle's lyapunov.onnx
     )
     return {out: manifest}
 
@@ -251,6 +257,12 @@ def _export(argv: list[str]) -> int:
             f"exported {path} (sha256 {getattr(manifest, 'onnx_sha256', '?')[:16]}…, parity max |Δ| "
             f"{parity.get('max_abs_diff', float('nan')):.2e} on {parity.get('n_samples', '?')} observations)"
         )
+        critic = getattr(manifest, "lyapunov", None)
+        if critic is not None:
+            print(
+                f"  with its Lyapunov critic {critic.file} (alpha3 {critic.alpha3:g}, parity max rel |Δ| "
+                f"{critic.parity['max_rel_diff']:.2e} on {critic.parity['n_samples']} pairs)"
+            )
     return 0
 
 

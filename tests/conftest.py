@@ -173,3 +173,30 @@ def reach_position_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "robot_rl/PandaReach-v0",
         env_kwargs={"interface": "joint_position"},
     )
+
+
+@pytest.fixture(scope="session")
+def lac_cartpole_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny LAC run on the cart-pole (300 steps through `robot-rl train lac`): a learner with a Lyapunov critic."""
+    from robot_rl.cli import main
+
+    out = tmp_path_factory.mktemp("lac_runs")
+    args = [
+        "--env", "robot_rl/CartPoleBalance-v0", "--total-steps", "300", "--learning-starts", "100",
+        "--eval-every", "0", "--eval-episodes", "1", "--log-every", "100", "--checkpoint-every", "300",
+        "--no-tensorboard", "--no-progress", "--torch-threads", "1", "--actor-hidden", "32", "32",
+        "--critic-hidden", "32", "32", "--critic-features", "8", "--batch-size", "32", "--out-dir", str(out),
+        "--run-name", "lac",
+    ]  # fmt: skip
+    assert main(["train", "lac", *args]) == 0
+    return out / "lac"
+
+
+@pytest.fixture(scope="session")
+def lac_cartpole_bundle(lac_cartpole_run: Path) -> Path:
+    """That run exported by `robot-rl export` (default parity): policy.onnx plus its lyapunov.onnx."""
+    from robot_rl.cli import main
+
+    out = lac_cartpole_run.parent / "lac_bundle"
+    assert main(["export", str(lac_cartpole_run), "--out", str(out)]) == 0
+    return out

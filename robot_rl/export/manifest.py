@@ -1,6 +1,7 @@
 """The bundle manifest (`manifest.json`) and the file helpers that write bundles safely (no torch).
 
-A bundle directory holds `policy.onnx`, a `README.md` model card and `manifest.json`. The
+A bundle directory holds `policy.onnx`, a `README.md` model card and `manifest.json` (and `lyapunov.onnx`, the
+Lyapunov critic, when the manifest declares one: `LyapunovInfo`). The
 manifest is written last and atomically, so its presence is the "this bundle is valid" marker:
 a crash mid-export leaves at most a bundle without a manifest, which every loader refuses.
 """
@@ -60,12 +61,23 @@ refused."""
 META_SAMPLER_KEY = "robot_rl.sampler"
 """ONNX metadata_props key holding `Manifest.sampler_record()` (noise input and sampler) of a sampler bundle;
 absent from plain bundles. Covered by the hash, so the runtime refuses a manifest whose record was edited."""
-OPTIONAL_FIELDS = ("noise_name", "noise_shape", "sampler", "base")
-"""Manifest fields that only sampler bundles (`noise_*`, `sampler`) or bundles on a base bundle (`base`) carry
-(absent in plain bundles and in every older bundle)."""
+META_LYAPUNOV_KEY = "robot_rl.lyapunov"
+"""ONNX metadata_props key of the POLICY graph holding `LyapunovInfo.record()` (file, sha256, α₃) of the bundle's
+Lyapunov critic; absent otherwise. Covered by the policy's hash, so an edited or removed manifest record is
+refused."""
+LYAPUNOV_FILE = "lyapunov.onnx"
+"""File name of a bundle's Lyapunov critic graph (`obs`, `action` → `lyapunov`)."""
+LYAPUNOV_ACTION_NAME = "action"
+"""Name of the critic graph's second input: physical actions `[batch, act_dim]` float32 (the first is `obs`)."""
+LYAPUNOV_OUTPUT_NAME = "lyapunov"
+"""Name of the critic graph's output: `L(s, a) >= 0`, `[batch]` float32."""
+OPTIONAL_FIELDS = ("noise_name", "noise_shape", "sampler", "base", "lyapunov")
+"""Manifest fields that only sampler bundles (`noise_*`, `sampler`), bundles on a base bundle (`base`) or bundles
+with a Lyapunov critic (`lyapunov`) carry (absent in plain bundles and in every older bundle)."""
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _PARITY_KEYS = ("n_samples", "max_abs_diff", "tolerance")
+_LYAPUNOV_PARITY_KEYS = ("n_samples", "max_abs_diff", "max_rel_diff", "tolerance")
 _CRITERION_FLOAT64 = "float64-reference"
 
 
@@ -149,6 +161,73 @@ class BaseBundleInfo:
                 f"manifest base must be an object with exactly 'dir', 'onnx_sha256' and 'feeds', got {data!r}"
             )
         return cls(dir=data["dir"], onnx_sha256=data["onnx_sha256"], feeds=data["feeds"])
+
+
+@dataclass(frozen=True)
+class LyapunovInfo:
+    """The bundle's Lyapunov critic (a LAC run's): a second graph `obs [batch, O]` (raw), `action [batch, A]`
+    (physical) → `lyapunov [batch]` ≥ 0, which the policy node's `lyapunov` monitor link evaluates along the real
+    trajectory. `record()` (everything but `parity`) is embedded in the policy graph's metadata
+    (`META_LYAPUNOV_KEY`): the critic's file and hash are pinned by the policy's sha256, so a pinned or signed policy
+    pins its critic too. `parity` is the export's report of its own check, like the policy's (not embedded: it
+    describes the check, the runtime acts on nothing in it)."""
+
+    file: str
+    """The critic graph's file inside the bundle directory (a bare name, "lyapunov.onnx")."""
+    onnx_sha256: str
+    """Lower-case hex sha256 of that file; the runtime refuses a file that does not match."""
+    alpha3: float
+    """α₃ ≥ 0, the decrease rate the critic was trained with (LAC's `alpha3`; L' − L + α₃·c ≤ 0, Han eq. 11)."""
+    parity: Mapping[str, Any]
+    """The critic graph's parity record: at least n_samples, max_abs_diff, max_rel_diff (max |Δ| / max(1, |L|))
+    and tolerance, with max_rel_diff <= tolerance."""
+
+    def __post_init__(self) -> None:
+        _bare_name("lyapunov.file", self.file, "file name")
+        if not isinstance(self.onnx_sha256, str) or not _SHA256_RE.match(self.onnx_sha256):
+            raise ValueError(
+                f"manifest lyapunov.onnx_sha256 must be 64 lower-case hex digits, got {self.onnx_sha256!r}"
+            )
+        alpha3 = _finite_number(self.alpha3)
+        if alpha3 is None or alpha3 < 0:
+            raise ValueError(f"manifest lyapunov.alpha3 must be a finite number >= 0, got {self.alpha3!r}")
+        parity = self.parity
+        if not isinstance(parity, Mapping):
+            raise ValueError(f"manifest lyapunov.parity must be a JSON object, got {type(parity).__name__}")
+        missing = [k for k in _LYAPUNOV_PARITY_KEYS if k not in parity]
+        if missing:
+            raise ValueError(f"manifest lyapunov.parity is missing {missing}; needs {list(_LYAPUNOV_PARITY_KEYS)}")
+        n = parity["n_samples"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"manifest lyapunov.parity.n_samples must be a positive integer, got {n!r}")
+        for key in _LYAPUNOV_PARITY_KEYS[1:]:
+            value = _finite_number(parity[key])
+            if value is None or value < 0:
+                raise ValueError(f"manifest lyapunov.parity.{key} must be a finite number >= 0, got {parity[key]!r}")
+        # As for the policy: a manifest recording a failed check is not a valid bundle.
+        if parity["max_rel_diff"] > parity["tolerance"]:
+            raise ValueError(
+                f"manifest lyapunov.parity records a failed check: max_rel_diff {parity['max_rel_diff']} > "
+                f"tolerance {parity['tolerance']}"
+            )
+        _check_json_value("lyapunov.parity", dict(parity))
+
+    def record(self) -> dict[str, Any]:
+        """What the policy graph embeds under `META_LYAPUNOV_KEY`: file, sha256 and α₃."""
+        return {"file": self.file, "onnx_sha256": self.onnx_sha256, "alpha3": float(self.alpha3)}
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.record(), "parity": dict(self.parity)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> LyapunovInfo:
+        keys = {"file", "onnx_sha256", "alpha3", "parity"}
+        if not isinstance(data, Mapping) or set(data) != keys:
+            raise ValueError(
+                f"manifest lyapunov must be an object with exactly {sorted(keys)}, got "
+                f"{sorted(data) if isinstance(data, Mapping) else data!r}"
+            )
+        return cls(file=data["file"], onnx_sha256=data["onnx_sha256"], alpha3=data["alpha3"], parity=data["parity"])
 
 
 def expected_output_shape(spec: PolicySpec) -> tuple[str | int, ...]:
@@ -245,6 +324,8 @@ class Manifest:
     """The sampler unrolled in the graph (kind, K steps), or None for a policy that is not an iterative sampler."""
     base: BaseBundleInfo | None = None
     """The base bundle this policy runs on (its proposal is the graph's second input), or None."""
+    lyapunov: LyapunovInfo | None = None
+    """The bundle's Lyapunov critic graph (a LAC run's), or None: the policy carries no stability certificate."""
 
     def __post_init__(self) -> None:
         if self.format_version not in READABLE_FORMATS:
@@ -281,6 +362,7 @@ class Manifest:
                 f"chunk_size {spec.chunk_size}, action dim {spec.action.dim}",
             )
         self._check_noise()
+        self._check_lyapunov()
         if self.sampler is not None and not isinstance(self.sampler, SamplerInfo):
             raise ValueError(f"manifest sampler must be a SamplerInfo, got {type(self.sampler).__name__}")
         try:
@@ -313,6 +395,18 @@ class Manifest:
             dims = tuple(self.output_shape)
             if len(dims) != 2 or dims[0] != BATCH_DIM or not isinstance(dims[1], int) or dims[1] < 1:
                 raise ValueError(f"manifest output_shape of a noise actor must be [{BATCH_DIM!r}, N], got {list(dims)}")
+
+    def _check_lyapunov(self) -> None:
+        if self.lyapunov is None:
+            return
+        if not isinstance(self.lyapunov, LyapunovInfo):
+            raise ValueError(f"manifest lyapunov must be a LyapunovInfo, got {type(self.lyapunov).__name__}")
+        spec = self.policy_spec
+        # The monitor evaluates L(s_t, π(s_t)) on one observation and one action: a plain policy's signature.
+        if spec.obs_history != 1 or spec.chunk_size != 1 or self.noise_name is not None or self.base is not None:
+            raise ValueError("manifest lyapunov: a Lyapunov critic is carried by plain bundles only")
+        if self.lyapunov.file == self.onnx_file:
+            raise ValueError(f"manifest lyapunov.file {self.lyapunov.file!r} is the policy's own onnx_file")
 
     def _check_noise(self) -> None:
         name, shape = self.noise_name, self.noise_shape
@@ -365,7 +459,8 @@ class Manifest:
     def to_json(self) -> dict[str, Any]:
         """The manifest as a JSON-ready dict (shapes as lists, spec via PolicySpec.to_json).
 
-        The optional sampler fields appear only when set, so a plain bundle's manifest is unchanged.
+        The optional sampler, base and lyapunov fields appear only when set, so a plain bundle's manifest is
+        unchanged.
         """
         data: dict[str, Any] = {
             "format_version": self.format_version,
@@ -388,6 +483,8 @@ class Manifest:
             data.update(record)
         if self.base is not None:
             data["base"] = self.base.to_json()
+        if self.lyapunov is not None:
+            data["lyapunov"] = self.lyapunov.to_json()
         return data
 
     def dumps(self) -> str:
@@ -464,6 +561,7 @@ class Manifest:
             noise_shape=None if noise_shape is None else tuple(noise_shape),
             sampler=None if sampler is None else SamplerInfo.from_json(sampler),
             base=None if data.get("base") is None else BaseBundleInfo.from_json(data["base"]),
+            lyapunov=None if data.get("lyapunov") is None else LyapunovInfo.from_json(data["lyapunov"]),
         )
 
 

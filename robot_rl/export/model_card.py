@@ -115,6 +115,17 @@ def render_model_card(manifest: Manifest) -> str:
         ]
     else:
         lines += [f"- {key}: {parity[key]}" for key in sorted(parity)]
+    critic = manifest.lyapunov
+    if critic is not None:
+        lines += [
+            "",
+            "## Lyapunov critic",
+            "",
+            f"- `{critic.file}`: L(obs, physical action) >= 0, sha256 `{critic.onnx_sha256}`, trained with "
+            f"alpha3 = {critic.alpha3:g} (`OnnxPolicy.lyapunov_value`; the node's `lyapunov` monitor link)",
+            f"- parity on {critic.parity['n_samples']} (observation, action) pairs: max |diff| / max(1, |L|) "
+            f"{float(critic.parity['max_rel_diff']):.3g} (tolerance {float(critic.parity['tolerance']):.3g})",
+        ]
     lines += [
         "",
         "## Use",

@@ -46,14 +46,17 @@ import torch
 from torch import nn
 
 from robot_rl.core.specs import PolicySpec
+from robot_rl.export.certificate import CRITIC_TOLERANCE, CriticExport, export_critic
 from robot_rl.export.errors import BundleError, ExportError
 from robot_rl.export.manifest import (
     BATCH_DIM,
     FORMAT_VERSION,
     INPUT_NAME,
+    LYAPUNOV_FILE,
     MANIFEST_FILE,
     META_BASE_KEY,
     META_FORMAT_KEY,
+    META_LYAPUNOV_KEY,
     META_SAMPLER_KEY,
     META_SPEC_KEY,
     MODEL_CARD_FILE,
@@ -61,6 +64,7 @@ from robot_rl.export.manifest import (
     ONNX_FILE,
     OUTPUT_NAME,
     BaseBundleInfo,
+    LyapunovInfo,
     Manifest,
     SamplerInfo,
     atomic_write_bytes,
@@ -78,6 +82,7 @@ from robot_rl.export.manifest import (
 from robot_rl.export.model_card import render_model_card
 from robot_rl.export.onnx_scan import scan_onnx
 from robot_rl.export.runtime import OnnxPolicy, create_session, signature_problem
+from robot_rl.nets.certificate import LyapunovCertificate
 from robot_rl.nets.deployable import DeployablePolicy, as_module
 
 FloatArray = npt.NDArray[np.float32]
@@ -335,12 +340,14 @@ def _export_onnx(
     *,
     embed_spec: PolicySpec | None = None,
     base: BaseBundleInfo | None = None,
+    lyapunov: LyapunovInfo | None = None,
 ) -> tuple[bytes, int]:
     """Trace `model` to a single-file ONNX model with the spec in its metadata; returns (bytes, opset).
 
     A sampler gets a second input, `NOISE_NAME` `[batch, *noise_shape]`, and its sampler record in the metadata.
     `embed_spec` is the spec written into the metadata when it is not the traced one (a policy on a base bundle:
-    traced on `[obs, proposal]`, deployed as the base's spec), and `base` that policy's base record.
+    traced on `[obs, proposal]`, deployed as the base's spec), and `base` that policy's base record. `lyapunov` is
+    the record of the bundle's critic graph, embedded so the policy's hash pins the critic.
     """
     raw_path = work / "traced.onnx"
     noise_shape, sampler = _noise_of(model), _sampler_of(model)
@@ -374,6 +381,8 @@ def _export_onnx(
     }
     if base is not None:
         props[META_BASE_KEY] = json.dumps(base.to_json(), sort_keys=True, allow_nan=False)
+    if lyapunov is not None:
+        props[META_LYAPUNOV_KEY] = json.dumps(lyapunov.record(), sort_keys=True, allow_nan=False)
     record = make_sampler_record(
         None if noise_shape is None else NOISE_NAME,
         None if noise_shape is None else (BATCH_DIM, *noise_shape),
@@ -698,7 +707,7 @@ def _verify_parity(
 
 def _remove_bundle(out_dir: Path) -> None:
     # Manifest first: without it the directory is no longer a valid bundle, whatever happens next.
-    for name in (MANIFEST_FILE, ONNX_FILE, MODEL_CARD_FILE):
+    for name in (MANIFEST_FILE, ONNX_FILE, MODEL_CARD_FILE, LYAPUNOV_FILE):
         (out_dir / name).unlink(missing_ok=True)
     fsync_dir(out_dir)
 
@@ -714,6 +723,16 @@ def _install(work: Path, out_dir: Path, manifest: Manifest) -> None:
     if sha256_file(out_dir / ONNX_FILE) != manifest.onnx_sha256:
         _remove_bundle(out_dir)
         raise ExportError(f"{out_dir / ONNX_FILE} does not hash to the exported bytes after the move")
+    # The critic moves in before the manifest too; an older bundle's critic never outlives its manifest.
+    critic = manifest.lyapunov
+    if critic is None:
+        (out_dir / LYAPUNOV_FILE).unlink(missing_ok=True)
+    else:
+        os.replace(work / critic.file, out_dir / critic.file)
+        fsync_dir(out_dir)
+        if sha256_file(out_dir / critic.file) != critic.onnx_sha256:
+            _remove_bundle(out_dir)
+            raise ExportError(f"{out_dir / critic.file} does not hash to the exported bytes after the move")
     atomic_write_text(out_dir / MODEL_CARD_FILE, render_model_card(manifest))
     write_manifest(out_dir, manifest)  # last: the valid marker
 
@@ -726,8 +745,10 @@ def _read_back(
     verified_first: FloatArray,
     tolerance: float,
     noise: FloatArray | None = None,
+    critic: CriticExport | None = None,
 ) -> None:
-    """Load the written bundle like a robot would; its actions must equal the ones verified above."""
+    """Load the written bundle like a robot would; its actions (and its critic's values) must equal the ones
+    verified above."""
     plain = spec.chunk_size == 1 and spec.obs_history == 1 and noise is None
     try:
         loaded = OnnxPolicy.load(out_dir)
@@ -737,9 +758,18 @@ def _read_back(
         else:
             got = loaded.plan_batch(obs, noise).reshape(len(obs), -1)
             got_first = loaded.plan(obs[0], None if noise is None else noise[0]).reshape(-1)
+        if critic is not None:
+            values = np.array([loaded.lyapunov_value(o, a) for o, a in zip(critic.obs, critic.action, strict=True)])
     except (BundleError, ValueError, RuntimeError) as exc:
         _remove_bundle(out_dir)
         raise ExportError(f"written bundle failed to load back: {exc}") from exc
+    if critic is not None:
+        rel = np.abs(values - critic.value) / np.maximum(1.0, np.abs(critic.value.astype(np.float64)))
+        if not float(rel.max()) <= CRITIC_TOLERANCE:
+            _remove_bundle(out_dir)
+            raise ExportError(
+                f"written bundle's Lyapunov values differ from the verified ones by {rel.max():.3g} (rel)"
+            )
     half_range = _tile_bounds((spec.action.high_array - spec.action.low_array) / 2.0, verified_batch.shape[1])
     diff = max(
         float((np.abs(got - verified_batch) / half_range).max()),
@@ -762,6 +792,7 @@ def export_policy(
     overwrite: bool = False,
     seed: int = 0,
     sampler_steps: int | None = None,
+    lyapunov: LyapunovCertificate | None = None,
 ) -> Manifest:
     """Export `policy` (raw obs `[B, T_o*obs_dim]` (+ noise) → physical action `[B, act_dim]` or chunk
     `[B, H, act_dim]`) as a verified bundle.
@@ -785,6 +816,8 @@ def export_policy(
         seed: seed of the parity observations (and of a sampler's fixed parity noise).
         sampler_steps: K to export a sampler with (None: the module's own `sampler_steps`). A different K needs
             the module's `with_steps(k)`, which must return the same weights sampling with K steps.
+        lyapunov: the learner's Lyapunov critic (`robot_rl.nets.certificate.certificate_of`), written as the
+            bundle's `lyapunov.onnx` after its own parity check (`robot_rl.export.certificate`); plain policies only.
 
     Raises:
         ExportError: non-finite weights, failed parity, non-finite or out-of-bounds actions,
@@ -815,8 +848,13 @@ def export_policy(
     # Work next to out_dir so the final moves are same-filesystem renames.
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.export-", dir=out_dir.parent))
     try:
-        model_bytes, opset_used = _export_onnx(model, spec, work, opset)
         obs, n_boundary = parity_observations(model, spec, n_parity, seed)
+        # The critic first: the policy graph embeds its record (file, sha256, α₃), so the policy's hash pins it.
+        critic = None if lyapunov is None else export_critic(lyapunov, model, spec, obs, work, opset, seed=seed)
+        if critic is None:  # the plain call, as before (tests substitute this function with its 4-argument form)
+            model_bytes, opset_used = _export_onnx(model, spec, work, opset)
+        else:
+            model_bytes, opset_used = _export_onnx(model, spec, work, opset, lyapunov=critic.info)
         noise_shape = _noise_of(model)
         noise = None if noise_shape is None else parity_noise(noise_shape, len(obs), seed)
         parity, verified_batch, verified_first = _verify_parity(
@@ -837,6 +875,7 @@ def export_policy(
             noise_name=None if noise_shape is None else NOISE_NAME,
             noise_shape=None if noise_shape is None else (BATCH_DIM, *noise_shape),
             sampler=_sampler_of(model),
+            lyapunov=None if critic is None else critic.info,
         )
         _check_destination(out_dir, overwrite)  # again: another process may have written meanwhile
         _install(work, out_dir, manifest)
@@ -851,6 +890,7 @@ def export_policy(
         verified_first,
         tolerance,
         None if noise is None else noise[:n_back],
+        critic,
     )
     return manifest
 

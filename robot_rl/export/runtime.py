@@ -18,6 +18,9 @@ clipped proposal the learner saw, and runs this bundle's graph on `[obs, proposa
 bundle whose `reset()` also starts the base's episode. A noise actor on a sampler base bundle (`feeds: noise`, DSRL)
 is the base's chunked policy without a noise input: each plan runs this graph on the observation history and the
 base's sampler on the noise it chose.
+
+A bundle with a Lyapunov critic (`manifest.lyapunov`, a LAC run's `lyapunov.onnx`) has it verified at load
+(`robot_rl.export.lyapunov_runtime`) and evaluated by `lyapunov_value(obs, action)`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +53,9 @@ from robot_rl.export.manifest import (
     sha256_bytes,
 )
 from robot_rl.export.onnx_scan import scan_onnx
+
+if TYPE_CHECKING:
+    from robot_rl.export.lyapunov_runtime import OnnxLyapunov
 
 _FLOAT_TENSOR = "tensor(float)"
 _F32 = np.dtype(np.float32)
@@ -308,8 +314,11 @@ class OnnxPolicy:
         seed: int = 0,
         execution_horizon: int = 0,
         base: OnnxPolicy | None = None,
+        lyapunov: OnnxLyapunov | None = None,
     ) -> None:
         """Wrap an already verified session; use `OnnxPolicy.load` to open a bundle."""
+        self.lyapunov = lyapunov
+        """The bundle's verified Lyapunov critic (`manifest.lyapunov`), or None."""
         self.spec = manifest.policy_spec
         self.manifest = manifest
         self.bundle_dir = bundle_dir
@@ -396,7 +405,9 @@ class OnnxPolicy:
         Raises:
             BundleError: missing/invalid manifest, sha256 mismatch, missing/untrusted/invalid signature,
                 external data, sampling ops, or an input/output signature, spec or sampler record (noise shape,
-                steps, chunk fields) that disagrees with the manifest; each with a one-line reason naming the field.
+                steps, chunk fields) that disagrees with the manifest; a declared Lyapunov critic that is missing,
+                tampered, of the wrong signature or whose record the policy graph does not embed
+                (`robot_rl.export.lyapunov_runtime`); each with a one-line reason naming the field.
         """
         if intra_op_num_threads < 1:
             raise ValueError(f"intra_op_num_threads must be >= 1, got {intra_op_num_threads}")
@@ -456,6 +467,9 @@ class OnnxPolicy:
         _check_embedded_spec(session, manifest)
         _check_sampler_record(session, manifest)
         _check_base_record(session, manifest)
+        from robot_rl.export.lyapunov_runtime import load_critic  # here: it builds on this module's checks
+
+        critic = load_critic(root, manifest, session)
         base = _load_base(root, manifest, intra_op_num_threads, seed)
         return cls(
             session,
@@ -465,7 +479,25 @@ class OnnxPolicy:
             seed=seed,
             execution_horizon=execution_horizon,
             base=base,
+            lyapunov=critic,
         )
+
+    @property
+    def has_lyapunov(self) -> bool:
+        """Whether the bundle carries a verified Lyapunov critic (`lyapunov_value` works)."""
+        return self.lyapunov is not None
+
+    def lyapunov_value(self, obs: npt.ArrayLike, action: npt.ArrayLike) -> float:
+        """The bundle's Lyapunov critic `L(obs, action)` for one raw observation `[O]` and one physical action `[A]`
+        (what the node's `lyapunov` monitor link is fed).
+
+        Raises:
+            ValueError: the bundle carries no critic, or a wrong shape or non-finite input.
+            RuntimeError: onnxruntime failed.
+        """
+        if self.lyapunov is None:
+            raise ValueError(f"bundle {self.bundle_dir} carries no Lyapunov critic (manifest lyapunov is absent)")
+        return self.lyapunov.value(obs, action)
 
     @property
     def obs_dim(self) -> int:

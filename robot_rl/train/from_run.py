@@ -9,6 +9,7 @@ from typing import Any
 
 from robot_rl.algos.registry import algo_config_from_json, make_algorithm
 from robot_rl.core.specs import PolicySpec
+from robot_rl.nets.certificate import LyapunovCertificate, certificate_of
 from robot_rl.nets.deployable import DeployablePolicy
 from robot_rl.train import checkpoint as ckpt
 
@@ -24,6 +25,9 @@ class RunPolicy:
     checkpoint: Path
     summary: dict[str, Any]
     """The run's summary.json, or {} when the run did not finish."""
+    lyapunov: LyapunovCertificate | None = None
+    """The learner's Lyapunov critic in deployable units (LAC), exported next to the policy; None for learners
+    without one and for a policy composed on a base (the critic judged the learner's own actions)."""
 
 
 def load_run_policy(run_dir: Path, compose: bool = True) -> RunPolicy:
@@ -51,8 +55,12 @@ def load_run_policy(run_dir: Path, compose: bool = True) -> RunPolicy:
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     policy = algo.policy()
     policy.eval()
+    lyapunov = certificate_of(algo)
+    if lyapunov is not None:
+        lyapunov.module.eval()
     if compose and "base" in config:  # trained on a frozen base: the deployable policy is base and residual together
         from robot_rl.residual.composite import compose_with_recorded_base
 
         policy = compose_with_recorded_base(policy, config["base"], config["train"].get("backend", ""))
-    return RunPolicy(policy=policy, config=config, checkpoint=latest, summary=summary)
+        lyapunov = None
+    return RunPolicy(policy=policy, config=config, checkpoint=latest, summary=summary, lyapunov=lyapunov)

@@ -13,7 +13,7 @@ import torch
 from robot_rl.algos import common
 from robot_rl.algos.lac import losses
 from robot_rl.algos.lac.config import LACConfig
-from robot_rl.algos.lac.networks import LyapunovCritic
+from robot_rl.algos.lac.networks import LyapunovCritic, PhysicalLyapunov
 from robot_rl.core.specs import PolicySpec
 from robot_rl.core.types import Batch, TrainingStats
 from robot_rl.nets.actors import GaussianActor, GaussianMean
@@ -64,6 +64,16 @@ class LAC:
 
     def policy(self) -> TanhPolicy:
         return self._policy
+
+    def lyapunov_module(self) -> PhysicalLyapunov:
+        """The Lyapunov critic in deployable units: `obs [B, O]` raw, `action [B, A]` physical → `L [B]` ≥ 0 (the
+        exporter writes it as the bundle's `lyapunov.onnx`, next to the critic-free policy)."""
+        return PhysicalLyapunov(self.spec, self.normalizer, self.critic)
+
+    @property
+    def lyapunov_alpha3(self) -> float:
+        """α₃ the critic was trained with (recorded in the bundle's manifest)."""
+        return float(self.cfg.alpha3)
 
     def multiplier(self) -> torch.Tensor:
         """λ = exp(log λ), clipped to `lambda_max` (a constant for the actor)."""
