@@ -55,6 +55,11 @@ class SafetyFilteredEnv(gym.Wrapper[Any, Any, Any, Any]):
         """Steps the chain held."""
         self.changed = 0
         """Steps a link changed the command (held steps not included)."""
+        self.episodes = 0
+        """Episodes finished (terminated or truncated)."""
+        self.terminated = 0
+        """Episodes that ended `terminated` without success: a terminal failure (a collision, a fall), the
+        constraint violations safe exploration is meant to avoid."""
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
@@ -78,6 +83,9 @@ class SafetyFilteredEnv(gym.Wrapper[Any, Any, Any, Any]):
         self.steps += 1
         self.held += int(res.held)
         self.changed += int(bool(res.changed_by) and not res.held)
+        if terminated or truncated:
+            self.episodes += 1
+            self.terminated += int(bool(terminated) and not info.get("is_success", False))
         info = dict(info)
         info["safety_held"] = bool(res.held)
         info["safety_changed_by"] = tuple(res.changed_by)
@@ -90,6 +98,8 @@ class SafetyFilteredEnv(gym.Wrapper[Any, Any, Any, Any]):
             "steps": self.steps,
             "held_steps": self.held,
             "changed_steps": self.changed,
+            "episodes": self.episodes,
+            "failed_episodes": self.terminated,
             "counters": {k: int(v) for k, v in self.chain.counters.items() if v},
         }
 

@@ -66,3 +66,33 @@ def test_training_with_safety_writes_its_counts(tmp_path: Path) -> None:
     train(cfg, "sac", SACConfig())
     counts = json.loads((tmp_path / "safe" / "safety.json").read_text())
     assert counts["steps"] == 300 and counts["held_steps"] > 0 and counts["counters"]["workspace"] > 0
+    assert counts["episodes"] >= 1 and 0 <= counts["failed_episodes"] <= counts["episodes"]
+
+
+def test_a_cbf_chain_keeps_exploration_off_the_pillar(tmp_path: Path) -> None:
+    """Full speed at the reach-around pillar: the limits alone let the gripper hit it, the cbf link does not."""
+    links = ["estop", "observation_watchdog", "command_watchdog", "plausibility", "shape", "non_finite", "cbf",
+             "joint_limits", "workspace"]  # fmt: skip
+    cbf = {"capsules_m": [0.48, 0.0, 0.0, 0.48, 0.0, 0.35, 0.04], "point_radius_m": 0.05, "margin_m": 0.02,
+           "time_budget_s": 0.02}  # fmt: skip
+    path = tmp_path / "cbf.yaml"
+    path.write_text(yaml.safe_dump({"/**/policy_node": {"ros__parameters": {"safety": {"links": links, "cbf": cbf}}}}))
+    failed = {}
+    for source in ("manifest", str(path)):
+        env = safety_filtered(make_env("robot_rl/PandaReachAround-v0", backend="mujoco"), source)
+        try:
+            raw = env.unwrapped
+            for episode in range(2):
+                env.reset(seed=episode)
+                done = False
+                while not done:  # the IK step toward the pillar's axis, at the action bound
+                    ee, _ = raw.backend.link_pose(raw.robot.ee_link)
+                    jp, _ = raw.backend.jacobian(raw.robot.ee_link)
+                    dq = np.linalg.pinv(jp) @ np.array([0.48 - ee[0], -ee[1], 0.0])
+                    action = (dq / (np.abs(dq).max() + 1e-9)).astype(np.float32)
+                    _, _, terminated, truncated, _ = env.step(action)
+                    done = terminated or truncated
+            failed[source] = env.summary()["failed_episodes"]
+        finally:
+            env.close()
+    assert failed["manifest"] == 2 and failed[str(path)] == 0

@@ -58,6 +58,11 @@ class CbfConfig:
     """Barrier rows for the joint position limits (the safety config's, shrunk by its position margin)."""
     point_radius_m: float = 0.0
     """Radius of the sphere around every control point that must stay clear of the obstacles, m (>= 0)."""
+    lookahead_periods: float = 3.0
+    """Velocity interface: the barrier rows hold for the command kept this many control periods (>= 1). A robot
+    keeps its last command until its command timeout (3 periods, docs/deploy.md), and a servo that lags its
+    commands keeps moving after them: judged over one period, a full-speed approach ran into the reach-around
+    pillar in simulation; over three it did not."""
 
     @property
     def n_spheres(self) -> int:
@@ -91,7 +96,7 @@ class CbfConfig:
         if unknown:
             problems.append(f"unknown cbf parameters {[f'cbf.{k}' for k in unknown]}; known: {sorted(known)}")
         kw: dict[str, Any] = {}
-        for name in ("gamma", "time_budget_s", "margin_m", "point_radius_m"):
+        for name in ("gamma", "time_budget_s", "margin_m", "point_radius_m", "lookahead_periods"):
             if name in params:
                 kw[name] = _real(name, params[name], problems)
         for name in ("spheres_m", "capsules_m", "halfspaces", "box_lower_m", "box_upper_m"):
@@ -132,6 +137,8 @@ class CbfConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0.0):
                 problems.append(f"cbf.{name} must be finite and >= 0, got {value}")
+        if not (math.isfinite(self.lookahead_periods) and self.lookahead_periods >= 1.0):
+            problems.append(f"cbf.lookahead_periods must be finite and >= 1, got {self.lookahead_periods}")
         if self.solver not in SOLVERS and not (
             self.solver.startswith(QPSOLVERS_PREFIX) and len(self.solver) > len(QPSOLVERS_PREFIX)
         ):

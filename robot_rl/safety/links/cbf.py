@@ -52,6 +52,7 @@ class CbfLink(LinkBase):
                 f"build_chain(config, load_urdf_chain(urdf, ee_link, joint_names)), got {kinematics!r}"
             )
         cbf = CbfConfig.from_params(config.params_of("cbf"), config.control_period_s)
+        self._lookahead = cbf.lookahead_periods
         self.filter_: CbfFilter = CbfFilter(cbf, config, kinematics)
         """The barrier rows, box and QP."""
         self._position_iface = config.command_interface == "position"
@@ -81,9 +82,10 @@ class CbfLink(LinkBase):
                     return action, ()
                 result = None if out is None else q + out * dt_s
             else:
-                # A velocity command stays in force until the next one: predict at least one period ahead, even
-                # when this step came early.
-                out, reason, stats = self.filter_.filter(q, action, step.v_prev, dt_s, max(dt_s, self._period_s))
+                # A velocity command stays in force until the next one, or until the robot's command timeout if none
+                # comes, and a lagging servo moves on after it: the rows hold over `lookahead_periods` periods.
+                horizon_s = max(dt_s, self._period_s) * self._lookahead
+                out, reason, stats = self.filter_.filter(q, action, step.v_prev, dt_s, horizon_s)
                 if out is action:
                     return action, ()
                 result = out
