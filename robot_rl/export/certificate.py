@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from robot_rl.export.manifest import (
 )
 from robot_rl.export.onnx_scan import scan_onnx
 from robot_rl.export.runtime import create_session, signature_problem
+from robot_rl.export.tracing import trace_to_proto
 from robot_rl.nets.certificate import LyapunovCertificate
 
 FloatArray = npt.NDArray[np.float32]
@@ -116,24 +116,7 @@ def _trace(model: nn.Module, spec: PolicySpec, work: Path, opset: int) -> bytes:
         torch.zeros(2, spec.action.dim, dtype=torch.float32),
     )
     names = [INPUT_NAME, LYAPUNOV_ACTION_NAME]
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the legacy exporter, as for the policy; tracer warnings on shape checks
-            torch.onnx.export(
-                model,
-                example,
-                str(raw_path),
-                dynamo=False,
-                export_params=True,
-                do_constant_folding=True,
-                input_names=names,
-                output_names=[LYAPUNOV_OUTPUT_NAME],
-                dynamic_axes={name: {0: BATCH_DIM} for name in (*names, LYAPUNOV_OUTPUT_NAME)},
-                opset_version=opset,
-            )
-    except Exception as exc:  # the exporter raises many types for unsupported ops
-        raise ExportError(f"torch.onnx.export of the Lyapunov critic failed: {exc}") from exc
-    proto = onnx.load(str(raw_path), load_external_data=False)
+    proto = trace_to_proto(model, example, names, LYAPUNOV_OUTPUT_NAME, raw_path, opset, " of the Lyapunov critic")
     onnx.helper.set_model_props(proto, {META_FORMAT_KEY: str(FORMAT_VERSION)})
     proto.doc_string = "robot_rl Lyapunov critic: raw observation + physical action -> L(s, a) >= 0"
     try:

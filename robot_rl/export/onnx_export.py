@@ -33,7 +33,6 @@ import json
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -82,6 +81,7 @@ from robot_rl.export.manifest import (
 from robot_rl.export.model_card import render_model_card
 from robot_rl.export.onnx_scan import scan_onnx
 from robot_rl.export.runtime import OnnxPolicy, create_session, signature_problem
+from robot_rl.export.tracing import trace_to_proto
 from robot_rl.nets.certificate import LyapunovCertificate
 from robot_rl.nets.deployable import DeployablePolicy, as_module
 
@@ -356,25 +356,7 @@ def _export_onnx(
     if noise_shape is not None:
         example += (torch.zeros(2, *noise_shape, dtype=torch.float32),)
         input_names.append(NOISE_NAME)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # The legacy TorchScript exporter is a deliberate choice (no onnxscript dependency).
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(
-                model,
-                example,
-                str(raw_path),
-                dynamo=False,
-                export_params=True,
-                do_constant_folding=True,
-                input_names=input_names,
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={name: {0: BATCH_DIM} for name in (*input_names, OUTPUT_NAME)},
-                opset_version=opset,
-            )
-    except Exception as exc:  # the exporter raises many types for unsupported ops
-        raise ExportError(f"torch.onnx.export failed: {exc}") from exc
-    proto = onnx.load(str(raw_path), load_external_data=False)
+    proto = trace_to_proto(model, example, input_names, OUTPUT_NAME, raw_path, opset, "")
     props = {
         META_SPEC_KEY: json.dumps((embed_spec or spec).to_json(), sort_keys=True, allow_nan=False),
         META_FORMAT_KEY: str(FORMAT_VERSION),
