@@ -466,6 +466,74 @@ def row_reliability(data: Data) -> list[str]:
     ]
 
 
+def row_cbf_solvers(data: Data) -> list[str]:
+    d = data("cbf_solvers")
+    be, target = _need(d, "backends"), _need(d, "target_p99_us")
+    cells = "; ".join(f"{name} {b['p50_us']:.0f} / {b['p99_us']:.0f} µs" for name, b in be.items())
+    link = _need(d, "link_filter", "all")
+    met = [n for n, ok in _need(d, "target_met").items() if ok]
+    return [
+        f"CBF filter: QP solve time p50 / p99 at {d['workload']['n_joints']} DoF, "
+        f"{d['workload']['barrier_rows_per_step']} barrier rows (`bench/cbf_solvers.py`, "
+        "[cbf_solvers.md](docs/benchmarks/cbf_solvers.md))",
+        f"{cells}; the whole link step (kinematics, rows, solve) {link['p50_us']:.0f} / {link['p99_us']:.0f} µs; "
+        f"default solver {d['default_solver']}",
+        f"p99 ≤ {target:g} µs: met by {', '.join(met) or 'none'}"
+        + (f" (load {d['machine']['load_avg_1m_before_after'][0]:.1f} on {d['machine']['logical_cpus']} cores)"),
+    ]
+
+
+def row_cbf_obstacle(data: Data) -> list[str]:
+    d = data("cbf_obstacle")
+    rows = {(r["condition"], r["max_steps"]): r for r in _need(d, "conditions")}
+    short = min(n for _, n in rows)
+    long = max(n for _, n in rows)
+    f = _need(d, "fuzz")
+    clean = f["steps"] >= 100_000 and f["pillar_violations"] == 0 and f["joint_limit_violations"] == 0
+    return [
+        "A policy that never saw the obstacle at the reach-around pillar, behind the limits only, the workspace "
+        "hold and the CBF filter; adversarial fuzz (`bench/cbf_obstacle.py`, "
+        "[cbf_obstacle.md](docs/benchmarks/cbf_obstacle.md))",
+        f"collisions: limits only {_pct(rows[('none', short)]['collision_rate'])}, hold "
+        f"{_pct(rows[('hold', short)]['collision_rate'])}, CBF {_pct(rows[('cbf', short)]['collision_rate'])}; "
+        f"success in {short} / {long} steps: hold {_pct(rows[('hold', short)]['success_rate'])} / "
+        f"{_pct(rows[('hold', long)]['success_rate'])}, CBF {_pct(rows[('cbf', short)]['success_rate'])} / "
+        f"{_pct(rows[('cbf', long)]['success_rate'])}; fuzz: {f['steps']:,} commands, "
+        f"{f['pillar_violations']} pillar and {f['joint_limit_violations']} joint-limit violations",
+        "0 violations over ≥ 10⁵ fuzzed commands (true geometry): "
+        + ("met" if clean else "**missed**")
+        + "; CBF keeps the task alive where the hold freezes it: "
+        + ("met" if rows[("cbf", long)]["success_rate"] > rows[("hold", long)]["success_rate"] else "**missed**"),
+    ]
+
+
+def row_lac_robustness(data: Data) -> list[str]:
+    d = data("lac_robustness")
+    targets = _need(d, "targets")
+    seeds = {r["algo"] for r in _need(d, "runs")}
+    n = {a: sum(1 for r in d["runs"] if r["algo"] == a) for a in sorted(seeds)}
+    judged = [t for t in targets if t.get("met") is not None]
+    cells = []
+    for t in judged:
+        if t["kind"] == "nominal cost":
+            cells.append(f"nominal cost LAC {t['lac_cost']:.1f} vs SAC {t['sac_cost']:.1f}")
+        else:
+            cells.append(
+                f"{t['kind']} {t['level']:g} {t['unit']}: SAC fails {_pct(t['sac_failure'])}, LAC "
+                f"{_pct(t['lac_failure'])}"
+            )
+    missed = [t["kind"] for t in judged if not t["met"]]
+    verdict = ("met" if not missed else "**missed**: " + ", ".join(missed)) if judged else "not judged"
+    return [
+        f"LAC vs SAC (CrossQ) robustness on {d['config']['env'].split('/')[-1]} (`bench/lac_robustness.py`, "
+        "[lac_robustness.md](docs/benchmarks/lac_robustness.md))",
+        "; ".join(cells) + " (training seeds: " + ", ".join(f"{a} {k}" for a, k in n.items()) + ")",
+        "LAC's failure ≤ ½ SAC's where SAC fails > 50%, nominal cost ≤ 1.2× SAC's, 5 seeds: "
+        + verdict
+        + ("" if min(n.values(), default=0) >= 5 else " (fewer than 5 seeds)"),
+    ]
+
+
 ROWS: list[Callable[[Data], list[str]]] = [
     row_sac_throughput,
     row_sac_returns,
@@ -482,6 +550,8 @@ ROWS: list[Callable[[Data], list[str]]] = [
     row_sim2sim,
     row_node_latency,
     row_safety_chain,
+    row_cbf_solvers,
+    row_cbf_obstacle,
     row_recorder,
     row_reliability,
 ]
