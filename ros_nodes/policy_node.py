@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -102,6 +103,20 @@ class PolicyNode(LifecycleNode):
         self.create_service(SetBool, "~/estop", self._on_estop)
         self.create_service(Trigger, "~/end_episode", self._on_end_episode)
         self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def _LifecycleNodeMixin__on_change_state(self, req: Any, resp: Any) -> Any:
+        """The `~/change_state` service: a transition the state machine cannot take now is refused
+        (`success=False`), never raised. A supervisor whose first request's answer was lost may repeat it after
+        it went through; Jazzy's rclpy then raises RCLError in this callback, and the exception killed the node."""
+        try:
+            return super()._LifecycleNodeMixin__on_change_state(req, resp)  # type: ignore[misc]
+        except RCLError as exc:
+            self.get_logger().warning(
+                f"refused lifecycle transition {req.transition.id} ({req.transition.label or 'no label'}) in state "
+                f"{self._state_machine.current_state[1]!r}: {exc}"
+            )
+            resp.success = False
+            return resp
 
     @property
     def episodes(self) -> list[bool]:

@@ -57,3 +57,29 @@ def test_killed_policy_node_restarts_unconfigured(ros_env: int, cartpole_lqr_bun
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_a_repeated_transition_is_refused_and_the_node_lives(ros_env: int, cartpole_lqr_bundle: Path) -> None:
+    """A supervisor whose configure answer was lost may send configure again after it went through: the node answers
+    success=False and keeps running (Jazzy's rclpy raised in the service callback, which killed the node)."""
+    env = isolated_ros_env(ros_env)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    proc = _start(cartpole_lqr_bundle, env)
+    client = LifecycleClient("/policy_node")
+    try:
+        client.wait_for_service(30.0, lambda: None if proc.poll() is None else "policy node exited")
+        assert client.transition(Transition.TRANSITION_CONFIGURE)
+        again = client._ChangeState.Request()
+        again.transition.id = Transition.TRANSITION_CONFIGURE
+        assert client._call(client._change, again, 10.0).success is False  # raw: LifecycleClient would not resend
+        time.sleep(0.5)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert client.state() == "inactive"
+        assert client.transition(Transition.TRANSITION_ACTIVATE) and client.state() == "active"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0, proc.stderr.read() if proc.stderr else ""
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
