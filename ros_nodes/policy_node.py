@@ -501,6 +501,7 @@ class PolicyNode(LifecycleNode):
                         policy_failing=self._policy_failing,
                         watchdog=watchdog_status,
                         chunks=dep.step.chunk_stats(),
+                        stability=dep.step.stability_health(),
                     )
                     entries.extend(node_entries(health))
             for e in entries:

@@ -21,6 +21,7 @@ from robot_rl.data.step_record import StepRecord
 from robot_rl.safety import Arbiter, SafetyChain
 from robot_rl.safety.links.lyapunov import LyapunovLink
 from ros_nodes.core.chunk_executor import ChunkAction, ChunkExecutionConfig, ChunkExecutor, ChunkPolicy, ChunkStats
+from ros_nodes.core.node_health import StabilityHealth
 from ros_nodes.core.obs_history import ObservationHistory
 from ros_nodes.core.observations import ObservationAssembler
 from ros_nodes.core.reward_hooks import RewardHooks
@@ -263,6 +264,21 @@ class ControlStep:
         )
         self.step += 1
         return replace(record, reward_terms=self.hooks(record))
+
+    def stability_health(self) -> StabilityHealth | None:
+        """The Lyapunov monitor's state for `/diagnostics` (None without a `lyapunov` link)."""
+        m = self.monitor
+        if m is None:
+            return None
+        return StabilityHealth(
+            fed=m.fed,
+            failed_ticks=int(m.counters.get("lyapunov", 0)),
+            trips=m.trips,
+            critic_errors=self.lyapunov_errors,
+            on_violation=m.monitor.on_violation,
+            fell_back=self.fell_back,
+            last_trip=m.trip_reason,
+        )
 
     def _judge_stability(self, obs: npt.NDArray[np.float32] | None, source: str, action: F64) -> str:
         """Feed the monitor L(s_t, π(s_t)) when the policy drives and act on a trip; the trip's reason, or ""."""

@@ -45,6 +45,28 @@ class NodeHealth:
     """Chunk execution counters (plans, late chunks, missed actions, planning latency); None = not reported."""
     episode_start_waits: int = 0
     """Ticks held at an episode start until every observation source was refreshed (expected, not a fault)."""
+    stability: StabilityHealth | None = None
+    """The Lyapunov monitor's state; None when the chain has no `lyapunov` link."""
+
+
+@dataclass(frozen=True)
+class StabilityHealth:
+    """What the Lyapunov monitor and the control step know about the bundle's stability certificate."""
+
+    fed: int
+    """Values of L the monitor judged."""
+    failed_ticks: int
+    """Ticks on which L did not decrease (`lyapunov` counter)."""
+    trips: int
+    """Times N failed ticks in a row tripped the monitor."""
+    critic_errors: int
+    """Ticks on which the critic graph raised or returned a non-number (each also a failed tick)."""
+    on_violation: str
+    """The configured action: report, hold, fallback or estop."""
+    fell_back: bool
+    """The control step switched to the fallback bundle."""
+    last_trip: str
+    """Reason of the last trip ("" if none)."""
 
 
 def _counts(values: Mapping[str, int]) -> str:
@@ -125,9 +147,31 @@ def watchdog_entry(h: NodeHealth) -> DiagnosticEntry:
     return DiagnosticEntry("watchdog", OK, "inputs ticking" if w.armed else "inactive", values)
 
 
+def stability_entry(st: StabilityHealth) -> DiagnosticEntry:
+    """`stability`: the Lyapunov monitor. ERROR after a trip (the configured action was taken), WARN while ticks
+    fail or the critic errs, OK otherwise; a monitor that was never fed checks nothing, and says so."""
+    values = {
+        "judged": str(st.fed),
+        "failed_ticks": str(st.failed_ticks),
+        "trips": str(st.trips),
+        "critic_errors": str(st.critic_errors),
+        "on_violation": st.on_violation,
+        "fell_back": str(st.fell_back).lower(),
+        "last_trip": st.last_trip,
+    }
+    if st.trips:
+        return DiagnosticEntry("stability", ERROR, f"tripped {st.trips}x ({st.on_violation}): {st.last_trip}", values)
+    if st.failed_ticks or st.critic_errors:
+        message = f"{st.failed_ticks} of {st.fed} ticks without a decrease; {st.critic_errors} critic errors"
+        return DiagnosticEntry("stability", WARN, message, values)
+    message = f"L decreased on all {st.fed} judged ticks" if st.fed else "not fed yet (the policy has not driven)"
+    return DiagnosticEntry("stability", OK, message, values)
+
+
 def node_entries(h: NodeHealth) -> tuple[DiagnosticEntry, ...]:
-    """The node's own entries, in a fixed order: input, policy, watchdog."""
-    return input_entry(h), policy_entry(h), watchdog_entry(h)
+    """The node's own entries, in a fixed order: input, policy, watchdog (and stability with a Lyapunov monitor)."""
+    entries = (input_entry(h), policy_entry(h), watchdog_entry(h))
+    return entries + ((stability_entry(h.stability),) if h.stability is not None else ())
 
 
 def loop_level(last_error: str, watchdog: WatchdogStatus) -> int:

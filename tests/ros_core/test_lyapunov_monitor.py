@@ -118,9 +118,9 @@ def _step(bundle: Path, critic: Iterator[float] | None, **monitor: Any) -> Contr
     return step
 
 
-def _run(step: ControlStep, ticks: int) -> list[Any]:
+def _run(step: ControlStep, ticks: int, first_tick: int = 0) -> list[Any]:
     out = []
-    for i in range(ticks):
+    for i in range(first_tick, first_tick + ticks):
         t = i * PERIOD
         step.assembler.update_joint_state(CART_JOINTS[::-1], [0.05, 0.0], [0.0, 0.0], arrival_s=t)
         out.append(step.tick(t))
@@ -176,3 +176,19 @@ def test_monitor_and_critic_must_come_together(cartpole_lqr_bundle: Path) -> Non
             OnnxChunkPolicy(dep.policy), dep.step.assembler, dep.step.command, build_chain(dep.safety_config),
             lyapunov=lambda obs, action: 0.0,
         )  # fmt: skip
+
+
+def test_the_monitor_reports_on_diagnostics(cartpole_lqr_bundle: Path) -> None:
+    from ros_nodes.core.node_health import stability_entry
+
+    step = _step(cartpole_lqr_bundle, iter([3.0, 2.0, 1.0, 2.0, 3.0, 4.0]), consecutive_ticks=3)
+    health = step.stability_health()
+    assert health is not None and stability_entry(health).message.startswith("not fed yet")
+    _run(step, 3)
+    entry = stability_entry(step.stability_health())  # type: ignore[arg-type]
+    assert entry.level == 0 and entry.values["judged"] == "3"
+    _run(step, 3, first_tick=3)  # three rises in a row: tripped
+    entry = stability_entry(step.stability_health())  # type: ignore[arg-type]
+    assert entry.level == 2 and entry.values["trips"] == "1" and "lyapunov_trip" in entry.message
+    dep_free = build_deployment({"bundle_dir": str(cartpole_lqr_bundle)})
+    assert dep_free.step.stability_health() is None  # no lyapunov link: no entry
