@@ -534,6 +534,23 @@ def row_lac_robustness(data: Data) -> list[str]:
     ]
 
 
+def row_safe_exploration(data: Data) -> list[str]:
+    d = data("safe_exploration")
+    runs = _need(d, "runs")
+    by = {c: [r for r in runs if r["condition"] == c] for c in ("limits", "cbf")}
+    cells = "; ".join(
+        f"{c}: {sum(r['failed_episodes'] for r in rs)} of {sum(r['episodes'] for r in rs)} episodes"
+        for c, rs in by.items()
+    )
+    return [
+        f"Safe exploration: SAC training episodes that ended on the reach-around pillar, {d['steps']:,} steps per "
+        f"run, {len(by['cbf'])} seed(s) (`bench/safe_exploration.py`, "
+        "[safe_exploration.md](docs/benchmarks/safe_exploration.md))",
+        cells,
+        "reported, no target",
+    ]
+
+
 ROWS: list[Callable[[Data], list[str]]] = [
     row_sac_throughput,
     row_sac_returns,
@@ -552,6 +569,7 @@ ROWS: list[Callable[[Data], list[str]]] = [
     row_safety_chain,
     row_cbf_solvers,
     row_cbf_obstacle,
+    row_safe_exploration,
     row_recorder,
     row_reliability,
 ]
