@@ -42,6 +42,7 @@ if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing the
 import numpy as np  # noqa: E402
 
 from bench.bench_common import cpu_model  # noqa: E402
+from robot_rl.export.runtime import OnnxPolicy  # noqa: E402
 from robot_rl.safety import SafetyConfig  # noqa: E402
 from robot_rl.train.envs import episode_seed, make_env, robot_interface_of  # noqa: E402
 from robot_rl.train.safe_eval import default_safety_config, safe_actor  # noqa: E402
@@ -80,8 +81,11 @@ def chain_config(base: SafetyConfig, condition: str) -> SafetyConfig:
     return dataclasses.replace(base, links=tuple(links), link_params={"cbf": params})
 
 
-def run_condition(condition: str, episodes: int, backend: str, max_steps: int = 0) -> dict[str, Any]:
-    """The reach controller behind one condition's chain on the seeded episodes (`max_steps` 0: the task's)."""
+def run_condition(
+    condition: str, episodes: int, backend: str, max_steps: int = 0, bundle: Path | None = None
+) -> dict[str, Any]:
+    """The reach controller (or a PandaReach bundle: a policy trained without the pillar) behind one condition's
+    chain on the seeded episodes (`max_steps` 0: the task's)."""
     env = make_env(ENV_ID, backend=backend, **({"max_steps": max_steps} if max_steps else {}))
     raw = cast(RobotTaskEnv, env.unwrapped)
     robot = robot_interface_of(env)
@@ -89,8 +93,11 @@ def run_condition(condition: str, episodes: int, backend: str, max_steps: int = 
     base = default_safety_config(robot, 1.0 / raw.control_dt_s)
     expert = ReachExpert(raw)
     command = robot.command
+    learned = OnnxPolicy.load(bundle) if bundle is not None else None
 
     def act(obs: np.ndarray) -> np.ndarray:
+        if learned is not None:
+            return np.asarray(learned.act(obs), np.float32)
         return command.to_physical(expert.act(obs)).astype(np.float32)
 
     actor = safe_actor(act, robot, chain_config(base, condition))
@@ -121,6 +128,7 @@ def run_condition(condition: str, episodes: int, backend: str, max_steps: int = 
     counters = {k: int(v) for k, v in actor.chain.counters.items() if v}
     return {
         "condition": condition,
+        "policy": "reach controller" if bundle is None else bundle.name,
         "episodes": episodes,
         "steps": steps,
         "success_rate": successes / episodes,
@@ -203,10 +211,15 @@ def fuzz(steps: int, backend: str, seed: int = 0) -> dict[str, Any]:
     }
 
 
+def _is_controller(row: dict[str, Any]) -> bool:
+    return row.get("policy", "reach controller") == "reach controller"
+
+
 def write_report(data: dict[str, Any], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{NAME}.json").write_text(json.dumps(data, indent=1) + "\n")
-    rows = {(r["condition"], r["max_steps"]): r for r in data["conditions"]}
+    rows = {(r["condition"], r["max_steps"]): r for r in data["conditions"] if _is_controller(r)}
+    learned = [r for r in data["conditions"] if not _is_controller(r)]
     short = min(r["max_steps"] for r in data["conditions"])
     long = max(r["max_steps"] for r in data["conditions"])
     lines = [
@@ -235,6 +248,20 @@ def write_report(data: dict[str, Any], out_dir: Path) -> None:
             f"{r['min_clearance_m']:.3f} | {r['held_steps']} of {r['steps']} | "
             f"{r['mean_correction_rad_s']:.3f} / {r['max_correction_rad_s']:.3f} |"
         )
+    if learned:
+        lines += [
+            "",
+            f"The same conditions with `{learned[0]['policy']}` (a SAC bundle trained on PandaReach, no pillar):",
+            "",
+            "| condition | episode limit, steps | success | collisions | final distance, m | min clearance, m "
+            "| held steps |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in learned:
+            lines.append(
+                f"| {r['condition']} | {r['max_steps']} | {r['success_rate']:.0%} | {r['collision_rate']:.0%} | "
+                f"{r['mean_final_distance_m']:.3f} | {r['min_clearance_m']:.3f} | {r['held_steps']} of {r['steps']} |"
+            )
     f = data["fuzz"]
     clean = f["steps"] >= 100_000 and f["pillar_violations"] == 0 and f["joint_limit_violations"] == 0
     none = rows[("none", short)]
@@ -266,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--fuzz-steps", type=int, default=100_000)
     ap.add_argument("--long-steps", type=int, default=160, help="the longer episode limit hold and cbf also run with")
     ap.add_argument("--backend", default="mujoco", choices=["mujoco", "pybullet"])
+    ap.add_argument("--bundle", type=Path, help="also run a PandaReach bundle (trained without the pillar)")
     ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "docs" / "benchmarks")
     args = ap.parse_args(argv)
     command = ".venv/bin/python bench/cbf_obstacle.py " + " ".join(
@@ -276,6 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for c, max_steps in [(c, 0) for c in CONDITIONS] + [(c, args.long_steps) for c in CONDITIONS[1:]]:
         conditions.append(run_condition(c, args.episodes, args.backend, max_steps))
         print(json.dumps(conditions[-1]), flush=True)
+    if args.bundle is not None:
+        for c, max_steps in [(c, 0) for c in CONDITIONS] + [(c, args.long_steps) for c in CONDITIONS[1:]]:
+            conditions.append(run_condition(c, args.episodes, args.backend, max_steps, args.bundle))
+            print(json.dumps(conditions[-1]), flush=True)
     fz = fuzz(args.fuzz_steps, args.backend)
     print(json.dumps(fz), flush=True)
     data = {
