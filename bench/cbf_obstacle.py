@@ -212,7 +212,7 @@ def fuzz(steps: int, backend: str, seed: int = 0) -> dict[str, Any]:
 
 
 def _is_controller(row: dict[str, Any]) -> bool:
-    return row.get("policy", "reach controller") == "reach controller"
+    return bool(row.get("policy", "reach controller") == "reach controller")
 
 
 def write_report(data: dict[str, Any], out_dir: Path) -> None:
