@@ -129,6 +129,7 @@ def run_condition(
     return {
         "condition": condition,
         "policy": "reach controller" if bundle is None else bundle.name,
+        "policy_sha256": None if learned is None else learned.manifest.onnx_sha256,
         "episodes": episodes,
         "steps": steps,
         "success_rate": successes / episodes,
@@ -251,7 +252,8 @@ def write_report(data: dict[str, Any], out_dir: Path) -> None:
     if learned:
         lines += [
             "",
-            f"The same conditions with `{learned[0]['policy']}` (a SAC bundle trained on PandaReach, no pillar):",
+            f"The same conditions with `{learned[0]['policy']}` (the SAC bundle `robot-rl demo` trains on PandaReach, "
+            f"never shown the pillar; policy.onnx sha256 {str(learned[0].get('policy_sha256'))[:16]}…):",
             "",
             "| condition | episode limit, steps | success | collisions | final distance, m | min clearance, m "
             "| held steps |",
