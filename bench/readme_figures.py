@@ -485,21 +485,32 @@ def row_cbf_solvers(data: Data) -> list[str]:
 
 def row_cbf_obstacle(data: Data) -> list[str]:
     d = data("cbf_obstacle")
-    rows = {(r["condition"], r["max_steps"]): r for r in _need(d, "conditions")}
+    controller = [r for r in _need(d, "conditions") if r.get("policy", "reach controller") == "reach controller"]
+    learned = [r for r in d["conditions"] if r not in controller]
+    rows = {(r["condition"], r["max_steps"]): r for r in controller}
     short = min(n for _, n in rows)
     long = max(n for _, n in rows)
     f = _need(d, "fuzz")
+    sac = {(r["condition"], r["max_steps"]): r for r in learned}
+    sac_text = (
+        f"; a SAC reach bundle: collisions limits only {_pct(sac[('none', short)]['collision_rate'])}, hold "
+        f"{_pct(sac[('hold', short)]['collision_rate'])}, CBF {_pct(sac[('cbf', short)]['collision_rate'])}, "
+        f"success {_pct(sac[('cbf', long)]['success_rate'])} behind the CBF in {long} steps"
+        if sac
+        else ""
+    )
     clean = f["steps"] >= 100_000 and f["pillar_violations"] == 0 and f["joint_limit_violations"] == 0
     return [
-        "A policy that never saw the obstacle at the reach-around pillar, behind the limits only, the workspace "
-        "hold and the CBF filter; adversarial fuzz (`bench/cbf_obstacle.py`, "
+        "Policies that never saw the obstacle at the reach-around pillar (the straight-line reach controller; a SAC "
+        "reach bundle), behind the limits only, the workspace hold and the CBF filter; adversarial fuzz "
+        "(`bench/cbf_obstacle.py`, "
         "[cbf_obstacle.md](docs/benchmarks/cbf_obstacle.md))",
         f"collisions: limits only {_pct(rows[('none', short)]['collision_rate'])}, hold "
         f"{_pct(rows[('hold', short)]['collision_rate'])}, CBF {_pct(rows[('cbf', short)]['collision_rate'])}; "
         f"success in {short} / {long} steps: hold {_pct(rows[('hold', short)]['success_rate'])} / "
         f"{_pct(rows[('hold', long)]['success_rate'])}, CBF {_pct(rows[('cbf', short)]['success_rate'])} / "
         f"{_pct(rows[('cbf', long)]['success_rate'])}; fuzz: {f['steps']:,} commands, "
-        f"{f['pillar_violations']} pillar and {f['joint_limit_violations']} joint-limit violations",
+        f"{f['pillar_violations']} pillar and {f['joint_limit_violations']} joint-limit violations{sac_text}",
         "0 violations over ≥ 10⁵ fuzzed commands (true geometry): "
         + ("met" if clean else "**missed**")
         + "; CBF keeps the task alive where the hold freezes it: "
