@@ -581,6 +581,7 @@ ROWS: list[Callable[[Data], list[str]]] = [
     row_cbf_solvers,
     row_cbf_obstacle,
     row_safe_exploration,
+    row_lac_robustness,
     row_recorder,
     row_reliability,
 ]
