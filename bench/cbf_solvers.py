@@ -391,6 +391,7 @@ def _markdown(report: dict[str, Any]) -> str:
     load = m["load_avg_1m_before_after"]
     noisy = max(load) > 0.5 * (m["logical_cpus"] or 1)
     noise = "; the numbers are noisy: other jobs competed for the CPUs" if noisy else ""
+    shared = ", shared with other jobs" if noisy else ""
     versions = ", ".join(f"{k} {v}" for k, v in m["solver_versions"].items())
     return f"""# CBF filter: QP solve time per backend and the link's whole step
 
@@ -398,7 +399,7 @@ def _markdown(report: dict[str, Any]) -> str:
 {report["command"]}
 ```
 
-Machine: {m["cpu"]}, {m["logical_cpus"]} logical CPUs, shared with other jobs (1-minute load average
+Machine: {m["cpu"]}, {m["logical_cpus"]} logical CPUs{shared} (1-minute load average
 {load[0]} before, {load[1]} after the timing{noise});
 Python {m["python"]}, numpy {m["numpy"]}, solvers {versions};
 garbage collector enabled while timing: {m["gc_enabled_while_timing"]}.
