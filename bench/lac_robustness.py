@@ -48,6 +48,18 @@ from robot_rl.train.loop import train  # noqa: E402
 from robot_rl.train.robustness import RobustnessConfig, parse_perturbation, run_robustness  # noqa: E402
 
 NAME = "lac_robustness"
+DEFAULT_ENV = "robot_rl/CartPoleBalance-v0"
+
+
+def report_name(env: str) -> str:
+    """Output file stem: `lac_robustness` for the cart-pole, `lac_robustness_<task>` for another task (e.g.
+    `lac_robustness_pandareach` for robot_rl/PandaReach-v0), so each task's report stands beside the others."""
+    if env == DEFAULT_ENV:
+        return NAME
+    task = env.split("/")[-1].split("-v")[0].lower()
+    return f"{NAME}_{task}"
+
+
 KINDS = ("mass", "pole_length", "impulse", "obs_noise", "latency")
 """Kinds run on the cart-pole (its URDF has no joint damping and nothing slides: see docs/sim.md)."""
 FAIL_BOUND = 0.5
@@ -196,7 +208,7 @@ def _pct(x: float | None) -> str:
 def write_report(data: dict[str, Any], out_dir: Path, write_json: bool = True) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     if write_json:
-        (out_dir / f"{NAME}.json").write_text(json.dumps(data, indent=1) + "\n")
+        (out_dir / f"{report_name(data['config']['env'])}.json").write_text(json.dumps(data, indent=1) + "\n")
     cfg, summary = data["config"], data["summary"]
     seeds = {a: sorted({r["seed"] for r in data["runs"] if r["algo"] == a}) for a in summary}
     lines = [
@@ -214,26 +226,29 @@ def write_report(data: dict[str, Any], out_dir: Path, write_json: bool = True) -
         + (f" with the finite-horizon candidate N = {cfg['lac_horizon']}" if cfg.get("lac_horizon") else "")
         + f". Machine: {data['machine']['cpu_model']}.",
         "",
-        "Failure = the episode ended in a terminal failure (the pole fell or the cart left the track) or diverged; "
+        "Failure = the episode ended in a terminal failure (the task's own: on the cart-pole the pole fell or the "
+        "cart left the track; a reach task has none) or diverged; success = the task's success at the episode's end; "
         "cost = the episode's summed `info[\"cost\"]` (a failed episode's cost covers only the steps before it "
         "failed: read it next to the failure rate). Mean over training seeds, min–max in brackets.",
         "",
     ]
     for kind in next(iter(summary.values()), {}):
-        lines += [f"## {kind}", "", "| level | " + " | ".join(f"{a} failure | {a} cost" for a in summary) + " |"]
-        lines.append("|---|" + "---|---|" * len(summary))
+        header = " | ".join(f"{a} failure | {a} success | {a} cost" for a in summary)
+        lines += [f"## {kind}", "", f"| level | {header} |"]
+        lines.append("|---|" + "---|---|---|" * len(summary))
         levels = sorted({lv for a in summary for lv in summary[a].get(kind, {})}, key=float)
         for lv in levels:
             cells = []
             for a in summary:
                 c = summary[a].get(kind, {}).get(lv)
                 if c is None:
-                    cells += ["–", "–"]
+                    cells += ["–", "–", "–"]
                     continue
                 f = c["failure"]
                 spread = f" ({_pct(f['min'])}–{_pct(f['max'])})" if f["n"] > 1 else ""
                 cost = f"{c['cost']['mean']:.1f}" if c["cost"] else "–"
-                cells += [f"{_pct(f['mean'])}{spread}", cost]
+                success = _pct(c["success"]["mean"]) if c["success"] else "–"
+                cells += [f"{_pct(f['mean'])}{spread}", success, cost]
             unit = next(summary[a][kind][lv]["unit"] for a in summary if lv in summary[a].get(kind, {}))
             lines.append(f"| {lv} {unit} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -260,7 +275,7 @@ def write_report(data: dict[str, Any], out_dir: Path, write_json: bool = True) -
     plot = _plot(data, out_dir)
     if plot:
         lines += ["", f"![failure rate per level]({plot.name})"]
-    (out_dir / f"{NAME}.md").write_text("\n".join(lines) + "\n")
+    (out_dir / f"{report_name(cfg['env'])}.md").write_text("\n".join(lines) + "\n")
 
 
 def _plot(data: dict[str, Any], out_dir: Path) -> Path | None:
@@ -294,7 +309,7 @@ def _plot(data: dict[str, Any], out_dir: Path) -> Path | None:
     axes[0][0].set_ylabel("failure rate")
     axes[0][0].legend()
     fig.tight_layout()
-    path = out_dir / f"{NAME}.png"
+    path = out_dir / f"{report_name(data['config']['env'])}.png"
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
@@ -325,7 +340,7 @@ def merge(paths: Sequence[Path]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--env", default="robot_rl/CartPoleBalance-v0")
+    ap.add_argument("--env", default=DEFAULT_ENV, help="task (its report: lac_robustness[_<task>].{json,md,png})")
     ap.add_argument("--algos", nargs="+", default=["lac", "sac"], choices=["lac", "sac"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="training seeds")
     ap.add_argument("--steps", type=int, default=20_000, help="env steps per training run")
@@ -347,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_json = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                  if k in ("env", "algos", "seeds", "steps", "episodes", "backend", "kinds", "lac_horizon")}  # fmt: skip
     runs: list[dict[str, Any]] = []
-    previous = args.out_dir / f"{NAME}.json"
+    previous = args.out_dir / f"{report_name(args.env)}.json"
     if args.resume and previous.exists():
         runs = list(json.loads(previous.read_text())["runs"])
     done = {(r["algo"], r["seed"]) for r in runs}
@@ -359,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs.append(run_one(algo, seed, args, work))
             write_report(build_report(runs, args_json, command), args.out_dir)
     write_report(build_report(runs, args_json, command), args.out_dir)
-    print(f"wrote {args.out_dir / (NAME + '.json')}")
+    print(f"wrote {args.out_dir / (report_name(args.env) + '.json')}")
     return 0
 
 

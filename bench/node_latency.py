@@ -9,12 +9,19 @@ echo node (bench/ros_echo_node.py). Reported per rate:
   (observation assembly + ONNX + safety chain + publish) — the issue's metric; same for the echo;
 * `deadline_miss_rate`: share of samples whose command went out later than one control period after arrival;
 * round trip at the driver (publish → command received, two DDS hops) for both nodes, the honest end-to-end;
-* the same policy-node run with MCAP recording on (`record_dir`), to show the recorder's effect on the loop.
+* the same policy-node run with MCAP recording on (`record_dir`), to show the recorder's effect on the loop;
+* the same policy-node run with the `cbf` link in the chain (the barrier QP of docs/safety.md: the pillar capsule
+  and the floor around the Panda, solved every tick), to show what the barrier filter adds to the loop.
+
+The driver publishes a plausible, constant Panda pose (the joint-space home) so every link of the chain runs on
+every tick (the sequence number the echo node sends back rides on an extra `bench_seq` joint the policy node
+ignores).
 
 Writes docs/benchmarks/node_latency.{json,md}. Every process gets ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a
 per-run ROS_DOMAIN_ID (ros_nodes.ros_env); Fast DDS leftovers are cleaned at the end.
 
 Usage: .venv/bin/python bench/node_latency.py [--seconds 60] [--rates 100 500] [--out-dir docs/benchmarks]
+           [--no-record-run] [--no-cbf-run]
        .venv/bin/python bench/node_latency.py --from-json docs/benchmarks/node_latency.json   # markdown only
 """
 
@@ -45,6 +52,28 @@ from ros_nodes.ros_env import apply_isolated_ros_env, cleanup_fastdds_shm, isola
 
 TARGETS = {100: {"p99_ms": 1.0, "deadline_miss_rate": 0.001}, 500: {"p99_ms": 1.0, "deadline_miss_rate": 0.01}}
 WARMUP_S = 2.0
+HOME_POSE_RAD = (0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785)
+"""The Panda's joint-space home: the constant, plausible reading the driver publishes."""
+CBF_PARAMS = {
+    "urdf": "pybullet_data:franka_panda/panda.urdf",
+    "ee_link": "panda_grasptarget",
+    "safety": {
+        "links": [
+            "estop", "observation_watchdog", "command_watchdog", "plausibility", "shape", "non_finite", "cbf",
+            "joint_limits", "workspace",
+        ],
+        "cbf": {
+            "gamma": 0.1,
+            "capsules_m": [0.48, 0.0, 0.0, 0.48, 0.0, 0.35, 0.039],
+            "halfspaces": [0.0, 0.0, -1.0, -0.02],
+            "point_radius_m": 0.05,
+            "margin_m": 0.02,
+            "time_budget_s": 0.001,
+            "lookahead_periods": 3.0,
+        },
+    },
+}  # fmt: skip
+"""The CBF run's extra node parameters: docs/safety.md's example (a pillar capsule and the floor)."""
 
 
 def make_bundle(out: Path) -> Path:
@@ -93,6 +122,8 @@ class Driver:
         }
         self.obs_sizes = {k: int(np.prod(layout[k])) for k in self.obs_pubs}
         self.joints = joints
+        home = HOME_POSE_RAD if len(joints) == len(HOME_POSE_RAD) else (0.0,) * len(joints)
+        self.pose = [float(q) for q in home]
         self.sent_ns: list[int] = []
         self.sent_by_seq: dict[int, int] = {}
         self.seq = 0
@@ -151,9 +182,9 @@ class Driver:
                 for k, pub in self.obs_pubs.items():
                     pub.publish(self.F64(data=rng.normal(0, 0.1, self.obs_sizes[k]).tolist()))
                 msg = self.JointState(
-                    name=self.joints,
-                    position=[float(self.seq)] + [0.0] * (len(self.joints) - 1),
-                    velocity=[0.0] * len(self.joints),
+                    name=["bench_seq", *self.joints],
+                    position=[float(self.seq), *self.pose],
+                    velocity=[0.0] * (len(self.joints) + 1),
                 )
                 msg.header.stamp = self.node.get_clock().now().to_msg()
                 now = time.monotonic_ns()
@@ -200,9 +231,10 @@ def run_rate(
     env: dict[str, str],
     joints: list[str],
     layout: dict[str, list[int]],
+    cbf: bool = False,
 ) -> dict[str, Any]:
-    """One measurement: policy node + echo node answering the same stream at `rate`."""
-    tag = f"{rate}hz{'_rec' if record else ''}"
+    """One measurement: policy node + echo node answering the same stream at `rate` (`cbf`: with the barrier link)."""
+    tag = f"{rate}hz{'_rec' if record else ''}{'_cbf' if cbf else ''}"
     stats_path = work / f"stats_{tag}.json"
     echo_out = work / f"echo_{tag}.npy"
     params = [
@@ -218,6 +250,10 @@ def run_rate(
     ]
     if record:
         params += ["-p", f"record_dir:={work / ('rec_' + tag)}"]
+    if cbf:
+        params_file = work / f"cbf_{tag}.yaml"
+        params_file.write_text(json.dumps({"/**/policy_node": {"ros__parameters": CBF_PARAMS}}))  # JSON is YAML
+        params += ["--params-file", str(params_file)]
     policy = subprocess.Popen(
         [sys.executable, "-m", "ros_nodes.policy_node", "--ros-args", *params],
         env=env,
@@ -261,6 +297,7 @@ def run_rate(
     return {
         "rate_hz": rate,
         "record": record,
+        "cbf": cbf,
         "seconds": seconds,
         "published": len(sent),
         "policy_node": {
@@ -281,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--rates", type=int, nargs="+", default=[100, 500])
     ap.add_argument("--no-record-run", action="store_true", help="skip the recording-on runs")
+    ap.add_argument("--no-cbf-run", action="store_true", help="skip the runs with the cbf link in the chain")
     ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "docs" / "benchmarks")
     ap.add_argument("--from-json", type=Path, help="re-render node_latency.md from this JSON (no measurement)")
     args = ap.parse_args(argv)
@@ -304,12 +342,15 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.init()
         try:
             for rate in args.rates:
-                for record in [False] if args.no_record_run else [False, True]:
-                    res = run_rate(bundle, rate, args.seconds, record, work, env, robot["joint_names"], layout)
+                variants = [(False, False)] + ([] if args.no_record_run else [(True, False)])
+                variants += [] if args.no_cbf_run else [(False, True)]
+                for record, cbf in variants:
+                    res = run_rate(bundle, rate, args.seconds, record, work, env, robot["joint_names"], layout, cbf)
                     results.append(res)
                     p, e = res["policy_node"], res["echo"]
+                    label = " +rec" if record else " +cbf" if cbf else "     "
                     print(
-                        f"{rate:>4} Hz{' +rec' if record else '     '}  policy p50 {p['p50_ms']:.3f} p99 "
+                        f"{rate:>4} Hz{label}  policy p50 {p['p50_ms']:.3f} p99 "
                         f"{p['p99_ms']:.3f} ms miss {p['deadline_miss_rate']:.4%} | echo p99 "
                         f"{e.get('p99_ms', float('nan')):.3f} ms | RTT policy p99 "
                         f"{res['round_trip_policy'].get('p99_ms', float('nan')):.3f} echo "
@@ -329,8 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         "targets": {str(k): v for k, v in TARGETS.items()},
         "runs": results,
     }
-    for res in results:  # the issue's flat figures: per rate, without recording
-        if res["record"]:
+    for res in results:  # the issue's flat figures: per rate, without recording, the default chain
+        if res["record"] or res.get("cbf"):
             continue
         key = str(res["rate_hz"])
         p = res["policy_node"]
@@ -367,14 +408,15 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
         "assembly + ONNX 2x256 actor + safety chain + publish; echo: one publish). Round trip = driver "
         "publish → command received (two DDS hops on loopback). Deadline miss = later than one period.",
         "",
-        "| rate | recording | policy p50 ms | policy p99 ms | policy p99.9 ms | policy misses | echo p99 ms "
+        "| rate | recording | chain | policy p50 ms | policy p99 ms | policy p99.9 ms | policy misses | echo p99 ms "
         "| RTT policy p50/p99 ms | RTT echo p50/p99 ms | samples |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in data["runs"]:
         p, e, rp, re_ = r["policy_node"], r["echo"], r["round_trip_policy"], r["round_trip_echo"]
         lines.append(
-            f"| {r['rate_hz']} Hz | {'on' if r['record'] else 'off'} | {p['p50_ms']:.3f} | {p['p99_ms']:.3f} | "
+            f"| {r['rate_hz']} Hz | {'on' if r['record'] else 'off'} | {'+ cbf' if r.get('cbf') else 'default'} | "
+            f"{p['p50_ms']:.3f} | {p['p99_ms']:.3f} | "
             f"{p['p999_ms']:.3f} | {p['deadline_miss_rate']:.3%} | {e.get('p99_ms', float('nan')):.3f} | "
             f"{rp.get('p50_ms', float('nan')):.3f} / {rp.get('p99_ms', float('nan')):.3f} | "
             f"{re_.get('p50_ms', float('nan')):.3f} / {re_.get('p99_ms', float('nan')):.3f} | {p['ticks']} |"
@@ -392,7 +434,7 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
     lines += ["", "Reading:"]
     cores = re.search(r"(\d+) cores", data["machine"])
     for r in data["runs"]:
-        if r["record"]:
+        if r["record"] or r.get("cbf"):
             continue
         p, e = r["policy_node"], r["echo"]
         lines.append(
@@ -403,6 +445,7 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
             f"threads on {cores.group(1) + ' cores' if cores else 'this machine'})."
         )
     lines += [f"* {text}" for text in recording_effect(data["runs"])]
+    lines += [f"* {text}" for text in cbf_effect(data["runs"])]
     for key in targets:
         if key in data:
             lines.append(
@@ -422,7 +465,8 @@ def recording_effect(runs: list[dict[str, Any]]) -> list[str]:
     out = []
     by_rate: dict[int, dict[bool, dict[str, Any]]] = {}
     for r in runs:
-        by_rate.setdefault(r["rate_hz"], {})[r["record"]] = r
+        if not r.get("cbf"):
+            by_rate.setdefault(r["rate_hz"], {})[r["record"]] = r
     for rate, pair in by_rate.items():
         if False not in pair or True not in pair:
             continue
@@ -449,6 +493,44 @@ def recording_effect(runs: list[dict[str, Any]]) -> list[str]:
         out.append(
             "`record_step` copies and queues the step; the MCAP writing happens on the recorder's thread (its "
             "per-call cost is in [recorder_throughput.md](recorder_throughput.md))."
+        )
+    return out
+
+
+def cbf_effect(runs: list[dict[str, Any]]) -> list[str]:
+    """What the `cbf` link adds to the policy node's p99 (recording off both times), by the recording rule: the
+    echo node's p99 change between the same two runs is the run-to-run noise, and only what lies beyond it counts."""
+    out = []
+    by_rate: dict[int, dict[bool, dict[str, Any]]] = {}
+    for r in runs:
+        if not r["record"]:
+            by_rate.setdefault(r["rate_hz"], {})[bool(r.get("cbf"))] = r
+    for rate, pair in by_rate.items():
+        if False not in pair or True not in pair:
+            continue
+        off, on = pair[False], pair[True]
+        d_p50 = on["policy_node"]["p50_ms"] - off["policy_node"]["p50_ms"]
+        d_policy = on["policy_node"]["p99_ms"] - off["policy_node"]["p99_ms"]
+        d_echo = on["echo"]["p99_ms"] - off["echo"]["p99_ms"]
+        if abs(d_policy) <= abs(d_echo):
+            verdict = "within that run-to-run noise"
+        elif d_policy > 0:
+            verdict = f"{d_policy - abs(d_echo):.3f} ms beyond that noise: the added p99"
+        else:
+            verdict = "lower by more than that noise: no added p99 is measurable at this rate"
+        counters = on["policy_node"].get("safety", {})  # the node's safety counters, flat: link -> count
+        changed = {k: v for k, v in counters.items() if str(k).startswith("cbf")}
+        out.append(
+            f"{rate} Hz, CBF link on vs off: policy p50 {d_p50:+.3f} ms, p99 {d_policy:+.3f} ms; the echo node moved "
+            f"{d_echo:+.3f} ms between the same two runs: {verdict}"
+            + (f" (CBF counters: {changed})" if changed else "")
+            + "."
+        )
+    if out:
+        out.insert(
+            0,
+            "CBF link (docs/safety.md's pillar and floor, one QP per tick; same rule as for recording, the echo "
+            "node's change is the noise):",
         )
     return out
 

@@ -149,6 +149,7 @@ class ControlStep:
         self.lyapunov_errors = 0
         """Ticks on which the critic raised or returned a non-number (each also counts as a failed tick)."""
         self.fell_back = False
+        self._rearm_on_fresh: bool | None = None  # re-arm the chain at the episode's first fresh reading (reanchor?)
         """The monitor switched to the fallback policy (kept across episodes: the bundle was judged unstable)."""
 
     def reset(self, *, reanchor: bool = False, fresh_since_s: float | None = None) -> None:
@@ -163,6 +164,9 @@ class ControlStep:
         self.executor.reset()
         self.arbiter.reset()
         self.chain.reset(self.assembler.joint_positions(self.command.joints), reanchor=reanchor)
+        # The readings held now are the previous episode's: the chain re-arms again, at the first fresh one, so the
+        # re-initialized robot's pose is neither judged a jump from the old one nor anchored at it.
+        self._rearm_on_fresh = reanchor if fresh_since_s is not None else None
 
     @property
     def policy(self) -> ChunkPolicy:
@@ -199,6 +203,9 @@ class ControlStep:
         human = human or HumanInput()
         obs = self.assembler.assemble()
         awaiting = self.assembler.awaiting()
+        if self._rearm_on_fresh is not None and obs is not None and not awaiting:
+            self.chain.reset(self.assembler.joint_positions(self.command.joints), reanchor=self._rearm_on_fresh)
+            self._rearm_on_fresh = None
         # The history advances at every tick, whoever drives, so a policy given control back plans from the recent
         # past, not from observations taken before the takeover.
         history = self.history.push(obs) if obs is not None and not awaiting else None

@@ -110,6 +110,7 @@ class ObservationAssembler:
         """Why the joint-state source is faulted ("" when its latest message naming our joints was accepted)."""
         self._velocity_measured = True
         self._fresh_since_s: float | None = None
+        self._previous_arrival_s: dict[str, float] = {}
         self.episode_start_waits = 0
         """Ticks held at an episode start because a source had not been refreshed since the episode began."""
 
@@ -136,6 +137,8 @@ class ObservationAssembler:
             return
         if header_stamp_s is not None:
             self._header_stamp_s[source] = header_stamp_s
+        if source in self._arrival_s:
+            self._previous_arrival_s[source] = self._arrival_s[source]
         self._arrival_s[source] = arrival_s
 
     def joint_state_stamp_s(self) -> float | None:
@@ -244,6 +247,15 @@ class ObservationAssembler:
         """
         self._fresh_since_s = since_s
 
+    def _stamped_before(self, source: str, since_s: float) -> bool:
+        # Separate topics are not ordered: the previous episode's last reading can arrive *after* the robot's
+        # "done", and arrival alone would take it for the new episode's. Its header stamp, taken before the robot
+        # said done, gives it away. A sensor clock behind the node's would then hold the start for ever, so the
+        # second reading that arrived after `since_s` is taken whatever its stamp (one period late at worst).
+        stamp = self._header_stamp_s.get(source)
+        second = self._previous_arrival_s.get(source, -math.inf) > since_s
+        return stamp is not None and stamp <= since_s and not second
+
     def awaiting(self) -> tuple[str, ...]:
         """Sources never received, or not refreshed since the episode start `require_fresh` set (then cleared
         once all are); each call that returns a non-empty result after the start counts a held tick."""
@@ -251,7 +263,7 @@ class ObservationAssembler:
         since = self._fresh_since_s
         if missing or since is None:
             return missing
-        old = tuple(s for s in self.sources if self._arrival_s[s] <= since)
+        old = tuple(s for s in self.sources if self._arrival_s[s] <= since or self._stamped_before(s, since))
         if old:
             self.episode_start_waits += 1
         else:

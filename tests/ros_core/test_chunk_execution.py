@@ -106,6 +106,51 @@ def test_after_a_robot_reset_the_policy_waits_for_observations_newer_than_episod
     assert policy.histories[4][1::2].tolist() == [4, 5] and step.assembler.episode_start_waits == 1
 
 
+def test_the_previous_episodes_last_reading_arriving_after_done_is_not_taken_for_the_new_one() -> None:
+    """`episode_done` and the robot's last joint state travel on separate topics: the reading can arrive after the
+    done. Its header stamp (taken before the done) gives it away, so the first tick of the new episode waits for
+    the re-initialized robot's reading instead of planning from where the old episode ended."""
+    from ros_nodes.core.episode_session import EpisodeSession
+
+    policy = _Recorder(chunk_size=1, obs_history=1)
+    step = _step(policy)
+    session = EpisodeSession(step, robot_resets_on_done=True)
+    session.begin()
+    asm = step.assembler
+    for k in range(2):
+        _feed(step, k)
+        asm.update_joint_state(["j"], [float(k)], [0.0], arrival_s=k * PERIOD, header_stamp_s=k * PERIOD)
+        session.tick(k * PERIOD)
+    session.on_episode_done(2.2 * PERIOD)
+    # The last step's reading (stamped at 2.0, before the done) and its task observation arrive after the done.
+    assert asm.update_observation("tick", [2.0], arrival_s=2.3 * PERIOD) is None
+    assert asm.update_joint_state(["j"], [2.0], [0.0], arrival_s=2.4 * PERIOD, header_stamp_s=2 * PERIOD) is None
+    held = session.tick(2.5 * PERIOD).record
+    assert held.safety_held and "waiting for ['joint_state']" in held.policy_error
+    # The re-initialized robot's reading, stamped after the done, starts the episode.
+    _feed(step, 3)
+    assert asm.update_joint_state(["j"], [0.0], [0.0], arrival_s=3.1 * PERIOD, header_stamp_s=3 * PERIOD) is None
+    assert not np.isnan(session.tick(3.2 * PERIOD).record.policy_action).any()
+    assert asm.episode_start_waits == 1
+
+
+def test_a_sensor_clock_behind_the_node_delays_the_episode_start_by_one_reading_only() -> None:
+    from ros_nodes.core.episode_session import EpisodeSession
+
+    step = _step(_Recorder(chunk_size=1, obs_history=1))
+    session = EpisodeSession(step, robot_resets_on_done=True)
+    session.begin()
+    asm = step.assembler
+    _feed(step, 0)
+    asm.update_joint_state(["j"], [0.0], [0.0], arrival_s=0.0, header_stamp_s=-100.0)
+    session.tick(0.0)
+    session.on_episode_done(0.5 * PERIOD)
+    for k in (1, 2):  # every stamp is 100 s behind the node clock: the second fresh reading is taken anyway
+        _feed(step, k)
+        asm.update_joint_state(["j"], [0.0], [0.0], arrival_s=k * PERIOD, header_stamp_s=k * PERIOD - 100.0)
+    assert not np.isnan(session.tick(2 * PERIOD).record.policy_action).any()
+
+
 def test_without_robot_resets_the_episode_start_does_not_wait() -> None:
     from ros_nodes.core.episode_session import EpisodeSession
 
