@@ -165,11 +165,13 @@ def env_steps_per_agent_step(learner: str, base_cfg: dict[str, int]) -> float:
     return EPISODE_STEPS / math.ceil(EPISODE_STEPS / h_a)
 
 
-def learner_setup(learner: str, base_dir: str) -> tuple[str, Any, dict[str, Any]]:
-    """(registered algorithm, its config, TrainConfig fields) of one benchmark learner."""
+def learner_setup(learner: str, base_dir: str, residual_l2: float = 0.0) -> tuple[str, Any, dict[str, Any]]:
+    """(registered algorithm, its config, TrainConfig fields) of one benchmark learner (`residual_l2`: the residual
+    learners' anchor weight, `ResidualConfig.residual_l2`)."""
     if learner in ("residual", "residual_sac"):
         cfg = get_algorithm(learner).default_config()
-        return learner, dataclasses.replace(cfg, base=base_dir, **RESIDUAL_OVERRIDES[learner]), {}
+        overrides = {**RESIDUAL_OVERRIDES[learner], "residual_l2": residual_l2}
+        return learner, dataclasses.replace(cfg, base=base_dir, **overrides), {}
     if learner == "dsrl":
         return learner, dataclasses.replace(get_algorithm("dsrl").default_config(), base=base_dir), {}
     if learner == "rlpd":
@@ -183,7 +185,7 @@ def run_learner(learner: str, seed: int, args: argparse.Namespace, dataset: Path
     """One learner, one seed: online training with periodic evaluation; the JSON-ready record."""
     base_kind = base_of(learner, args.residual_base)
     base_dir = bases[base_kind]["run_dir"] if base_kind else ""
-    algo_name, algo_cfg, _ = learner_setup(learner, base_dir)
+    algo_name, algo_cfg, _ = learner_setup(learner, base_dir, args.residual_l2)
     per = env_steps_per_agent_step(learner, FLOW_CHUNK)
     agent_steps = math.ceil(args.env_steps / per)
     eval_every = max(1, round(args.eval_every / per))
@@ -224,6 +226,8 @@ def run_learner(learner: str, seed: int, args: argparse.Namespace, dataset: Path
         "final_success": round(result.final_eval.success_rate, 3),
         "curve": curve,
     }
+    if learner in ("residual", "residual_sac"):
+        record["residual_l2"] = args.residual_l2
     print(json.dumps({k: v for k, v in record.items() if k != "curve"}), flush=True)
     return record
 
@@ -398,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--residual-base", choices=["bc", "flow"], default="flow", help="the residual learners' base")
     ap.add_argument("--base-updates", type=int, default=10_000, help="BC base: offline updates")
     ap.add_argument("--flow-updates", type=int, default=6_000, help="flow base: offline updates")
+    ap.add_argument(
+        "--residual-l2", type=float, default=0.0, help="the residual learners' anchor weight (0 = plain TD3/SAC)"
+    )
     ap.add_argument("--bases-only", action="store_true", help="train and evaluate the bases, then stop")
     ap.add_argument("--resume", action="store_true", help="skip (learner, seed) runs the JSON already holds")
     ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "docs" / "benchmarks")
@@ -418,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         "flow_base": FLOW_CHUNK,
         "residual_base": args.residual_base,
         "residual_overrides": RESIDUAL_OVERRIDES,
+        "residual_l2": args.residual_l2,
         "machine": f"{cpu_model()}, {os.cpu_count()} logical CPUs",
         "runs": [],
         "bases": {},

@@ -11,7 +11,7 @@ from torch import nn
 
 from robot_rl.algos import common
 from robot_rl.algos.residual.config import ResidualConfig
-from robot_rl.algos.residual.losses import combine
+from robot_rl.algos.residual.losses import anchored_actor_loss, combine
 from robot_rl.algos.residual.policy import ResidualPolicy
 from robot_rl.algos.residual.shell import ResidualShell
 from robot_rl.algos.td3 import losses
@@ -68,9 +68,11 @@ class ResidualTD3(ResidualShell):
 
             if self.num_updates % cfg.policy_delay == 0:
                 if self.num_updates > cfg.critic_warmup_updates:
-                    action_pi = combine(self.base_action(b.obs), torch.tanh(self.actor(obs)), cfg.residual_scale)
+                    residual = torch.tanh(self.actor(obs))
+                    action_pi = combine(self.base_action(b.obs), residual, cfg.residual_scale)
                     self.critic.requires_grad_(False)  # the actor loss must not move the critic
-                    loss_actor = losses.actor_loss(self.critic(obs, action_pi))
+                    q_pi = self.critic(obs, action_pi)
+                    loss_actor = anchored_actor_loss(losses.actor_loss(q_pi), q_pi, residual, cfg.residual_l2)
                     self.critic.requires_grad_(True)
                     self.actor_opt.zero_grad(set_to_none=True)
                     loss_actor.backward()

@@ -28,6 +28,10 @@ class ResidualConfig(TD3Config):
     steps follow a meaningful gradient instead of an untrained critic's)."""
     actor_lr: float = 3e-4
     """Residual actor learning rate (Adam; smaller than TD3's default: the base already acts well)."""
+    residual_l2: float = 0.0
+    """Weight of the residual's mean square in the actor loss, the critic term normalized by its own scale
+    (TD3+BC's λ, `losses.anchored_actor_loss`): > 0 keeps the residual at zero wherever the critic does not
+    clearly pay for a correction (0 = the plain TD3 / SAC actor loss)."""
     critic_lr: float = 3e-4
     """Critic learning rate (Adam)."""
     obs_normalization: bool = True
@@ -40,6 +44,8 @@ class ResidualConfig(TD3Config):
             problems.append(f"residual_scale must be in (0, 2], got {self.residual_scale}")
         if self.n_step < 1:
             problems.append(f"n_step must be >= 1, got {self.n_step}")
+        if not (math.isfinite(self.residual_l2) and self.residual_l2 >= 0.0):
+            problems.append(f"residual_l2 must be finite and >= 0, got {self.residual_l2}")
         if self.critic_warmup_updates < 0:
             problems.append(f"critic_warmup_updates must be >= 0, got {self.critic_warmup_updates}")
         if self.critic_norm not in ("none", "layer", "batch_renorm"):

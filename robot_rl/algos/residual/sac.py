@@ -13,7 +13,7 @@ from torch import nn
 
 from robot_rl.algos import common
 from robot_rl.algos.residual.config import ResidualSACConfig
-from robot_rl.algos.residual.losses import combine
+from robot_rl.algos.residual.losses import anchored_actor_loss, combine
 from robot_rl.algos.residual.policy import ResidualPolicy
 from robot_rl.algos.residual.shell import ResidualShell
 from robot_rl.algos.sac import losses
@@ -83,7 +83,10 @@ class ResidualSAC(ResidualShell):
                 residual, log_prob = self.actor.sample(obs)
                 action_pi = combine(self.base_action(b.obs), residual, cfg.residual_scale)
                 self.critic.requires_grad_(False)  # the actor loss must not move the critic
-                loss_actor = losses.actor_loss(self.critic(obs, action_pi), log_prob, alpha)
+                q_pi = self.critic(obs, action_pi)
+                loss_actor = anchored_actor_loss(
+                    losses.actor_loss(q_pi, log_prob, alpha), q_pi, residual, cfg.residual_l2
+                )
                 self.critic.requires_grad_(True)
                 self.actor_opt.zero_grad(set_to_none=True)
                 loss_actor.backward()

@@ -35,7 +35,7 @@ def _rows(h: F64, grad_p: F64, jac: F64, gamma: float, dt_s: float) -> tuple[F64
 
 
 def joint_limit_rows(
-    q_rad: F64,
+    q_rad: F64 | tuple[F64, F64],
     lower_rad: F64,
     upper_rad: F64,
     gamma: float,
@@ -46,21 +46,26 @@ def joint_limit_rows(
     """Joint position limits: h_up = upper − q and h_lo = q − lower, ∇h = ∓e_i, so eq. (1) gives
     u_i ≤ γ·(upper_i − q_i)/T and −u_i ≤ γ·(q_i − lower_i)/T (2n rows: the n upper limits, then the n lower).
 
-    With `accel_rad_s2`, each bound is the larger of that and the braking speed of the final clamp (the speed
+    With `accel_rad_s2`, each bound inside the limits is instead the braking speed of the final clamp (the speed
     from which the joint still stops before the limit at a_max after `brake_horizon_s`; robot_rl/safety/links/
-    joint_limits.py `braking_speed`). Both keep q + u·T inside the limits, but the γ-rate alone asks for a
-    deceleration of γ/T · v, which exceeds a_max at speed: the QP would turn infeasible with the acceleration box
-    and the chain would stop abruptly. The braking speed is recursively feasible under the box (after a step at
-    it, v − a_max·T is again allowed), so the larger of the two is too. A joint beyond a limit (h < 0) gets a row
-    that requires moving back inside at rate γ.
+    joint_limits.py `braking_speed`), the clamp's own rule. The γ-rate alone asks for a deceleration of γ/T · v,
+    which exceeds a_max at speed: the QP would turn infeasible with the acceleration box and the chain would stop
+    abruptly; the braking speed is recursively feasible under the box (after a step at it, v − a_max·T is again
+    allowed). Any looser bound (an earlier version took the larger of the two) lets through speeds the clamp then
+    cuts, and a cut after this filter can undo what it did for the obstacles. A joint beyond a limit (h < 0)
+    gets a row that requires moving back inside at rate γ.
+
+    `q_rad` may be a pair (toward the upper limits, toward the lower ones): the position each limit is measured
+    from, when the joint may be further along than measured (the final clamp's prediction of a lagging servo).
     """
-    n = q_rad.shape[0]
+    q_up, q_down = q_rad if isinstance(q_rad, tuple) else (q_rad, q_rad)
+    n = q_up.shape[0]
     eye = np.eye(n)
-    h = np.concatenate((upper_rad - q_rad, q_rad - lower_rad))
+    h = np.concatenate((upper_rad - q_up, q_down - lower_rad))
     b = (gamma / dt_s) * h
     if accel_rad_s2 is not None:
         a = np.concatenate((accel_rad_s2, accel_rad_s2))
-        b = np.where(h > 0.0, np.maximum(b, braking_speed(h, a, brake_horizon_s)), b)
+        b = np.where(h > 0.0, braking_speed(h, a, brake_horizon_s), b)
     return np.concatenate((eye, -eye)), b, h
 
 

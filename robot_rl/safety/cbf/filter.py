@@ -145,14 +145,20 @@ class CbfFilter:
         """Number of barrier rows per step."""
         return len(self.row_labels)
 
-    def rows(self, q_rad: F64, dt_s: float) -> tuple[F64, F64, F64]:
-        """Every barrier row at `q_rad` [n] for a step of `dt_s`: (A [m, n], b [m], h [m]) in `row_labels` order."""
+    def rows(self, q_rad: F64, dt_s: float, q_pred_rad: F64 | None = None) -> tuple[F64, F64, F64]:
+        """Every barrier row at `q_rad` [n] for a step of `dt_s`: (A [m, n], b [m], h [m]) in `row_labels` order.
+
+        `q_pred_rad`: where the commands already sent put the joints (the final clamp's `predicted_position`,
+        velocity interface); toward each limit the joint rows start from whichever of it and `q_rad` is further
+        along, as the clamp does, so the clamp never has to cut what this filter let through."""
         parts: list[tuple[F64, F64, F64]] = []
         gamma, clear = self.config.gamma, self._clear
         if self._n_joint_rows:
             # Braking room as the final clamp keeps it: 3 periods for a velocity command, one step for a target.
             brake_s = NEXT_COMMAND_PERIODS * self._period_s if self._velocity_iface else dt_s
-            parts.append(joint_limit_rows(q_rad, self._lower, self._upper, gamma, dt_s, self._amax, brake_s))
+            q_hi = q_rad if q_pred_rad is None else np.maximum(q_rad, q_pred_rad)
+            q_lo = q_rad if q_pred_rad is None else np.minimum(q_rad, q_pred_rad)
+            parts.append(joint_limit_rows((q_hi, q_lo), self._lower, self._upper, gamma, dt_s, self._amax, brake_s))
         if len(self._sph_r) or len(self._cap_r) or len(self._hs_d):
             points, jac = self._kin.point_jacobians(q_rad)
             points, jac = points[self._points], jac[self._points]
@@ -179,7 +185,13 @@ class CbfFilter:
         return lb, ub
 
     def filter(
-        self, q_rad: F64, u_policy_rad_s: F64, v_prev_rad_s: F64, dt_s: float, horizon_s: float | None = None
+        self,
+        q_rad: F64,
+        u_policy_rad_s: F64,
+        v_prev_rad_s: F64,
+        dt_s: float,
+        horizon_s: float | None = None,
+        q_pred_rad: F64 | None = None,
     ) -> tuple[F64 | None, str, CbfStats]:
         """The command to send (the input object itself when unchanged), why it changed ("" if not), the stats.
 
@@ -189,6 +201,7 @@ class CbfFilter:
             v_prev_rad_s: the previous committed joint velocity [n] (the acceleration bound's centre).
             dt_s: the step the acceleration bound allows for (> 0).
             horizon_s: the step T of the barrier rows (default dt_s): how long the command stays in force.
+            q_pred_rad: the joints' predicted position from the commands already sent (`rows`), or None.
 
         Returns None with the reason when no command satisfies the barriers and bounds or the solver failed
         (`stats.last_status` says which).
@@ -196,7 +209,7 @@ class CbfFilter:
         stats = self.stats
         stats.calls += 1
         u = u_policy_rad_s
-        a, b, h = self.rows(q_rad, horizon_s if horizon_s is not None else dt_s)
+        a, b, h = self.rows(q_rad, horizon_s if horizon_s is not None else dt_s, q_pred_rad)
         lb, ub = self.bounds(v_prev_rad_s, dt_s)
         with np.errstate(all="ignore"):  # a huge command may overflow A·u: the test fails, which is right
             rows_ok = not len(b) or bool((a @ u - b).max() <= ROW_TOL)
@@ -215,6 +228,7 @@ class CbfFilter:
         out = np.minimum(np.maximum(u, lb), ub)
         # The box's projection (a clip) is the QP's answer whenever it meets every row: no solve needed.
         if not active.any() or (a[active] @ out - b[active]).max() <= ROW_TOL:
+            out = self._onto_joint_rows(out, b)
             return out, self._changed(u_ref, out, "clipped", "velocity/acceleration bounds only"), stats
         stats.solves += 1
         res = self.backend.solve(u_ref, a, np.where(active, b, np.inf), lb, ub)
@@ -222,7 +236,7 @@ class CbfFilter:
         stats.max_solve_s = max(stats.max_solve_s, res.solve_s)
         if res.u is None:
             return None, self._failed(res.status, a, b, h), stats
-        out = np.minimum(np.maximum(res.u, lb), ub)
+        out = self._onto_joint_rows(np.minimum(np.maximum(res.u, lb), ub), b)
         excess = a[active] @ out - b[active]
         if excess.max() > ROW_TOL:
             i = int(np.flatnonzero(active)[int(excess.argmax())])
@@ -234,6 +248,15 @@ class CbfFilter:
         unit = "rad" if binding < self._n_joint_rows else "m"
         what = f"{self.row_labels[binding]} (h {h[binding]:.4g} {unit})"
         return out, self._changed(u_ref, out, "solved", what), stats
+
+    def _onto_joint_rows(self, out: F64, b: F64) -> F64:
+        """`out` with each joint's speed toward a limit cut to its row's bound exactly. The solver meets a row to
+        within ROW_TOL, but the final clamp applies the same braking bound exactly and would count the last 1e-9
+        rad/s as a change of its own (a false `position_limit` on nearly every filtered step)."""
+        n = self._n_joint_rows // 2
+        if not n:
+            return out
+        return np.minimum(np.maximum(out, -b[n : 2 * n]), b[:n])
 
     def _changed(self, u_ref: F64, out: F64, status: str, what: str) -> str:
         stats = self.stats

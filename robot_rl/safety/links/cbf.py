@@ -16,6 +16,7 @@ from robot_rl.safety.cbf.filter import CbfFilter, CbfStats
 from robot_rl.safety.config import SafetyConfig
 from robot_rl.safety.inputs import F64, all_finite
 from robot_rl.safety.link import LinkBase, LinkKind, LinkOutput, Step
+from robot_rl.safety.links.joint_limits import JointLimits, predicted_position
 from robot_rl.safety.urdf_kinematics import UrdfChain
 
 CBF_KEYS = ("cbf", "cbf_infeasible", "cbf_timeout", "cbf_error")
@@ -57,6 +58,7 @@ class CbfLink(LinkBase):
         """The barrier rows, box and QP."""
         self._position_iface = config.command_interface == "position"
         self._period_s = config.control_period_s
+        self._limits = JointLimits.from_config(config)
 
     @property
     def stats(self) -> CbfStats:
@@ -85,7 +87,9 @@ class CbfLink(LinkBase):
                 # A velocity command stays in force until the next one, or until the robot's command timeout if none
                 # comes, and a lagging servo moves on after it: the rows hold over `lookahead_periods` periods.
                 horizon_s = max(dt_s, self._period_s) * self._lookahead
-                out, reason, stats = self.filter_.filter(q, action, step.v_prev, dt_s, horizon_s)
+                # The final clamp judges the joint limits from where the commands sent put the joints: so do we.
+                q_pred = predicted_position(step.prev_target, step.v_prev, step.dt_s, q, self._limits)
+                out, reason, stats = self.filter_.filter(q, action, step.v_prev, dt_s, horizon_s, q_pred)
                 if out is action:
                     return action, ()
                 result = out
