@@ -87,6 +87,7 @@ def write_report(data: dict[str, Any], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{NAME}.json").write_text(json.dumps(data, indent=1) + "\n")
     runs = data["runs"]
+    loads = data["machine"]["load_avg_1m"]
     lines = [
         "# Safe exploration: SAC with and without the CBF filter on the pillar task",
         "",
@@ -97,17 +98,19 @@ def write_report(data: dict[str, Any], out_dir: Path) -> None:
         f"`{ENV_ID}` (MuJoCo), SAC (classic recipe), {data['steps']:,} env steps per run, the same seeds in both "
         "conditions. A constraint violation = a training episode that ended on the pillar (the task's own collision "
         "check). Final success: 20 seeded evaluation episodes of the deterministic policy, unfiltered. Machine: "
-        f"{data['machine']['cpu_model']}, load {data['machine']['load_avg_1m'][0]:.1f} on "
+        f"{data['machine']['cpu_model']}, load {min(loads):.1f}–{max(loads):.1f} on "
         f"{data['machine']['cpus']} CPUs.",
         "",
-        "| condition | seed | training episodes | ended on the pillar | held steps | changed steps | final success |",
-        "|---|---|---|---|---|---|---|",
+        "| condition | seed | training episodes | ended on the pillar | held steps | changed steps "
+        "| joint-limit cuts by the final clamp | final success |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for r in runs:
+    for r in sorted(runs, key=lambda r: (r["seed"], CONDITIONS.index(r["condition"]))):
         final = "–" if r["final_success_rate"] is None else f"{r['final_success_rate']:.0%}"
+        cuts = r["counters"].get("position_limit", 0)
         lines.append(
             f"| {r['condition']} | {r['seed']} | {r['episodes']} | {r['failed_episodes']} | {r['held_steps']} | "
-            f"{r['changed_steps']} | {final} |"
+            f"{r['changed_steps']} | {cuts} | {final} |"
         )
     totals = {c: sum(r["failed_episodes"] for r in runs if r["condition"] == c) for c in CONDITIONS}
     episodes = {c: sum(r["episodes"] for r in runs if r["condition"] == c) for c in CONDITIONS}
@@ -116,6 +119,10 @@ def write_report(data: dict[str, Any], out_dir: Path) -> None:
         "Reading: episodes that ended on the pillar during training, over all seeds: "
         + "; ".join(f"{c} {totals[c]} of {episodes[c]}" for c in CONDITIONS)
         + ".",
+        "",
+        "Joint-limit cuts by the final clamp: steps on which the `joint_limits` clamp behind the filter still changed "
+        "the command for a position limit (with `cbf`, a cut can undo an obstacle correction; the filter's joint rows "
+        "use the clamp's own braking rule, so it should find nothing to cut).",
     ]
     (out_dir / f"{NAME}.md").write_text("\n".join(lines) + "\n")
 
@@ -126,7 +133,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=10_000)
     ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "docs" / "benchmarks")
     ap.add_argument("--work-dir", type=Path)
+    ap.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=CONDITIONS)
+    ap.add_argument(
+        "--merge", type=Path, nargs="+", help="combine these shard JSONs (runs side by side) into <out-dir>"
+    )
     args = ap.parse_args(argv)
+    if args.merge:
+        parts = [json.loads(p.read_text()) for p in args.merge]
+        merged = dict(parts[0])
+        merged["runs"] = [r for part in parts for r in part["runs"]]
+        merged["command"] = "\n".join(
+            [p["command"] for p in parts]
+            + [".venv/bin/python bench/safe_exploration.py --merge " + shlex.join(map(str, args.merge))]
+        )
+        loads = [x for p in parts for x in p["machine"]["load_avg_1m"]]
+        merged["machine"] = {**parts[0]["machine"], "load_avg_1m": [min(loads), max(loads)]}
+        write_report(merged, args.out_dir)
+        return 0
     command = ".venv/bin/python bench/safe_exploration.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
@@ -135,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load0 = os.getloadavg()[0]
     runs = []
     for seed in args.seeds:
-        for condition in CONDITIONS:
+        for condition in args.conditions:
             runs.append(run_one(condition, seed, args.steps, work))
             data = {
                 "command": command,
