@@ -518,8 +518,8 @@ def row_cbf_obstacle(data: Data) -> list[str]:
     ]
 
 
-def row_lac_robustness(data: Data) -> list[str]:
-    d = data("lac_robustness")
+def row_lac_robustness(data: Data, name: str = "lac_robustness") -> list[str]:
+    d = data(name)
     targets = _need(d, "targets")
     seeds = {r["algo"] for r in _need(d, "runs")}
     n = {a: sum(1 for r in d["runs"] if r["algo"] == a) for a in sorted(seeds)}
@@ -537,11 +537,38 @@ def row_lac_robustness(data: Data) -> list[str]:
     verdict = ("met" if not missed else "**missed**: " + ", ".join(missed)) if judged else "not judged"
     return [
         f"LAC vs SAC (CrossQ) robustness on {d['config']['env'].split('/')[-1]} (`bench/lac_robustness.py`, "
-        "[lac_robustness.md](docs/benchmarks/lac_robustness.md))",
+        f"[{name}.md](docs/benchmarks/{name}.md))",
         "; ".join(cells) + " (training seeds: " + ", ".join(f"{a} {k}" for a, k in n.items()) + ")",
         "LAC's failure ≤ ½ SAC's where SAC fails > 50%, nominal cost ≤ 1.2× SAC's, 5 seeds: "
         + verdict
         + ("" if min(n.values(), default=0) >= 5 else " (fewer than 5 seeds)"),
+    ]
+
+
+def row_lac_robustness_reach(data: Data) -> list[str]:
+    return row_lac_robustness(data, "lac_robustness_pandareach")
+
+
+def row_node_latency_cbf(data: Data) -> list[str]:
+    d = data("node_latency")
+    runs = [r for r in _need(d, "runs") if not r["record"]]
+    cells = []
+    for rate in sorted({r["rate_hz"] for r in runs}):
+        pair = {bool(r.get("cbf")): r for r in runs if r["rate_hz"] == rate}
+        if False in pair and True in pair:
+            off, on = pair[False], pair[True]
+            cells.append(
+                f"{rate} Hz: p99 {off['policy_node']['p99_ms']:.2f} → {on['policy_node']['p99_ms']:.2f} ms "
+                f"({on['policy_node']['p99_ms'] - off['policy_node']['p99_ms']:+.2f} ms; the echo node moved "
+                f"{on['echo']['p99_ms'] - off['echo']['p99_ms']:+.2f} ms between the same runs)"
+            )
+    if not cells:
+        raise FiguresError("node_latency.json has no CBF run: run bench/node_latency.py without --no-cbf-run")
+    return [
+        "Policy node with the `cbf` link on vs off, side by side (`bench/node_latency.py`, "
+        "[node_latency.md](docs/benchmarks/node_latency.md))",
+        "; ".join(cells),
+        "reported (added p99), no target",
     ]
 
 
