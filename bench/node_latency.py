@@ -474,6 +474,8 @@ def beyond_noise(off: dict[str, Any], on: dict[str, Any], cost: str, none: str) 
     thing, so its p99 change between the two runs is run-to-run noise, and the policy node's change counts as
     measured only beyond it. `cost` names what a measured rise means, `none` what a measured fall means."""
     d_policy = on["policy_node"]["p99_ms"] - off["policy_node"]["p99_ms"]
+    if "p99_ms" not in on["echo"] or "p99_ms" not in off["echo"]:  # the echo node answered nothing we could time
+        return d_policy, float("nan"), "not judged: the echo node has no samples in one of the two runs"
     d_echo = on["echo"]["p99_ms"] - off["echo"]["p99_ms"]
     if abs(d_policy) <= abs(d_echo):
         verdict = "within that run-to-run noise"

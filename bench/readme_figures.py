@@ -560,7 +560,7 @@ def row_node_latency_cbf(data: Data) -> list[str]:
             cells.append(
                 f"{rate} Hz: p99 {off['policy_node']['p99_ms']:.2f} → {on['policy_node']['p99_ms']:.2f} ms "
                 f"({on['policy_node']['p99_ms'] - off['policy_node']['p99_ms']:+.2f} ms; the echo node moved "
-                f"{on['echo']['p99_ms'] - off['echo']['p99_ms']:+.2f} ms between the same runs)"
+                f"{_need(on, 'echo', 'p99_ms') - _need(off, 'echo', 'p99_ms'):+.2f} ms between the same runs)"
             )
     if not cells:
         raise FiguresError("node_latency.json has no CBF run: run bench/node_latency.py without --no-cbf-run")
