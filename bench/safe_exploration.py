@@ -120,6 +120,21 @@ def write_report(data: dict[str, Any], out_dir: Path) -> None:
         + "; ".join(f"{c} {totals[c]} of {episodes[c]}" for c in CONDITIONS)
         + ".",
         "",
+        "Held steps by reason, over all seeds: "
+        + "; ".join(
+            f"{c}: "
+            + (
+                ", ".join(
+                    f"{k} {sum(r['counters'].get(k, 0) for r in runs if r['condition'] == c)}"
+                    for k in sorted({k for r in runs if r["condition"] == c for k in r["counters"]})
+                    if k.startswith("cbf_") or k in ("observation_watchdog", "command_watchdog", "plausibility")
+                )
+                or "none"
+            )
+            for c in CONDITIONS
+        )
+        + " (a `cbf_timeout` is a solve over the filter's `time_budget_s`: the chain holds that step).",
+        "",
         "Joint-limit cuts by the final clamp: steps on which the `joint_limits` clamp behind the filter still changed "
         "the command for a position limit (with `cbf`, a cut can undo an obstacle correction; the filter's joint rows "
         "use the clamp's own braking rule, so it should find nothing to cut).",
