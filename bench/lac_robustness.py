@@ -252,6 +252,8 @@ def write_report(data: dict[str, Any], out_dir: Path, write_json: bool = True) -
             unit = next(summary[a][kind][lv]["unit"] for a in summary if lv in summary[a].get(kind, {}))
             lines.append(f"| {lv} {unit} | " + " | ".join(cells) + " |")
         lines.append("")
+    if _headline_metric(summary) == "success":
+        lines += ["## Reading", "", *_success_reading(summary), ""]
     lines += ["## Targets (issue 14)", ""]
     if not data["targets"]:
         lines.append("Not judged: both `lac` and `sac` runs are needed.")
@@ -274,8 +276,40 @@ def write_report(data: dict[str, Any], out_dir: Path, write_json: bool = True) -
         lines += ["", f"Fewer than 5 training seeds for {', '.join(few)}: a first look, not a headline."]
     plot = _plot(data, out_dir)
     if plot:
-        lines += ["", f"![failure rate per level]({plot.name})"]
+        lines += ["", f"![{_headline_metric(summary)} rate per level]({plot.name})"]
     (out_dir / f"{report_name(cfg['env'])}.md").write_text("\n".join(lines) + "\n")
+
+
+def _headline_metric(summary: dict[str, Any]) -> str:
+    """`failure` where any run failed at any level (the cart-pole), else `success` (a reach task never fails)."""
+    for by_kind in summary.values():
+        for levels in by_kind.values():
+            if any(c["failure"] and c["failure"]["max"] > 0 for c in levels.values()):
+                return "failure"
+    return "success"
+
+
+def _success_reading(summary: dict[str, Any]) -> list[str]:
+    """Per kind: each algorithm's mean success at the nominal level and at the largest level."""
+    out = []
+    for kind in next(iter(summary.values()), {}):
+        parts = []
+        for algo, by_kind in summary.items():
+            levels = by_kind.get(kind, {})
+            if not levels:
+                continue
+            nominal = next(
+                (lv for lv, c in levels.items() if _is_nominal({"level": float(lv), "unit": c["unit"]})), None
+            )
+            top = max(levels, key=float)
+            if nominal is None or not levels[nominal]["success"] or not levels[top]["success"]:
+                continue
+            parts.append(f"{algo} {_pct(levels[nominal]['success']['mean'])} → {_pct(levels[top]['success']['mean'])}")
+        if parts:
+            unit = next(iter(summary.values()))[kind][max(next(iter(summary.values()))[kind], key=float)]["unit"]
+            top_level = max(next(iter(summary.values()))[kind], key=float)
+            out.append(f"* {kind}: success from nominal to {top_level} {unit}: " + "; ".join(parts) + ".")
+    return out
 
 
 def _plot(data: dict[str, Any], out_dir: Path) -> Path | None:
@@ -291,6 +325,7 @@ def _plot(data: dict[str, Any], out_dir: Path) -> Path | None:
     kinds = list(next(iter(summary.values()), {}))
     if not kinds:
         return None
+    metric = _headline_metric(summary)
     fig, axes = plt.subplots(1, len(kinds), figsize=(3.2 * len(kinds), 3.0), squeeze=False)
     for ax, kind in zip(axes[0], kinds, strict=True):
         for algo, by_kind in summary.items():
@@ -298,7 +333,7 @@ def _plot(data: dict[str, Any], out_dir: Path) -> Path | None:
             if not levels:
                 continue
             x = [float(lv) for lv in levels]
-            f = [by_kind[kind][lv]["failure"] for lv in levels]
+            f = [by_kind[kind][lv][metric] for lv in levels]
             ax.plot(x, [c["mean"] for c in f], marker="o", label=algo)
             ax.fill_between(x, [c["min"] for c in f], [c["max"] for c in f], alpha=0.2)
         unit = next(iter(summary.values()))[kind][sorted(next(iter(summary.values()))[kind], key=float)[0]]["unit"]
@@ -306,7 +341,7 @@ def _plot(data: dict[str, Any], out_dir: Path) -> Path | None:
         ax.set_xlabel(unit)
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("failure rate")
+    axes[0][0].set_ylabel(f"{metric} rate")
     axes[0][0].legend()
     fig.tight_layout()
     path = out_dir / f"{report_name(data['config']['env'])}.png"
