@@ -533,6 +533,25 @@ def row_lac_robustness(data: Data, name: str = "lac_robustness") -> list[str]:
                 f"{t['kind']} {t['level']:g} {t['unit']}: SAC fails {_pct(t['sac_failure'])}, LAC "
                 f"{_pct(t['lac_failure'])}"
             )
+    if not any(t.get("level") is not None for t in targets):  # a task that never fails (reach): success per kind
+        summary = _need(d, "summary")
+        for kind in next(iter(summary.values()), {}):
+            tops = []
+            for algo, by_kind in summary.items():
+                levels = by_kind.get(kind, {})
+                top = max(levels, key=float) if levels else None
+                nominal = next(
+                    (lv for lv, c in levels.items() if float(lv) == (1.0 if str(c["unit"]).startswith("x") else 0.0)),
+                    None,
+                )
+                if top is not None and nominal is not None and levels[top]["success"] and levels[nominal]["success"]:
+                    tops.append(
+                        f"{algo.upper()} {_pct(levels[nominal]['success']['mean'])} → "
+                        f"{_pct(levels[top]['success']['mean'])}"
+                    )
+            if tops and top is not None:
+                unit = summary[next(iter(summary))][kind][top]["unit"]
+                cells.append(f"success nominal → {kind} {top} {unit}: " + ", ".join(tops))
     missed = [t["kind"] for t in judged if not t["met"]]
     verdict = ("met" if not missed else "**missed**: " + ", ".join(missed)) if judged else "not judged"
     return [
@@ -604,11 +623,13 @@ ROWS: list[Callable[[Data], list[str]]] = [
     row_sim_speed,
     row_sim2sim,
     row_node_latency,
+    row_node_latency_cbf,
     row_safety_chain,
     row_cbf_solvers,
     row_cbf_obstacle,
     row_safe_exploration,
     row_lac_robustness,
+    row_lac_robustness_reach,
     row_recorder,
     row_reliability,
 ]
