@@ -18,29 +18,60 @@ from ros_nodes.bringup import LifecycleClient
 from ros_nodes.ros_env import isolated_ros_env
 
 
-def _start(bundle: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ros_nodes.policy_node", "--ros-args", "-p", f"bundle_dir:={bundle}"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+class _PolicyNodeProcess:
+    """The policy node in a process of its own, with a lifecycle client to it: `start` (re)launches it, `stop`
+    stops it cleanly (SIGINT, exit 0); leaving the block closes the client and kills a process still running."""
+
+    def __init__(self, bundle: Path, ros_env: int) -> None:
+        self.bundle = bundle
+        self.env = isolated_ros_env(ros_env)
+        self.env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+        self.proc = self.start()
+        self.client = LifecycleClient("/policy_node")
+
+    def start(self) -> subprocess.Popen[str]:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ros_nodes.policy_node", "--ros-args", "-p", f"bundle_dir:={self.bundle}"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return self.proc
+
+    def stderr(self) -> str:
+        return self.proc.stderr.read() if self.proc.stderr else ""
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)  # a clean stop exits 0
+        assert self.proc.wait(timeout=15) == 0, self.stderr()
+
+    def __enter__(self) -> _PolicyNodeProcess:
+        try:
+            self.client.wait_for_service(30.0, lambda: None if self.proc.poll() is None else "policy node exited")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
 
 def test_killed_policy_node_restarts_unconfigured(ros_env: int, cartpole_lqr_bundle: Path) -> None:
-    env = isolated_ros_env(ros_env)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-    proc = _start(cartpole_lqr_bundle, env)
-    client = LifecycleClient("/policy_node")
-    try:
-        client.wait_for_service(30.0, lambda: None if proc.poll() is None else "policy node exited")
+    with _PolicyNodeProcess(cartpole_lqr_bundle, ros_env) as node:
+        client = node.client
         assert client.transition(Transition.TRANSITION_CONFIGURE)
         assert client.transition(Transition.TRANSITION_ACTIVATE)
         assert client.state() == "active"
-        proc.send_signal(signal.SIGKILL)  # no hold, no cleanup: the robot controller must time out (docs/deploy.md)
-        proc.wait(timeout=10)
-        proc = _start(cartpole_lqr_bundle, env)
+        node.proc.send_signal(
+            signal.SIGKILL
+        )  # no hold, no cleanup: the robot controller must time out (docs/deploy.md)
+        node.proc.wait(timeout=10)
+        proc = node.start()
         # The dead node's service may still be in discovery for a while: ask until the new one answers.
         state, deadline = "", time.monotonic() + 30.0
         while not state and time.monotonic() < deadline:
@@ -50,36 +81,20 @@ def test_killed_policy_node_restarts_unconfigured(ros_env: int, cartpole_lqr_bun
             except RuntimeError:
                 continue
         assert state == "unconfigured"
-        proc.send_signal(signal.SIGINT)  # a clean stop exits 0
-        assert proc.wait(timeout=15) == 0, proc.stderr.read() if proc.stderr else ""
-    finally:
-        client.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+        node.stop()
 
 
 def test_a_repeated_transition_is_refused_and_the_node_lives(ros_env: int, cartpole_lqr_bundle: Path) -> None:
     """A supervisor whose configure answer was lost may send configure again after it went through: the node answers
     success=False and keeps running (Jazzy's rclpy raised in the service callback, which killed the node)."""
-    env = isolated_ros_env(ros_env)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-    proc = _start(cartpole_lqr_bundle, env)
-    client = LifecycleClient("/policy_node")
-    try:
-        client.wait_for_service(30.0, lambda: None if proc.poll() is None else "policy node exited")
+    with _PolicyNodeProcess(cartpole_lqr_bundle, ros_env) as node:
+        client = node.client
         assert client.transition(Transition.TRANSITION_CONFIGURE)
         again = client._ChangeState.Request()
         again.transition.id = Transition.TRANSITION_CONFIGURE
         assert client._call(client._change, again, 10.0).success is False  # raw: LifecycleClient would not resend
         time.sleep(0.5)
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert node.proc.poll() is None, node.stderr()
         assert client.state() == "inactive"
         assert client.transition(Transition.TRANSITION_ACTIVATE) and client.state() == "active"
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=15) == 0, proc.stderr.read() if proc.stderr else ""
-    finally:
-        client.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+        node.stop()
