@@ -25,7 +25,7 @@ from robot_rl.safety.links import (
     PlausibilityLink,
     WorkspaceLink,
 )
-from robot_rl.safety.links.joint_limits import LAG_PERIODS, predicted_position
+from robot_rl.safety.links.joint_limits import LAG_PERIODS, step_prediction
 from robot_rl.safety.links.workspace import ForwardKinematics
 from robot_rl.safety.registry import BUILTIN_LINKS, make_link, needs_kinematics
 
@@ -327,7 +327,7 @@ class SafetyChain:
         """Velocity interface: where the commands sent so far put the joint now (`predicted_position`); without
         a usable reading, the previous prediction advanced by the last command; None when there is neither."""
         if q_meas is not None:
-            return predicted_position(step.prev_target, self._v_prev, step.dt_s, q_meas, self._clamp.limits)
+            return step_prediction(step, q_meas, self._clamp.limits)  # the links' value, when they computed it
         if step.prev_target is None:
             return None
         horizon_s = LAG_PERIODS * self._period_s

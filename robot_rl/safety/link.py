@@ -60,6 +60,7 @@ class Step:
         "now_s",
         "observation_stamp_s",
         "prev_target",
+        "q_pred",
         "v_prev",
     )
 
@@ -106,6 +107,9 @@ class Step:
         self._joint_vel = joint_vel
         self.measurement_stamp_s = measurement_stamp_s
         """The joint reading's own (header) stamp, s (None: not given or not a finite time)."""
+        self.q_pred: F64 | None = None
+        """Velocity interface: where the commands sent so far put the joints (`joint_limits.step_prediction`
+        fills it once per step for every link that needs it; None until then)."""
 
     @property
     def joint_pos_rad(self) -> F64 | None:

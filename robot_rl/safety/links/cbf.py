@@ -16,7 +16,7 @@ from robot_rl.safety.cbf.filter import CbfFilter, CbfStats
 from robot_rl.safety.config import SafetyConfig
 from robot_rl.safety.inputs import F64, all_finite
 from robot_rl.safety.link import LinkBase, LinkKind, LinkOutput, Step
-from robot_rl.safety.links.joint_limits import JointLimits, predicted_position
+from robot_rl.safety.links.joint_limits import JointLimits, step_prediction
 from robot_rl.safety.urdf_kinematics import UrdfChain
 
 CBF_KEYS = ("cbf", "cbf_infeasible", "cbf_timeout", "cbf_error")
@@ -88,7 +88,7 @@ class CbfLink(LinkBase):
                 # comes, and a lagging servo moves on after it: the rows hold over `lookahead_periods` periods.
                 horizon_s = max(dt_s, self._period_s) * self._lookahead
                 # The final clamp judges the joint limits from where the commands sent put the joints: so do we.
-                q_pred = predicted_position(step.prev_target, step.v_prev, step.dt_s, q, self._limits)
+                q_pred = step_prediction(step, q, self._limits)
                 out, reason, stats = self.filter_.filter(q, action, step.v_prev, dt_s, horizon_s, q_pred)
                 if out is action:
                     return action, ()

@@ -194,6 +194,15 @@ def predicted_position(prev_pred: F64 | None, v_prev: F64, elapsed_s: float, q_m
     return np.minimum(np.maximum(q, q_meas - band), q_meas + band)
 
 
+def step_prediction(step: Step, q_meas: F64, lim: JointLimits) -> F64:
+    """`predicted_position` for this step from its previous prediction and velocity, computed once and kept on the
+    step: the clamp, the cbf link and the chain's commit all judge from the same value."""
+    q = step.q_pred
+    if q is None:
+        q = step.q_pred = predicted_position(step.prev_target, step.v_prev, step.dt_s, q_meas, lim)
+    return q
+
+
 def velocity_link(
     u: F64, q_meas: F64, v_prev: F64, dt_s: float, lim: JointLimits, changes: Changes, q_pred: F64 | None = None
 ) -> F64:
@@ -295,7 +304,7 @@ class JointLimitsLink(LinkBase):
                 return self.hold(f"no valid joint measurement ({self._iface} interface needs one)", "position_limit")
             if self._iface == "velocity":
                 # For the velocity interface the chain's previous target is its predicted position.
-                q_pred = predicted_position(step.prev_target, step.v_prev, step.dt_s, q_meas, lim)
+                q_pred = step_prediction(step, q_meas, lim)
                 out = velocity_link(action, q_meas, step.v_prev, dt_s, lim, changes, q_pred)
             else:
                 out = effort_link(action, q_meas, lim, changes)
