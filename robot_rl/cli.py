@@ -29,8 +29,9 @@ commands:
                   (--policy flow|diffusion|meanflow: imitate the scripted expert, then the same path)
   envs            list continuous-control environments that can be trained on
   episodes DIR    list recorded MCAP episodes (steps, success, interventions, rewards); --recover crashed ones
-  dataset SOURCE  build a Minari training dataset: expert | rollout | mcap   (robot-rl dataset --help)
+  dataset SOURCE  build a Minari training dataset: expert | rollout | mcap; export one: lerobot (--help)
   deploy FILE     run a ROS 2 launch file's nodes (sim or robot) without ros2 launch (robot-rl deploy --help)
+  learn k:=v ...  the human-in-the-loop learner node beside a running robot (robot-rl learn --help)
   sign            Ed25519 key pairs and bundle signatures (robot-rl sign --help)
 
 global options (before the command):
@@ -488,6 +489,12 @@ def _deploy(argv: list[str]) -> int:
     return deploy_main(argv)
 
 
+def _learn(argv: list[str]) -> int:
+    from ros_nodes.learner_node import cli_main  # ROS pieces load only here
+
+    return cli_main(argv)
+
+
 def _sign(argv: list[str]) -> int:
     from robot_rl.export.sign_cli import main as sign_main
 
@@ -501,6 +508,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "demo": _demo,
     "episodes": _episodes,
     "deploy": _deploy,
+    "learn": _learn,
     "sign": _sign,
     "dataset": _dataset,
 }

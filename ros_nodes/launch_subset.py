@@ -60,6 +60,8 @@ EXECUTABLES: dict[str, Executable] = {
     "sim_robot": Executable("robot-rl-sim-robot", "ros_nodes.sim_robot_node", "sim_robot", robot=True),
     "teleop": Executable("robot-rl-teleop", "ros_nodes.teleop_node", "teleop"),
     "scripted_operator": Executable("robot-rl-scripted-operator", "ros_nodes.scripted_operator", "scripted_operator"),
+    "hil_operator": Executable("robot-rl-hil-operator", "ros_nodes.hil_operator", "hil_operator"),
+    "learner": Executable("robot-rl-learner", "ros_nodes.learner_node", "learner"),
 }
 """`<node exec=...>` names → what runs. ros2 launch finds them as `<prefix>/lib/robot_rl/<exec>` (launch/bin/)."""
 

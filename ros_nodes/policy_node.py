@@ -16,6 +16,11 @@ Never silent: in both trigger modes a watchdog timer (`NodeWatchdog`) ticks in p
 for the observation timeout, so the chain publishes a hold; in the topic-triggered mode a rejected joint state
 still ticks (and holds). Rejections, policy errors and watchdog ticks are counted on `/diagnostics`
 (`NodeHealth`) and logged once per reason and second (`LogThrottle`).
+
+Hot swap (`bundle_announce_topic`, issue 15): a learner's bundle announcements are verified off the control thread
+by the ROS-free `BundleSwapper` and adopted only at an episode start; `~/rollback` returns to the previous bundle
+there. Refusals, swaps and rollbacks are on `/diagnostics` (`policy_node/bundle_swap`), and each recorded episode
+names the bundle that ran it.
 """
 
 from __future__ import annotations
@@ -31,27 +36,46 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy._rclpy_pybind11 import RCLError
+from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, LivelinessPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, Float64MultiArray
+from std_msgs.msg import Bool, Float64MultiArray, String, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from robot_rl.hil.announcement import AnnouncementError, BundleAnnouncement
+from ros_nodes.core.bundle_swap import (
+    BundleSwapConfig,
+    BundleSwapper,
+    SwappableChunkPolicy,
+    deployment_verifier,
+    swap_metadata,
+)
 from ros_nodes.core.control_step import HumanInput
-from ros_nodes.core.deployment import Deployment, PolicyNodeConfig, build_deployment
+from ros_nodes.core.deployment import Deployment, PolicyNodeConfig, build_deployment, safety_params
 from ros_nodes.core.episode_session import EpisodeSession, SessionEvent, write_events
 from ros_nodes.core.log_throttle import LogThrottle
 from ros_nodes.core.loop_stats import LoopStats
 from ros_nodes.core.node_health import NodeHealth, loop_level, node_entries
 from ros_nodes.core.node_watchdog import NodeWatchdog
+from ros_nodes.core.step_stream import StepStream
 from ros_nodes.diagnostic_msgs_util import status_msg
 
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 """ros2_control's forward command controllers subscribe RELIABLE: a best-effort publisher would not match."""
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 """Late joiners (recorders, dashboards) get the current intervention state."""
+STREAM_LIVELINESS_S = 1.0
+"""The step stream's liveliness lease: a learner is told this long after the node dies (or hangs) that it is gone."""
+STREAM_QOS = QoSProfile(
+    depth=1000,
+    reliability=ReliabilityPolicy.RELIABLE,
+    liveliness=LivelinessPolicy.AUTOMATIC,
+    liveliness_lease_duration=Duration(seconds=STREAM_LIVELINESS_S),
+)
+"""Reliable with room for several seconds of steps: a learner that falls behind loses nothing until it is full."""
 
 PARAM_DEFAULTS: dict[str, Any] = PolicyNodeConfig.parameter_defaults()
 """The node's own parameters (`PolicyNodeConfig`'s fields) with their defaults; `safety.*` ones come from YAML."""
@@ -98,10 +122,15 @@ class PolicyNode(LifecycleNode):
         self._throttle = LogThrottle(1.0)
         self._last_policy_error = ""
         self._policy_failing = False
+        self._stream: StepStream | None = None  # the learner's step stream (`step_stream_topic`)
+        self._swapper: BundleSwapper | None = None  # hot swap (`bundle_announce_topic`), built at configure
+        self._swap_policy: SwappableChunkPolicy | None = None
+        self._metadata_sha = ""  # the bundle `_episode_metadata` describes
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0, self._publish_diagnostics)
         self.create_service(SetBool, "~/estop", self._on_estop)
         self.create_service(Trigger, "~/end_episode", self._on_end_episode)
+        self.create_service(Trigger, "~/rollback", self._on_rollback)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
     def _LifecycleNodeMixin__on_change_state(self, req: Any, resp: Any) -> Any:
@@ -140,13 +169,23 @@ class PolicyNode(LifecycleNode):
 
     # ----- lifecycle -----
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        params = self._params()
         try:
-            dep = build_deployment(self._params())
+            dep = build_deployment(params)
+            swap_config = BundleSwapConfig.from_node_config(dep.config)
         except (ValueError, RuntimeError, OSError) as exc:  # BundleError is a ValueError
             self._last_error = f"configure refused: {exc}"
             self.get_logger().error(self._last_error)
             return TransitionCallbackReturn.FAILURE
         self._dep = dep
+        self._metadata_sha = dep.policy.manifest.onnx_sha256
+        if dep.config.bundle_announce_topic:
+            # Hot swap: announced bundles are verified off the control thread and adopted at an episode start,
+            # where the chunk executor resets its policy (`SwappableChunkPolicy.reset`); chain and arbiter stay.
+            verify = deployment_verifier(dep, safety_params(params), swap_config)
+            self._swapper = BundleSwapper(dep.policy, verify, swap_config)
+            self._swap_policy = SwappableChunkPolicy(self._swapper, lambda: dep.session.episodes)
+            dep.step.policy = self._swap_policy
         self._session = dep.session
         self._stats = LoopStats(1.0 / dep.control_hz)
         self._last_error = ""
@@ -193,6 +232,12 @@ class PolicyNode(LifecycleNode):
             "command": self.create_publisher(Float64MultiArray, dep.command_topic, COMMAND_QOS),
             "intervention": self.create_publisher(Bool, "/robot_rl/intervention", LATCHED_QOS),
         }
+        if dep.config.bundle_announce_topic:  # latched: the learner's latest announcement arrives on (re)connect
+            self._subs.append(sub(String, dep.config.bundle_announce_topic, self._on_announcement, LATCHED_QOS))
+        if dep.config.step_stream_topic:
+            pub = self.create_publisher(UInt8MultiArray, dep.config.step_stream_topic, STREAM_QOS)
+            self._pubs["steps"] = pub
+            self._stream = StepStream(lambda data: pub.publish(UInt8MultiArray(data=data)), self._metadata_sha)
         if dep.config.publish_trajectory:
             self._pubs["trajectory"] = self.create_publisher(
                 JointTrajectory, f"/{dep.controller}/joint_trajectory", COMMAND_QOS
@@ -200,6 +245,9 @@ class PolicyNode(LifecycleNode):
         self._pubs["intervention"].publish(Bool(data=False))
 
     def _destroy_io(self) -> None:
+        if self._stream is not None:  # publish what is queued, then stop, before its publisher goes
+            self._stream.close()
+            self._stream = None
         for s in self._subs:
             self.destroy_subscription(s)
         for p in self._pubs.values():
@@ -269,13 +317,39 @@ class PolicyNode(LifecycleNode):
         self._destroy_io()
         if self._dep is not None:
             self._dep.step.close()  # the chunk planner's thread, if asynchronous planning started one
+        if self._swapper is not None:
+            self._swapper.close()
+        self._swapper, self._swap_policy = None, None
         self._dep = None
 
     # ----- recording -----
     def _apply(self, events: tuple[SessionEvent, ...], *, wait: bool) -> None:
         """Write steps and close/open recorded episodes as the session decided. Caller holds the lock."""
+        self._note_switch()
         if self._recorder is not None and events:
             write_events(self._recorder, events, self._episode_metadata, wait=wait)
+        if self._stream is not None and events:
+            self._stream.offer(events)
+
+    def _note_switch(self) -> None:
+        """After a session call: a hot swap or rollback made at the episode start it produced is logged, and the
+        episodes opened from now on name the bundle that runs them. Caller holds the lock."""
+        proxy, swapper, dep = self._swap_policy, self._swapper, self._dep
+        if proxy is None or swapper is None or dep is None or proxy.sha256 == self._metadata_sha:
+            return
+        self._metadata_sha = proxy.sha256
+        if self._stream is not None:
+            self._stream.set_bundle(proxy.sha256)
+        switch = proxy.last_switch
+        if switch is not None:
+            # One call site per severity: rclpy refuses a call site whose severity changes between calls.
+            text = f"{switch.kind}: {switch.replaced_sha256[:12]} -> {switch.sha256[:12]} ({switch.reason})"
+            if switch.kind == "rollback":
+                self.get_logger().warning(text)
+            else:
+                self.get_logger().info(text)
+        if self._recorder is not None:
+            self._episode_metadata = swap_metadata(dep.episode_metadata(), proxy.policy, swapper.active_origin)
 
     # ----- subscriptions (executor thread) -----
     def _now_s(self) -> float:
@@ -367,6 +441,33 @@ class PolicyNode(LifecycleNode):
         self.get_logger().warning(res.message)
         return res
 
+    def _on_announcement(self, msg: String) -> None:
+        """A learner announced a bundle: parse it strictly and queue it for verification (never blocks)."""
+        swapper = self._swapper
+        if swapper is None:
+            return
+        try:
+            announcement = BundleAnnouncement.from_json(msg.data)
+        except AnnouncementError as exc:
+            swapper.note_malformed(str(exc))
+            self.get_logger().warning(str(exc))
+            return
+        outcome = swapper.announce(announcement)
+        if outcome.startswith("refused"):
+            self.get_logger().warning(f"bundle announcement: {outcome}")
+        else:
+            self.get_logger().info(f"bundle announcement: {outcome}")
+
+    def _on_rollback(self, req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
+        """`~/rollback`: return to the previous bundle at the next episode start."""
+        swapper = self._swapper
+        if swapper is None:
+            res.success, res.message = False, "hot swap is off (parameter bundle_announce_topic is empty)"
+            return res
+        res.success, res.message = swapper.request_rollback("service ~/rollback")
+        self.get_logger().warning(f"~/rollback: {res.message}")
+        return res
+
     def _on_end_episode(self, req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
         dep = self._dep
         if dep is None:
@@ -401,6 +502,8 @@ class PolicyNode(LifecycleNode):
             errors_before = dep.step.policy_errors
             out = dep.session.tick(now_s, self._human)
             rec = out.record
+            if self._swapper is not None and self._swapper.awaiting_first_tick and dep.step.step > 0:
+                self._swapper.first_tick()  # the new episode's first tick ran on the swapped-in bundle
             self._publish_command(dep, rec.executed_action)
             if rec.intervention_onset or rec.intervention_offset:
                 self._pubs["intervention"].publish(Bool(data=rec.intervention))
@@ -469,6 +572,10 @@ class PolicyNode(LifecycleNode):
             out["reward_hook_failures"] = dict(dep.step.hooks.failures)
             out["chunks"] = dep.step.chunk_stats().to_json()
             out["control_hz"] = dep.control_hz
+            if self._swapper is not None:
+                out["bundle_swap"] = self._swapper.stats().to_json()
+            if self._stream is not None:
+                out["step_stream"] = self._stream.stats()
             if self._recorder is not None:
                 out["recorder"] = self._recorder.stats()
         return out
@@ -504,6 +611,10 @@ class PolicyNode(LifecycleNode):
                         stability=dep.step.stability_health(),
                     )
                     entries.extend(node_entries(health))
+                if self._swapper is not None:
+                    entries.append(self._swapper.stats().entry())
+                if self._stream is not None:
+                    entries.append(self._stream.entry())
             for e in entries:
                 arr.status.append(status_msg(e.level, f"policy_node/{e.name}", e.message, dep.robot.robot, e.values))
         summary = self.loop_summary()
@@ -521,6 +632,9 @@ class PolicyNode(LifecycleNode):
         )
         if dep is not None:  # how the running model was authenticated (WARN "unpinned" without a pin)
             trusted, trust = dep.trust_status()
+            if self._swapper is not None:
+                swapper = self._swapper
+                trust += f"; hot swap on: running {swapper.active_sha256[:12]} ({swapper.active_origin})"
             arr.status.append(status_msg(0 if trusted else 1, "policy_node/model", trust))
         self._diag_pub.publish(arr)
 

@@ -11,13 +11,16 @@ Topics (names relative to the node's namespace; with none they are the absolute 
                /robot_rl/terminated           std_msgs/Bool                reliable, depth 10 (True on a terminal step)
                /robot_rl/episode_done         std_msgs/Bool                reliable, depth 10 (True on the last step)
                /clock                         rosgraph_msgs/Clock          when publish_clock (sim time)
+               /sim/expert_command            std_msgs/Float64MultiArray   reliable, depth 10; only with
+                                                                           publish_expert_command (sim-only)
                /diagnostics                   diagnostic_msgs/DiagnosticArray  1 Hz: `sim_robot/commands`
+                                                                           (and `sim_robot/expert` when on)
     subscribes /<controller>/commands         std_msgs/Float64MultiArray   reliable, depth 10 (forward_command_ctrl)
     services   ~/reset                        std_srvs/Trigger
 
-Every physics step publishes is_success, terminated, then episode_done. `terminated` is the task's terminal state
-(e.g. the cart-pole fell); an episode_done without it is a truncation (the time limit). The policy node records the
-episode's last step with the matching flag.
+Every physics step publishes is_success, terminated, episode_done, then (when on) the expert's command.
+`terminated` is the task's terminal state (e.g. the cart-pole fell); an episode_done without it is a truncation
+(the time limit). The policy node records the episode's last step with the matching flag.
 
 Command timeout: like a ros2_control controller with a command timeout, the robot holds (zero velocity or effort,
 the last commanded position) when no valid command arrived within `command_timeout_s` of sim time (0 = the
@@ -25,6 +28,12 @@ default: 3 command periods, at least 0.1 s, where the command period is the slow
 joint-state publish period, since a policy that ticks on joint states commands at that rate). It resumes on the
 next valid command; rejected commands do not count as one. Each timeout is logged (throttled) and counted, and
 /diagnostics says WARN while the robot holds on one. See docs/deploy.md for what a real robot's driver must do.
+
+Expert command (issue 15): with `publish_expert_command` on, every physics step also publishes what the task's
+scripted expert (privileged simulator state) would command from the state just reached — after an automatic reset,
+from the new episode's first state — in the physical units of the command interface, actuated-joint order. It is
+a sim-only channel for a scripted operator (`robot-rl-hil-operator`), never a sensor: faults do not touch it, and
+nothing is published on a period where the expert fails (the operator sees a stale stream and lets go).
 
 Header stamps are sim time when `publish_clock` is on (consumers run with use_sim_time), else this node's clock
 at the moment of measurement (a delayed or frozen sensor keeps its old stamp, as a real one would).
@@ -53,6 +62,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray, MultiArrayDimension
 from std_srvs.srv import Trigger
 
+from robot_rl.safety.diagnostics import OK, WARN
 from ros_nodes.core.command_timeout import default_command_timeout_s
 from ros_nodes.core.sim_robot import FaultConfig, RobotSnapshot, SimRobot
 from ros_nodes.diagnostic_msgs_util import status_msg
@@ -109,6 +119,7 @@ class SimRobotNode(Node):
             seed=int(p["seed"]),
             faults=faults,
             episode_steps=int(p["episode_steps"]),
+            expert=bool(p["publish_expert_command"]),
         )
         robot = self.robot
         controller: Any = self.declare_parameter("controller", DEFAULT_CONTROLLERS[robot.command_interface]).value
@@ -151,6 +162,9 @@ class SimRobotNode(Node):
         self._terminated_pub = self.create_publisher(Bool, "robot_rl/terminated", EVENT_QOS)
         self._done_pub = self.create_publisher(Bool, "robot_rl/episode_done", EVENT_QOS)
         self._clock_pub = self.create_publisher(Clock, "/clock", CLOCK_QOS) if self.publish_clock else None
+        self._expert_pub = (
+            self.create_publisher(Float64MultiArray, "sim/expert_command", EVENT_QOS) if robot.expert_enabled else None
+        )
         self.command_topic = f"{self.controller}/commands"
         self._command_sub = self.create_subscription(
             Float64MultiArray, self.command_topic, self._on_command, COMMAND_QOS
@@ -182,6 +196,7 @@ class SimRobotNode(Node):
             "episode_steps": 0,  # 0 = the task's default
             "reset_on_done": True,
             "command_timeout_s": 0.0,  # 0 = 3 command periods, at least 0.1 s
+            "publish_expert_command": False,  # sim/expert_command: the task expert's suggestion (sim-only)
         }
         out: dict[str, Any] = {}
         for name, value in defaults.items():
@@ -258,6 +273,8 @@ class SimRobotNode(Node):
                 sensed = robot.sensor_output()
             if snap.episode_over and self.reset_on_done:
                 robot.reset(wall_time_s=self._now_s(), drop_commands_until_step=True)
+            expert = robot.expert_command
+            expert_errors = robot.expert_errors
         if timed_out:
             self.get_logger().warning(
                 f"no valid command on {self.resolve_topic_name(self.command_topic)} for {age or 0.0:.3f} s "
@@ -273,6 +290,16 @@ class SimRobotNode(Node):
         # Before episode_done: a consumer that acts on episode_done has then (usually) seen how it ended.
         self._terminated_pub.publish(Bool(data=snap.terminated))
         self._done_pub.publish(Bool(data=snap.episode_over))
+        if self._expert_pub is not None:
+            # After episode_done: an operator that lets go at the episode's end sees the new episode's suggestion
+            # only after it.
+            if expert is not None:
+                self._expert_pub.publish(Float64MultiArray(data=expert.tolist()))
+            elif expert_errors:
+                self.get_logger().warning(
+                    f"no expert command this period ({expert_errors} so far): {robot.last_expert_error}",
+                    throttle_duration_sec=1.0,
+                )
 
     def _publish_sensor(self, snap: RobotSnapshot) -> None:
         stamp = time_msg(snap.time_s if self.publish_clock else snap.wall_time_s)
@@ -329,11 +356,17 @@ class SimRobotNode(Node):
     def _publish_diagnostics(self) -> None:
         with self._lock:
             entry = self.robot.command_diagnostics()
+            expert_errors, expert_error = self.robot.expert_errors, self.robot.last_expert_error
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
         arr.status.append(
             status_msg(entry.level, f"{self.get_name()}/commands", entry.message, self.robot.env_id, entry.values)
         )
+        if self._expert_pub is not None:
+            level = WARN if expert_errors else OK
+            message = f"{expert_errors} period(s) without a suggestion" if expert_errors else "publishing"
+            values = {"errors": expert_errors, "last_error": expert_error or ""}
+            arr.status.append(status_msg(level, f"{self.get_name()}/expert", message, self.robot.env_id, values))
         self._diag_pub.publish(arr)
 
     @property

@@ -98,6 +98,27 @@ class PolicyNodeConfig:
     """URDF link whose origin the workspace box must contain (with `urdf`)."""
     stats_path: str = ""
     """Write the loop summary (timing, safety counters, interventions) here as JSON on deactivate ("" = don't)."""
+    step_stream_topic: str = ""
+    """Stream every executed step to a learner on this `std_msgs/UInt8MultiArray` topic (`robot_rl.hil.wire`
+    messages: the recorder's steps, numbered, stamped with the node run and the bundle that produced them;
+    published off the control thread; "" = off)."""
+    bundle_announce_topic: str = ""
+    """Hot swap (docs/deploy.md): a latched `std_msgs/String` topic on which a learner announces new bundles
+    (`robot_rl.hil.announcement.BundleAnnouncement` JSON); each is verified off the control thread and adopted at
+    the next episode start ("" = hot swap off)."""
+    swap_window_episodes: int = 20
+    """Hot swap: a bundle's success rate is taken over its last this-many episodes (`BundleSwapConfig`)."""
+    swap_min_episodes: int = 5
+    """Hot swap: episodes each bundle must have run before an automatic rollback is judged."""
+    swap_rollback_margin: float = 0.2
+    """Hot swap: roll back when the new bundle's success rate is below the previous one's by more than this."""
+    swap_verify_timeout_s: float = 60.0
+    """Hot swap: an announced bundle whose verification takes longer is refused, s."""
+    swap_readopt_rolled_back: bool = False
+    """Hot swap: adopt a rolled-back bundle again when it is announced again."""
+    swap_accept_unsigned_when_pinned: bool = False
+    """Hot swap: a deployment pinned by `expected_sha256` without `trusted_keys` accepts announced bundles, then
+    authenticated only by the announcement's sha256 (False: refused; sign the learner's bundles instead)."""
 
     def __post_init__(self) -> None:
         if self.trigger not in ("timer", "joint_states"):
@@ -259,26 +280,51 @@ def _default_safety(robot: RobotInterface, control_hz: float, overrides: Mapping
     return SafetyConfig.from_dict(merged)
 
 
-def build_deployment(params: Mapping[str, Any]) -> Deployment:
-    """Load, verify and wire everything the node's `configure` needs.
+@dataclass(frozen=True)
+class CheckedBundle:
+    """A bundle loaded, verified and checked against the node's parameters: what configure needs of it."""
+
+    policy: OnnxPolicy
+    """The verified bundle."""
+    robot: RobotInterface
+    """Its typed robot interface (never None: a bundle without one is refused)."""
+    layout: ObservationLayout
+    """Where each entry of its flat observation comes from."""
+    control_hz: float
+    """Control rate in force, Hz (the node's `control_hz`, or the bundle's)."""
+    safety: SafetyConfig
+    """Limits from its manifest, overridden by the node's `safety.*` parameters."""
+
+
+def check_bundle(
+    bundle_dir: str,
+    config: PolicyNodeConfig,
+    safety_overrides: Mapping[str, Any],
+    *,
+    expected_sha256: str | None = None,
+    control_hz: float = 0.0,
+) -> CheckedBundle:
+    """Load and verify the bundle in `bundle_dir` (hash, `expected_sha256` pin, signature by `config.trusted_keys`)
+    and check it against the deployment's parameters: a robot interface, `config.robot`, action names equal to the
+    commanded joints, an observation layout the node can assemble, and safety limits (manifest + overrides) that
+    name the commanded joints. Configure runs it on `bundle_dir`; a hot swap (`ros_nodes/core/bundle_swap.py`) on
+    each announced bundle.
+
+    Args:
+        safety_overrides: the node's `safety.*` parameters (`safety_params`).
+        control_hz: the rate in force, Hz (0 = `config.control_hz`, or the bundle's when that is 0 too).
 
     Raises:
-        BundleError: missing/tampered bundle or pinned-hash mismatch.
-        ValueError: the bundle does not fit this robot/deployment (joints, layout, limits, hooks), with the reason.
+        BundleError: missing/tampered bundle, pinned-hash mismatch, missing/untrusted signature, no robot
+            interface, another robot, action names that are not the commanded joints.
+        ValueError: the observation layout or the safety limits do not fit (the reason).
     """
-    config = PolicyNodeConfig.from_params(params)
-    if not config.bundle_dir:
-        raise ValueError("parameter bundle_dir is empty: point it at an exported bundle directory")
-    policy = OnnxPolicy.load(
-        config.bundle_dir,
-        expected_sha256=config.expected_sha256.strip() or None,
-        trusted_keys=config.trusted_keys or None,
-    )
+    policy = OnnxPolicy.load(bundle_dir, expected_sha256=expected_sha256, trusted_keys=config.trusted_keys or None)
     spec = policy.spec
     robot = spec.robot
     if robot is None:
         raise BundleError(
-            f"bundle {config.bundle_dir} has no robot interface (policy_spec.robot): it was trained on "
+            f"bundle {bundle_dir} has no robot interface (policy_spec.robot): it was trained on "
             f"{spec.env_id or 'a plain Gymnasium env'!r}, not a robot_rl/* robot env, so nothing says which "
             "joints, topics and command interface its inputs and outputs are; export a policy trained on a robot env"
         )
@@ -291,8 +337,26 @@ def build_deployment(params: Mapping[str, Any]) -> Deployment:
             f"{list(command.joints)}"
         )
     layout = ObservationLayout.from_robot(robot, policy.obs_dim)
-    control_hz = float(config.control_hz or spec.control_hz)
-    safety = _default_safety(robot, control_hz, safety_params(params))
+    hz = float(control_hz or config.control_hz or spec.control_hz)
+    safety = _default_safety(robot, hz, safety_overrides)
+    return CheckedBundle(policy, robot, layout, hz, safety)
+
+
+def build_deployment(params: Mapping[str, Any]) -> Deployment:
+    """Load, verify and wire everything the node's `configure` needs.
+
+    Raises:
+        BundleError: missing/tampered bundle or pinned-hash mismatch.
+        ValueError: the bundle does not fit this robot/deployment (joints, layout, limits, hooks), with the reason.
+    """
+    config = PolicyNodeConfig.from_params(params)
+    if not config.bundle_dir:
+        raise ValueError("parameter bundle_dir is empty: point it at an exported bundle directory")
+    checked = check_bundle(
+        config.bundle_dir, config, safety_params(params), expected_sha256=config.expected_sha256.strip() or None
+    )
+    policy, robot, control_hz, safety = checked.policy, checked.robot, checked.control_hz, checked.safety
+    command = robot.command
     fk = None
     if needs_kinematics(safety):  # a workspace box, or a link such as cbf that reads control-point Jacobians
         if not config.urdf:
@@ -311,7 +375,7 @@ def build_deployment(params: Mapping[str, Any]) -> Deployment:
     monitor = wire_monitor(policy, safety, config.bundle_dir, config.trusted_keys)
     step = ControlStep(
         OnnxChunkPolicy(policy),
-        ObservationAssembler(layout),
+        ObservationAssembler(checked.layout),
         command,
         chain,
         arbiter=Arbiter(human_timeout_s=config.human_timeout_s),

@@ -11,6 +11,11 @@ Command timeout (issue 11): with `command_timeout_s` set, a step that finds no v
 timeout holds (zero velocity or effort; position: the last commanded target, or the measured position before any
 command) until a fresh command arrives. It runs on sim time: the hazard is motion executed on a stale command, and
 motion happens in sim time (a stalled physics thread moves nothing).
+
+Expert suggestion (issue 15, opt-in with `expert=True`): after every reset and step the task's scripted expert
+(`sim.experts`, which reads privileged simulator state) is asked what it would command from the new state;
+`expert_command` is that suggestion in the physical units of the command interface. It is a sim-only channel, the
+"eyes" of a scripted operator, never a sensor: faults do not touch it.
 """
 
 from __future__ import annotations
@@ -131,6 +136,11 @@ class SimRobot:
         command_timeout_s: hold when no valid command is younger than this (s of sim time, >= one control
             period); None = no timeout, for callers that step and command by hand (the ROS node always sets one,
             see `ros_nodes.core.command_timeout.default_command_timeout_s`).
+        expert: compute the task's scripted expert's suggested command after every reset and step
+            (`expert_command`); off by default (it costs an IK step per control period).
+
+    Raises:
+        ValueError: a bad argument, or `expert=True` for a task without a scripted expert.
     """
 
     def __init__(
@@ -142,6 +152,7 @@ class SimRobot:
         episode_steps: int = 0,
         env_kwargs: Mapping[str, Any] | None = None,
         command_timeout_s: float | None = None,
+        expert: bool = False,
     ) -> None:
         import gymnasium as gym
 
@@ -183,6 +194,19 @@ class SimRobot:
             except ValueError:
                 self._gym_env.close()
                 raise
+        self._expert: Any = None
+        if expert:
+            from sim.errors import SimError
+
+            try:
+                self._expert = env.make_expert()
+            except SimError as exc:
+                self._gym_env.close()
+                raise ValueError(f"{env_id!r}: cannot publish expert commands: {exc}") from None
+        self._expert_command: np.ndarray | None = None
+        self.expert_errors = 0
+        """Control periods on which the expert raised or suggested a non-finite command (no suggestion then)."""
+        self.last_expert_error: str | None = None
         self._total_steps = 0
         self._time_s = 0.0
         self._episode = -1
@@ -359,6 +383,9 @@ class SimRobot:
         self._drop_until_step = drop_commands_until_step
         snap = self._snapshot(obs, reward=0.0, terminated=False, truncated=False, info={}, wall_time_s=wall_time_s)
         self._record(snap)
+        if self._expert is not None:
+            self._expert.reset()  # a new episode: phase machines and acceleration ramps start afresh
+            self._suggest(obs)
         return snap
 
     def step(self, wall_time_s: float | None = None) -> RobotSnapshot:
@@ -378,6 +405,8 @@ class SimRobot:
         self._time_s = self._total_steps * self.control_dt_s  # no drift from summing dt
         snap = self._snapshot(obs, float(reward), bool(terminated), bool(truncated), info, wall_time_s)
         self._record(snap)
+        if self._expert is not None:
+            self._suggest(obs)
         return snap
 
     def _snapshot(
@@ -424,6 +453,42 @@ class SimRobot:
         cut = snap.time_s - self.faults.delay_s
         while len(self._history) > 1 and self._history[1].time_s <= cut + 1e-12:
             self._history.popleft()
+
+    # ------------------------------------------------------------------ expert suggestion
+    @property
+    def expert_enabled(self) -> bool:
+        """True when the robot was built with `expert=True`."""
+        return self._expert is not None
+
+    @property
+    def expert_command(self) -> np.ndarray | None:
+        """[A] what the task's expert would command from the latest state (physical units of `command_interface`,
+        within the command range); None when the expert is off or failed on this control period."""
+        return None if self._expert_command is None else self._expert_command.copy()
+
+    def _suggest(self, obs: np.ndarray) -> None:
+        """Ask the expert once for the state just reached (it is stateful: exactly one call per period).
+
+        The expert's own state (an acceleration ramp, the push phase machine) follows its suggestions, not the
+        commands the robot actually executed: it is what the expert would do had it been driving all along.
+        """
+        expert = self._expert
+        if expert is None:
+            return
+        try:
+            norm = np.asarray(expert.act(obs), dtype=np.float64).reshape(-1)
+        except Exception as exc:  # an expert bug must not stop the physics; the operator sees a stale stream
+            self._expert_command = None
+            self.expert_errors += 1
+            self.last_expert_error = f"expert raised {exc!r}"
+            return
+        if norm.shape != (len(self.actuated_joints),) or not np.all(np.isfinite(norm)):
+            self._expert_command = None
+            self.expert_errors += 1
+            self.last_expert_error = f"expert suggested {norm.tolist()} (non-finite or wrong length)"
+            return
+        phys = np.asarray(self.interface.to_physical(np.clip(norm, -1.0, 1.0)), dtype=np.float64)
+        self._expert_command = np.clip(phys, self.command_low, self.command_high)
 
     # ------------------------------------------------------------------ faults
     def should_publish(self, time_s: float | None = None) -> bool:

@@ -1,4 +1,5 @@
-"""`robot-rl dataset expert|rollout|mcap`: build a Minari training dataset from one source.
+"""`robot-rl dataset expert|rollout|mcap`: build a Minari training dataset from one source;
+`robot-rl dataset lerobot`: export a Minari dataset or an MCAP recording folder as a LeRobotDataset v3.0.
 
 One frozen config dataclass per source (tyro turns each field's docstring into its flag's help); every command
 shows a progress bar and ends with a one-line summary.
@@ -10,11 +11,15 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import tyro
 
 from robot_rl.core.specs import PolicySpec
 from robot_rl.data.datasets.episode import DatasetSummary, Episode
+
+if TYPE_CHECKING:
+    from robot_rl.data.datasets.sources.mcap import McapReport
 
 USAGE = """usage: robot-rl dataset <source> --out DIR [options]
 
@@ -22,6 +27,9 @@ sources:
   expert    N seeded scripted-expert episodes of a sim task      (robot-rl dataset expert --help)
   rollout   N seeded rollouts of an exported bundle              (robot-rl dataset rollout --help)
   mcap      a folder of recorded MCAP episodes (the policy node's record_dir)   (robot-rl dataset mcap --help)
+
+export:
+  lerobot   a Minari dataset or an MCAP folder as a LeRobotDataset v3.0   (robot-rl dataset lerobot --help)
 
 The dataset is a Minari dataset (arrow backend) with physical actions; docs/datasets.md says how to read it.
 """
@@ -85,6 +93,27 @@ class McapArgs(_OutputArgs):
     policy: Path | None = None
     """Bundle that was deployed, whose spec says what the recorded actions mean (default: the bundle or env the
     recordings name)."""
+
+
+@dataclass(frozen=True)
+class LeRobotArgs:
+    """Export episodes as a LeRobotDataset v3.0 (Parquet frames + meta/; executed physical actions, with the
+    policy's own action, intervention and safety flags and terminated/truncated kept as extra features)."""
+
+    from_: Annotated[Path, tyro.conf.arg(name="from")]
+    """A Minari dataset written by robot-rl dataset, or a folder of recorded episode_*.mcap files."""
+    out: Path
+    """Folder to create (meta/info.json, meta/episodes/, data/chunk-000/file-000.parquet, ...)."""
+    task: str = ""
+    """Task description of every episode ("" = the env id the data belongs to)."""
+    robot_type: str = ""
+    """info.json robot_type ("" = the robot of the data's policy spec)."""
+    policy: Path | None = None
+    """MCAP input: the bundle that was deployed, whose spec says what the recorded actions mean."""
+    overwrite: bool = False
+    """Replace an existing LeRobot dataset at --out."""
+    progress: bool = True
+    """Show a progress bar."""
 
 
 def _bar(total: int, unit: str, enabled: bool) -> tuple[Callable[[object], None], Callable[[], None]]:
@@ -156,6 +185,11 @@ def run_mcap(args: McapArgs) -> str:
     finally:
         close()
     lines = [_write(args.out, spec, episodes, SOURCE, args.dataset_id, args.overwrite)]
+    return "\n".join(_with_report(lines, report, args.episodes_dir))
+
+
+def _with_report(lines: list[str], report: McapReport, episodes_dir: Path) -> list[str]:
+    """`lines` with what reading the recordings left out: the first line gets the file counts."""
     lines[0] += f" from {report.files - len(report.skipped)} of {report.files} files"
     if report.dropped_steps:
         lines[0] += f" ({report.dropped_steps} recorded ticks had no next observation)"
@@ -164,9 +198,47 @@ def run_mcap(args: McapArgs) -> str:
         lines += [f"  {name}: {why}" for name, why in report.skipped]
     if report.partial:
         lines.append(
-            f"ignored {len(report.partial)} unfinished .partial files (robot-rl episodes {args.episodes_dir} --recover)"
+            f"ignored {len(report.partial)} unfinished .partial files (robot-rl episodes {episodes_dir} --recover)"
         )
-    return "\n".join(lines)
+    return lines
+
+
+def run_lerobot(args: LeRobotArgs) -> str:
+    """`robot-rl dataset lerobot`; returns the summary (one line, plus one per skipped MCAP file)."""
+    from robot_rl.data.datasets.lerobot_v3 import CODEBASE_VERSION, LeRobotV3Config, write_lerobot_v3
+    from robot_rl.data.datasets.minari_io import data_path, read_dataset
+    from robot_rl.data.datasets.sources.mcap import mcap_episodes
+    from robot_rl.data.mcap_reader import list_episodes
+
+    _check_out(args.out, args.overwrite)
+    try:
+        data_path(args.from_)
+        is_minari = True
+    except FileNotFoundError:
+        is_minari = False
+    report: McapReport | None = None
+    if is_minari:
+        if args.policy is not None:
+            raise ValueError("--policy is for MCAP recordings; a Minari dataset carries its own policy spec")
+        dataset = read_dataset(args.from_)
+        spec, episodes = dataset.spec, dataset.episodes
+    elif args.from_.is_dir():  # a recording folder; mcap_episodes names what is wrong with one
+        tick, close = _bar(len(list_episodes(args.from_)), "file", args.progress)
+        try:
+            spec, episodes, report = mcap_episodes(args.from_, bundle=args.policy, progress=tick)
+        finally:
+            close()
+    else:
+        raise FileNotFoundError(f"{args.from_} is neither a dataset folder nor a folder of recorded episodes")
+    overrides = {"robot_type": args.robot_type} if args.robot_type else {}
+    config = LeRobotV3Config.from_spec(spec, task=args.task, **overrides)
+    tick, close = _bar(len(episodes), "episode", args.progress)
+    try:
+        write_lerobot_v3(episodes, args.out, config, spec=spec, overwrite=args.overwrite, progress=tick)
+    finally:
+        close()
+    lines = [f"wrote {args.out} (LeRobotDataset {CODEBASE_VERSION}): {DatasetSummary.of(episodes).line()}"]
+    return "\n".join(_with_report(lines, report, args.from_) if report is not None else lines)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -183,6 +255,8 @@ def main(argv: Sequence[str]) -> int:
         print(run_rollout(tyro.cli(RolloutArgs, args=rest, prog=prog)))
     elif source == "mcap":
         print(run_mcap(tyro.cli(McapArgs, args=rest, prog=prog)))
+    elif source == "lerobot":
+        print(run_lerobot(tyro.cli(LeRobotArgs, args=rest, prog=prog)))
     else:
         print(f"robot-rl dataset: unknown source {source!r}\n{USAGE}", file=sys.stderr)
         return 2

@@ -48,30 +48,41 @@ def spec_mismatch(data: PolicySpec, spec: PolicySpec) -> list[str]:
     return problems
 
 
-def fill_replay(buffer: ReplayBuffer, episodes: Sequence[Episode], spec: PolicySpec) -> int:
-    """Append every transition of `episodes` to `buffer`; returns how many actions were clipped into [-1, 1].
+def episode_columns(ep: Episode, spec: PolicySpec, online: bool = False) -> tuple[dict[str, np.ndarray], int]:
+    """One episode's transitions as `ReplayBuffer.add_batch` columns, and how many actions were clipped.
 
     Actions are the executed ones, normalized with `spec` and clipped to [-1, 1] (a policy cannot emit beyond its
-    range; a human or an expert sometimes commands beyond it). Only an episode's last step carries its
+    range; a human or an expert sometimes commands beyond it). Only the last step carries the episode's
     `terminated`/`truncated` flag (truncation is not termination). `source` is `DataSource.INTERVENTION` where a
-    human acted, `DataSource.DATASET` elsewhere.
+    human acted, elsewhere `DataSource.ONLINE` for data the learner's own policy collected (`online`, the
+    human-in-the-loop learner's stream) and `DataSource.DATASET` for everything else.
     """
+    t = len(ep)
+    norm = spec.action.to_normalized(ep.actions)
+    clipped = int(np.any(np.abs(norm) > 1.0, axis=1).sum())
+    last = np.zeros(t, np.float32)
+    last[-1] = 1.0
+    elsewhere = int(DataSource.ONLINE if online else DataSource.DATASET)
+    columns = {
+        "obs": ep.observations[:-1],
+        "action": np.clip(norm, -1.0, 1.0),
+        "reward": ep.rewards.astype(np.float32),
+        "next_obs": ep.observations[1:],
+        "terminated": last * float(ep.terminated),
+        "truncated": last * float(ep.truncated),
+        "cost": ep.cost.astype(np.float32),
+        "intervention": ep.intervention.astype(np.float32),
+        "source": np.where(ep.intervention, int(DataSource.INTERVENTION), elsewhere),
+    }
+    return columns, clipped
+
+
+def fill_replay(buffer: ReplayBuffer, episodes: Sequence[Episode], spec: PolicySpec) -> int:
+    """Append every transition of `episodes` to `buffer` (`episode_columns`); returns how many actions were
+    clipped into [-1, 1]."""
     clipped = 0
     for ep in episodes:
-        t = len(ep)
-        norm = spec.action.to_normalized(ep.actions)
-        clipped += int(np.any(np.abs(norm) > 1.0, axis=1).sum())
-        last = np.zeros(t, np.float32)
-        last[-1] = 1.0
-        buffer.add_batch(
-            obs=ep.observations[:-1],
-            action=np.clip(norm, -1.0, 1.0),
-            reward=ep.rewards.astype(np.float32),
-            next_obs=ep.observations[1:],
-            terminated=last * float(ep.terminated),
-            truncated=last * float(ep.truncated),
-            cost=ep.cost.astype(np.float32),
-            intervention=ep.intervention.astype(np.float32),
-            source=np.where(ep.intervention, int(DataSource.INTERVENTION), int(DataSource.DATASET)),
-        )
+        columns, n = episode_columns(ep, spec)
+        buffer.add_batch(**columns)
+        clipped += n
     return clipped
