@@ -46,13 +46,7 @@ from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robot_rl.hil.announcement import AnnouncementError, BundleAnnouncement
-from ros_nodes.core.bundle_swap import (
-    BundleSwapConfig,
-    BundleSwapper,
-    SwappableChunkPolicy,
-    deployment_verifier,
-    swap_metadata,
-)
+from ros_nodes.core.bundle_swap import BundleSwapConfig, BundleSwapper, SwappableChunkPolicy
 from ros_nodes.core.control_step import HumanInput
 from ros_nodes.core.deployment import Deployment, PolicyNodeConfig, build_deployment, safety_params
 from ros_nodes.core.episode_session import EpisodeSession, SessionEvent, write_events
@@ -61,6 +55,7 @@ from ros_nodes.core.loop_stats import LoopStats
 from ros_nodes.core.node_health import NodeHealth, loop_level, node_entries
 from ros_nodes.core.node_watchdog import NodeWatchdog
 from ros_nodes.core.step_stream import StepStream
+from ros_nodes.core.swap_verify import deployment_verifier, swap_metadata
 from ros_nodes.diagnostic_msgs_util import status_msg
 
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -182,7 +177,7 @@ class PolicyNode(LifecycleNode):
         if dep.config.bundle_announce_topic:
             # Hot swap: announced bundles are verified off the control thread and adopted at an episode start,
             # where the chunk executor resets its policy (`SwappableChunkPolicy.reset`); chain and arbiter stay.
-            verify = deployment_verifier(dep, safety_params(params), swap_config)
+            verify = deployment_verifier(dep, safety_params(params), swap_config.accept_unsigned_when_pinned)
             self._swapper = BundleSwapper(dep.policy, verify, swap_config)
             self._swap_policy = SwappableChunkPolicy(self._swapper, lambda: dep.session.episodes)
             dep.step.policy = self._swap_policy

@@ -6,7 +6,7 @@ to a `BundleSwapper`:
 
 - `announce` returns at once. A worker thread verifies the bundle with every check configure runs on a bundle
   (hash, signature by the node's `trusted_keys`, robot, joints, command interface, observation layout, safety
-  limits: `deployment.check_bundle`) plus the swap's own (`deployment_verifier`): the loaded model's sha256 equals
+  limits: `deployment.check_bundle`) plus the swap's own (`swap_verify.deployment_verifier`): the loaded model's sha256 equals
   the announced one, and the bundle drives the robot exactly like the running one (same robot interface,
   observation layout, action spec, control rate, chunk size / history / execution horizon, safety limits), so the
   `ControlStep` keeps its observation history, safety chain and arbiter. A later announcement supersedes one
@@ -27,15 +27,12 @@ references; verification failures of any kind are refusals.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -43,10 +40,10 @@ import numpy.typing as npt
 from robot_rl.export.errors import BundleError
 from robot_rl.export.runtime import OnnxPolicy
 from robot_rl.hil.announcement import BundleAnnouncement
-from robot_rl.safety.diagnostics import OK, WARN, DiagnosticEntry
 from ros_nodes.core.control_step import OnnxChunkPolicy
-from ros_nodes.core.deployment import CheckedBundle, Deployment, PolicyNodeConfig, check_bundle
+from ros_nodes.core.deployment import PolicyNodeConfig
 from ros_nodes.core.episode_session import EpisodeEnd
+from ros_nodes.core.swap_stats import BundleSwitch, SwapStats
 
 F64 = npt.NDArray[np.float64]
 
@@ -105,132 +102,6 @@ class BundleSwapConfig:
             raise ValueError(f"swap rollback_margin must be in [0, 1], got {self.rollback_margin}")
         if not (math.isfinite(self.verify_timeout_s) and self.verify_timeout_s > 0):
             raise ValueError(f"swap verify_timeout_s must be finite and > 0, got {self.verify_timeout_s}")
-
-
-@dataclass(frozen=True)
-class BundleSwitch:
-    """What to switch the control step to at this episode boundary."""
-
-    kind: str
-    """"swap" (an announced bundle) or "rollback" (back to the previous bundle)."""
-    policy: OnnxPolicy
-    """The verified bundle to run from this episode on."""
-    sha256: str
-    """Its model's sha256."""
-    replaced_sha256: str
-    """The sha256 of the bundle it replaces."""
-    reason: str
-    """Why: the announcement (run, step) for a swap, the rollback's reason for a rollback."""
-
-
-@dataclass(frozen=True)
-class SwapStats:
-    """The swapper's counters and state for `/diagnostics` and the loop summary."""
-
-    active_sha256: str
-    """Model running now."""
-    active_origin: str
-    """"configured", "<run_id>@<training_step>" (an announced bundle) or the same with " (rolled back to)"."""
-    previous_sha256: str
-    """Bundle kept for rollback ("" = none)."""
-    pending_sha256: str
-    """Verified bundle waiting for the next episode boundary ("" = none)."""
-    verifying_sha256: str
-    """Bundle being verified now ("" = none)."""
-    queued_sha256: str
-    """Announcement waiting for the verification in flight ("" = none)."""
-    announcements: int
-    """Announcements received (well-formed ones)."""
-    malformed: int
-    """Announcement messages refused before parsing into an announcement (bad JSON, missing field ...)."""
-    duplicates: int
-    """Announcements of the bundle already active, pending or in verification (ignored)."""
-    refusals: int
-    """Announced bundles refused (verification failed or timed out, sha mismatch, misfit, rolled back) plus
-    malformed messages."""
-    last_refusal: str
-    """Reason of the most recent refusal ("" = none)."""
-    superseded: int
-    """Announcements or verified bundles replaced by a newer one before they ran, or dropped by a rollback."""
-    swaps: int
-    """Announced bundles switched to."""
-    rollbacks: int
-    """Rollbacks made (automatic + manual)."""
-    auto_rollbacks: int
-    """Rollbacks made because the success rate dropped."""
-    last_rollback: str
-    """Reason of the most recent rollback ("" = none)."""
-    blocked: tuple[str, ...]
-    """sha256 of rolled-back bundles that are not re-adopted."""
-    last_swap_latency_s: float | None
-    """Announcement received → first tick on the new bundle, of the latest swap, s (None before the first)."""
-    last_verify_s: float | None
-    """Duration of the latest finished verification, s (None before the first)."""
-    active_episodes: int
-    """Judged episodes of the active bundle in its window."""
-    active_success_rate: float | None
-    """Success rate of the active bundle over its window (None without episodes)."""
-    previous_success_rate: float | None
-    """Success rate of the previous bundle over its window (None without one or without episodes)."""
-    latest_event: str
-    """"", "swap", "refused" or "rollback": what happened last (a refusal or rollback is shown as WARN)."""
-    errors: int
-    """Internal errors caught on the control thread's calls (each one left the running bundle in place)."""
-    last_error: str
-    """The most recent internal error ("" = none)."""
-
-    def entry(self) -> DiagnosticEntry:
-        """The `/diagnostics` entry (`bundle_swap`): WARN after a refusal or rollback, or on internal errors."""
-        level = WARN if self.latest_event in ("refused", "rollback") or self.errors else OK
-        parts = [f"active {self.active_sha256[:12]} ({self.active_origin})", f"{self.swaps} swaps"]
-        if self.pending_sha256:
-            parts.append(f"pending {self.pending_sha256[:12]} (next episode)")
-        if self.verifying_sha256:
-            parts.append(f"verifying {self.verifying_sha256[:12]}")
-        if self.latest_event == "refused":
-            parts.append(f"last announcement refused: {self.last_refusal}")
-        elif self.latest_event == "rollback":
-            parts.append(f"rolled back: {self.last_rollback}")
-        if self.errors:
-            parts.append(f"{self.errors} internal errors: {self.last_error}")
-        return DiagnosticEntry("bundle_swap", level, "; ".join(parts), self.values())
-
-    def values(self) -> dict[str, str]:
-        """Key/value strings for `/diagnostics` (`swap/<name>`)."""
-
-        def num(value: float | None, scale: float = 1.0) -> str:
-            return "" if value is None else f"{scale * value:.6g}"
-
-        return {
-            "swap/active_sha256": self.active_sha256,
-            "swap/active_origin": self.active_origin,
-            "swap/previous_sha256": self.previous_sha256,
-            "swap/pending_sha256": self.pending_sha256,
-            "swap/verifying_sha256": self.verifying_sha256,
-            "swap/announcements": str(self.announcements),
-            "swap/malformed": str(self.malformed),
-            "swap/duplicates": str(self.duplicates),
-            "swap/refusals": str(self.refusals),
-            "swap/last_refusal": self.last_refusal,
-            "swap/superseded": str(self.superseded),
-            "swap/swaps": str(self.swaps),
-            "swap/rollbacks": str(self.rollbacks),
-            "swap/auto_rollbacks": str(self.auto_rollbacks),
-            "swap/last_rollback": self.last_rollback,
-            "swap/blocked": ",".join(self.blocked),
-            "swap/last_latency_ms": num(self.last_swap_latency_s, 1e3),
-            "swap/last_verify_ms": num(self.last_verify_s, 1e3),
-            "swap/active_episodes": str(self.active_episodes),
-            "swap/active_success_rate": num(self.active_success_rate),
-            "swap/previous_success_rate": num(self.previous_success_rate),
-            "swap/errors": str(self.errors),
-        }
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain values for the loop summary (`stats_path`)."""
-        out = asdict(self)
-        out["blocked"] = list(self.blocked)
-        return out
 
 
 @dataclass
@@ -658,89 +529,6 @@ class SwappableChunkPolicy:
             self.sha256 = switch.sha256
             self.last_switch = switch
         self._inner.reset()
-
-
-def swap_metadata(base: Mapping[str, str], policy: OnnxPolicy, origin: str) -> dict[str, str]:
-    """Episode metadata (`Deployment.episode_metadata`) for an episode run by `policy`, a swapped-in bundle:
-    its sha256, directory and spec replace the configured bundle's, and `policy_origin` says where it came from
-    ("configured", "<run_id>@<training_step>", "... (rolled back to)")."""
-    return {
-        **base,
-        "policy_sha256": policy.manifest.onnx_sha256,
-        "policy_bundle": str(Path(policy.bundle_dir).resolve()),
-        "policy_spec": json.dumps(policy.spec.to_json(), sort_keys=True),
-        "policy_origin": origin,
-    }
-
-
-# ----- the node's verifier -----
-def deployment_verifier(
-    dep: Deployment, safety_overrides: Mapping[str, Any], config: BundleSwapConfig | None = None
-) -> Verifier:
-    """The checks an announced bundle must pass to replace `dep`'s running bundle: every check configure runs on a
-    bundle (`check_bundle` with the node's parameters), the announced sha256, and a fit with the running
-    deployment (`fit_problem`).
-
-    Args:
-        dep: what configure built.
-        safety_overrides: the node's `safety.*` parameters (`deployment.safety_params`).
-        config: the swap configuration (`accept_unsigned_when_pinned`).
-    """
-    cfg = config or BundleSwapConfig()
-
-    def verify(announcement: BundleAnnouncement) -> OnnxPolicy:
-        if dep.step.monitor is not None:
-            raise BundleError(
-                "hot swap is off while the safety chain has the 'lyapunov' monitor link: its critic and fallback "
-                "belong to the configured bundle"
-            )
-        if dep.pinned and not dep.config.trusted_keys and not cfg.accept_unsigned_when_pinned:
-            raise BundleError(
-                "this deployment pins expected_sha256 and sets no trusted_keys, so an announced bundle cannot be "
-                "authenticated: sign the learner's exports and set trusted_keys (or leave expected_sha256 empty)"
-            )
-        checked = check_bundle(announcement.bundle_dir, dep.config, safety_overrides, control_hz=dep.control_hz)
-        sha = checked.policy.manifest.onnx_sha256
-        if sha != announcement.onnx_sha256:
-            raise BundleError(
-                f"announced sha256 {announcement.onnx_sha256} but the bundle's model is {sha} "
-                "(a different or modified bundle)"
-            )
-        problem = fit_problem(dep, checked)
-        if problem:
-            raise BundleError(f"it does not fit the running deployment: {problem}")
-        return checked.policy
-
-    return verify
-
-
-def fit_problem(dep: Deployment, candidate: CheckedBundle) -> str:
-    """Why `candidate` cannot replace `dep`'s bundle under the same control step, or "": it must have the same
-    robot interface (robot, measured joints, command interface), observation layout, action spec, control rate,
-    chunking (H, T_o, H_a) and the same safety limits as the chain in force."""
-    ours, theirs = dep.robot, candidate.robot
-    if theirs.robot != ours.robot:
-        return f"it was trained for robot {theirs.robot!r}, the running bundle for {ours.robot!r}"
-    if theirs.joint_names != ours.joint_names:
-        return f"it measures joints {list(theirs.joint_names)}, the running bundle {list(ours.joint_names)}"
-    for f in fields(ours.command):
-        a, b = getattr(theirs.command, f.name), getattr(ours.command, f.name)
-        if a != b:
-            return f"its command interface {f.name} is {a!r}, the running bundle's {b!r}"
-    if candidate.layout != dep.step.assembler.layout:
-        return f"its observation layout {candidate.layout} differs from the running {dep.step.assembler.layout}"
-    spec, running = candidate.policy.spec, dep.policy.spec
-    if spec.action != running.action:
-        return f"its action spec {spec.action} differs from the running bundle's {running.action}"
-    for name in ("control_hz", "chunk_size", "obs_history", "execution_horizon"):
-        a, b = getattr(spec, name), getattr(running, name)
-        if a != b:
-            return f"its {name} is {a}, the running bundle's {b}"
-    if candidate.safety.sha256() != dep.safety_config.sha256():
-        new, old = candidate.safety.to_json(), dep.safety_config.to_json()
-        differ = sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k))
-        return f"its safety limits differ from the chain in force in {differ} (from its manifest)"
-    return ""
 
 
 def _chunk_shape(policy: OnnxPolicy) -> tuple[int, int, int]:

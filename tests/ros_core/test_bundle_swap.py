@@ -18,15 +18,10 @@ from robot_rl.export.manifest import ONNX_FILE, sha256_file
 from robot_rl.export.runtime import OnnxPolicy
 from robot_rl.hil.announcement import MAX_JSON_CHARS, AnnouncementError, BundleAnnouncement
 from robot_rl.safety.diagnostics import OK, WARN
-from ros_nodes.core.bundle_swap import (
-    BundleSwapConfig,
-    BundleSwapper,
-    SwappableChunkPolicy,
-    Verifier,
-    deployment_verifier,
-)
+from ros_nodes.core.bundle_swap import BundleSwapConfig, BundleSwapper, SwappableChunkPolicy, Verifier
 from ros_nodes.core.deployment import Deployment, build_deployment
 from ros_nodes.core.episode_session import EpisodeStart
+from ros_nodes.core.swap_verify import deployment_verifier
 from tests.conftest import _export_env_bundle
 
 REACH = "robot_rl/PandaReach-v0"
@@ -59,7 +54,9 @@ def make_swapper(dep: Deployment) -> Iterator[Callable[..., BundleSwapper]]:
     made: list[BundleSwapper] = []
 
     def make(config: BundleSwapConfig | None = None, verify: Verifier | None = None, **kw: object) -> BundleSwapper:
-        swapper = BundleSwapper(dep.policy, verify or deployment_verifier(dep, {}, config), config, **kw)  # type: ignore[arg-type]
+        cfg = config or BundleSwapConfig()
+        real = deployment_verifier(dep, {}, cfg.accept_unsigned_when_pinned)
+        swapper = BundleSwapper(dep.policy, verify or real, cfg, **kw)  # type: ignore[arg-type]
         made.append(swapper)
         return swapper
 
@@ -199,7 +196,7 @@ def test_a_pinned_unsigned_deployment_refuses_announcements_unless_configured(
     pinned = build_deployment({"bundle_dir": str(reach_bundle), "expected_sha256": _sha(reach_bundle)})
     with pytest.raises(ValueError, match="pins expected_sha256 and sets no trusted_keys"):
         deployment_verifier(pinned, {})(_announce(reach_b))
-    accepted = deployment_verifier(pinned, {}, BundleSwapConfig(accept_unsigned_when_pinned=True))
+    accepted = deployment_verifier(pinned, {}, accept_unsigned_when_pinned=True)
     assert accepted(_announce(reach_b)).manifest.onnx_sha256 == _sha(reach_b)
 
 
@@ -520,8 +517,8 @@ def test_a_closed_swapper_refuses_announcements(make_swapper: Callable[..., Bund
 def test_node_parameters_build_the_swap_config_and_episode_metadata_names_the_bundle(
     dep: Deployment, reach_b: Path
 ) -> None:
-    from ros_nodes.core.bundle_swap import swap_metadata
     from ros_nodes.core.deployment import PolicyNodeConfig
+    from ros_nodes.core.swap_verify import swap_metadata
 
     node = PolicyNodeConfig.from_params(
         {"bundle_announce_topic": "/b", "swap_window_episodes": 7, "swap_min_episodes": 2}
