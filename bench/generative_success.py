@@ -421,6 +421,19 @@ def run_setup(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, str]]:
     }
 
 
+def method_budgets(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """For each task whose runs used more than one budget: "task: method N, method M, ..." (gradient steps)."""
+    per: dict[str, dict[str, set[int]]] = {}
+    for r in runs:
+        per.setdefault(r["task"], {}).setdefault(r["method"], set()).add(int(r["updates"]))
+    out = []
+    for task, methods in per.items():
+        if len({u for us in methods.values() for u in us}) > 1:
+            parts = [f"{m} {' / '.join(f'{u:,}' for u in sorted(us))}" for m, us in methods.items()]
+            out.append(f"{task.split('/')[-1]}: {', '.join(parts)}")
+    return out
+
+
 def merge(reports: Sequence[dict[str, Any]], command: str, drop: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """One report from shards run side by side (e.g. one per core): their runs and expert figures together,
     every derived figure recomputed. A (task, method, seed) in two shards is an error, not a silent choice.
@@ -513,9 +526,12 @@ def markdown(report: dict[str, Any]) -> str:
         gone = ", ".join(f"{d['method']} on {d['task'].split('/')[-1]} ({d['runs']})" for d in cfg["dropped"])
         lines += [
             "",
-            f"Superseded runs left out of the merge (`--drop`; the learner or the task's success rule changed after "
-            f"they ran; runs per pair in brackets): {gone}.",
+            f"Superseded runs left out of the merge (`--drop`; re-run since: the learner or the task's success rule "
+            f"changed, or the method was given more gradient steps; runs per pair in brackets): {gone}.",
         ]
+    mixed = method_budgets(report["runs"])
+    if mixed:
+        lines += ["", "Where a task's methods trained for different numbers of gradient steps: " + "; ".join(mixed) + "."]
     floorless = sum(1 for r in report["runs"] if "obs_std_floor" not in r.get("algo_config", {}))
     if floorless:
         lines += [
