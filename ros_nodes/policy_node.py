@@ -50,6 +50,7 @@ from ros_nodes.core.bundle_swap import BundleSwapConfig, BundleSwapper, Swappabl
 from ros_nodes.core.control_step import HumanInput
 from ros_nodes.core.deployment import Deployment, PolicyNodeConfig, build_deployment, safety_params
 from ros_nodes.core.episode_session import EpisodeSession, SessionEvent, write_events
+from ros_nodes.core.learner_watch import LearnerWatch
 from ros_nodes.core.log_throttle import LogThrottle
 from ros_nodes.core.loop_stats import LoopStats
 from ros_nodes.core.node_health import NodeHealth, loop_level, node_entries
@@ -71,6 +72,14 @@ STREAM_QOS = QoSProfile(
     liveliness_lease_duration=Duration(seconds=STREAM_LIVELINESS_S),
 )
 """Reliable with room for several seconds of steps: a learner that falls behind loses nothing until it is full."""
+LEARNER_LEASE_S = 2.0
+"""Liveliness lease the node asks of the learner's heartbeat (the learner offers 1 s; offered <= requested)."""
+LEARNER_STATUS_QOS = QoSProfile(
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    liveliness=LivelinessPolicy.AUTOMATIC,
+    liveliness_lease_duration=Duration(seconds=LEARNER_LEASE_S),
+)
 
 PARAM_DEFAULTS: dict[str, Any] = PolicyNodeConfig.parameter_defaults()
 """The node's own parameters (`PolicyNodeConfig`'s fields) with their defaults; `safety.*` ones come from YAML."""
@@ -118,6 +127,7 @@ class PolicyNode(LifecycleNode):
         self._last_policy_error = ""
         self._policy_failing = False
         self._stream: StepStream | None = None  # the learner's step stream (`step_stream_topic`)
+        self._learner: LearnerWatch | None = None  # the learner's heartbeat (`learner_status_topic`)
         self._swapper: BundleSwapper | None = None  # hot swap (`bundle_announce_topic`), built at configure
         self._swap_policy: SwappableChunkPolicy | None = None
         self._metadata_sha = ""  # the bundle `_episode_metadata` describes
@@ -229,6 +239,20 @@ class PolicyNode(LifecycleNode):
         }
         if dep.config.bundle_announce_topic:  # latched: the learner's latest announcement arrives on (re)connect
             self._subs.append(sub(String, dep.config.bundle_announce_topic, self._on_announcement, LATCHED_QOS))
+        if dep.config.learner_status_topic:
+            from rclpy.event_handler import SubscriptionEventCallbacks
+
+            self._learner = LearnerWatch()
+            events = SubscriptionEventCallbacks(liveliness=self._on_learner_liveliness)
+            self._subs.append(
+                sub(
+                    String,
+                    dep.config.learner_status_topic,
+                    self._on_learner_status,
+                    LEARNER_STATUS_QOS,
+                    event_callbacks=events,
+                )
+            )
         if dep.config.step_stream_topic:
             pub = self.create_publisher(UInt8MultiArray, dep.config.step_stream_topic, STREAM_QOS)
             self._pubs["steps"] = pub
@@ -453,6 +477,19 @@ class PolicyNode(LifecycleNode):
         else:
             self.get_logger().info(f"bundle announcement: {outcome}")
 
+    def _on_learner_status(self, msg: String) -> None:
+        if self._learner is not None:
+            self._learner.on_status(msg.data, self._now_s())
+
+    def _on_learner_liveliness(self, info: Any) -> None:
+        watch = self._learner
+        if watch is None:
+            return
+        was = watch.alive
+        watch.on_liveliness(info.alive_count > 0, self._now_s())
+        if was and not watch.alive:
+            self.get_logger().warning("the learner's heartbeat lapsed: it is gone; the robot keeps its current bundle")
+
     def _on_rollback(self, req: Trigger.Request, res: Trigger.Response) -> Trigger.Response:
         """`~/rollback`: return to the previous bundle at the next episode start."""
         swapper = self._swapper
@@ -571,6 +608,8 @@ class PolicyNode(LifecycleNode):
                 out["bundle_swap"] = self._swapper.stats().to_json()
             if self._stream is not None:
                 out["step_stream"] = self._stream.stats()
+            if self._learner is not None:
+                out["learner"] = {"alive": self._learner.alive, "lost": self._learner.lost}
             if self._recorder is not None:
                 out["recorder"] = self._recorder.stats()
         return out
@@ -610,6 +649,8 @@ class PolicyNode(LifecycleNode):
                     entries.append(self._swapper.stats().entry())
                 if self._stream is not None:
                     entries.append(self._stream.entry())
+                if self._learner is not None:
+                    entries.append(self._learner.entry(self._now_s()))
             for e in entries:
                 arr.status.append(status_msg(e.level, f"policy_node/{e.name}", e.message, dep.robot.robot, e.values))
         summary = self.loop_summary()

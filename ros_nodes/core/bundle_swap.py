@@ -6,11 +6,12 @@ to a `BundleSwapper`:
 
 - `announce` returns at once. A worker thread verifies the bundle with every check configure runs on a bundle
   (hash, signature by the node's `trusted_keys`, robot, joints, command interface, observation layout, safety
-  limits: `deployment.check_bundle`) plus the swap's own (`swap_verify.deployment_verifier`): the loaded model's sha256 equals
-  the announced one, and the bundle drives the robot exactly like the running one (same robot interface,
-  observation layout, action spec, control rate, chunk size / history / execution horizon, safety limits), so the
-  `ControlStep` keeps its observation history, safety chain and arbiter. A later announcement supersedes one
-  still waiting; a verified bundle waits (`pending`) until a newer one is verified or a boundary adopts it.
+  limits: `deployment.check_bundle`) plus the swap's own (`swap_verify.deployment_verifier`): the loaded
+  model's sha256 equals the announced one, and the bundle drives the robot exactly like the running one (same
+  robot interface, observation layout, action spec, control rate, chunk size / history / execution horizon,
+  safety limits), so the `ControlStep` keeps its observation history, safety chain and arbiter. A later
+  announcement supersedes one still waiting; a verified bundle waits (`pending`) until a newer one is verified or
+  a boundary adopts it.
 - A refused bundle is counted, with its reason, and the running one keeps running.
 - `at_episode_boundary` (called by `SwappableChunkPolicy.reset`, i.e. whenever the `EpisodeSession` starts an
   episode) returns the switch to make, never mid-episode. The bundle it replaces is kept for rollback.

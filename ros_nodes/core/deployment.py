@@ -106,6 +106,9 @@ class PolicyNodeConfig:
     """Hot swap (docs/deploy.md): a latched `std_msgs/String` topic on which a learner announces new bundles
     (`robot_rl.hil.announcement.BundleAnnouncement` JSON); each is verified off the control thread and adopted at
     the next episode start ("" = hot swap off)."""
+    learner_status_topic: str = ""
+    """Hot swap: the learner's heartbeat (`std_msgs/String` JSON, liveliness lease 1 s); `/diagnostics`
+    (`policy_node/learner`) turns WARN within about 2 s of the learner dying or hanging ("" = not watched)."""
     swap_window_episodes: int = 20
     """Hot swap: a bundle's success rate is taken over its last this-many episodes (`BundleSwapConfig`)."""
     swap_min_episodes: int = 5
