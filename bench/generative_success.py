@@ -531,7 +531,8 @@ def markdown(report: dict[str, Any]) -> str:
         ]
     mixed = method_budgets(report["runs"])
     if mixed:
-        lines += ["", "Where a task's methods trained for different numbers of gradient steps: " + "; ".join(mixed) + "."]
+        budgets = "; ".join(mixed)
+        lines += ["", f"Where a task's methods trained for different numbers of gradient steps: {budgets}."]
     floorless = sum(1 for r in report["runs"] if "obs_std_floor" not in r.get("algo_config", {}))
     if floorless:
         lines += [

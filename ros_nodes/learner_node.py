@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,21 @@ STREAM_QOS = QoSProfile(
     liveliness_lease_duration=Duration(seconds=STREAM_LEASE_S),
 )
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+STATUS_LEASE_S = 1.0
+"""Liveliness lease the learner offers on its heartbeat: the policy node (asking 2 s) is told when it is gone."""
+STATUS_QOS = QoSProfile(
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    liveliness=LivelinessPolicy.AUTOMATIC,
+    liveliness_lease_duration=Duration(seconds=STATUS_LEASE_S),
+)
 
 NODE_PARAMS: dict[str, Any] = {
     "resume": False,
     "demos": [""],
     "step_stream_topic": "/robot_rl/steps",
     "announce_topic": "/robot_rl/learner/bundle",
+    "status_topic": "/robot_rl/learner/status",
     "updates_per_slice": 20,
 }
 """The node's own parameters (besides `HilLearnerConfig`'s fields)."""
@@ -57,6 +67,7 @@ NODE_DOCS = {
     "demos": "MCAP recording folders or datasets whose episodes fill the demonstration buffer at a fresh start.",
     "step_stream_topic": "The policy node's step stream (its step_stream_topic parameter).",
     "announce_topic": "Latched topic of the bundle announcements (the policy node's bundle_announce_topic).",
+    "status_topic": "The learner's heartbeat, its figures as JSON once a second (the node's learner_status_topic).",
     "updates_per_slice": "Most updates between two looks at newly arrived episodes.",
 }
 
@@ -129,10 +140,8 @@ class LearnerNode(Node):
             if demos:
                 self.get_logger().info(f"{demos} demonstration transitions loaded")
         self._announce_pub = self.create_publisher(String, str(params["announce_topic"]), LATCHED_QOS)
-        self.service = LearnerService(
-            self.learner, lambda text: self._announce_pub.publish(String(data=text)), self.run_id,
-            int(params["updates_per_slice"]),
-        )  # fmt: skip
+        self._announced: list[str] = []  # every announcement this process published (for the final stats)
+        self.service = LearnerService(self.learner, self._announce, self.run_id, int(params["updates_per_slice"]))
         from rclpy.event_handler import SubscriptionEventCallbacks
 
         self.create_subscription(
@@ -143,16 +152,22 @@ class LearnerNode(Node):
             event_callbacks=SubscriptionEventCallbacks(liveliness=self._on_liveliness),
         )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._status_pub = self.create_publisher(String, str(params["status_topic"]), STATUS_QOS)
         self.create_timer(1.0, self._publish_diagnostics)
         self._throttle = LogThrottle(5.0)
         self._stop = threading.Event()
         self.service.announce_latest()  # a restarted learner tells the node its newest bundle again
         self._worker = threading.Thread(target=self._work, name="robot_rl-learner", daemon=True)
+        self._worker_alive_at_stop: bool | None = None
         self._worker.start()
         self.get_logger().info(
             f"learner {self.run_id}: {cfg.algo} on {cfg.env} in {cfg.run_dir} "
             f"({'resumed at update ' + str(self.learner.updates) if params['resume'] else 'fresh'})"
         )
+
+    def _announce(self, text: str) -> None:
+        self._announce_pub.publish(String(data=text))
+        self._announced.append(text)
 
     def _on_step(self, msg: UInt8MultiArray) -> None:
         self.service.on_message(bytes(msg.data))
@@ -186,14 +201,48 @@ class LearnerNode(Node):
         arr.header.stamp = self.get_clock().now().to_msg()
         arr.status.append(status_msg(level, "learner", text, "", {k: str(v) for k, v in st.items()}))
         self._diag_pub.publish(arr)
+        heartbeat = {
+            "run_id": self.run_id,
+            "alive": alive,
+            "updates": int(st.get("learner/updates", 0)),
+            "episodes": int(st.get("learner/episodes", 0)),
+            "exports": self.service.exports,
+            "errors": self.service.errors,
+        }
+        self._status_pub.publish(String(data=json.dumps(heartbeat)))
+
+    def write_final_stats(self) -> Path:
+        """`<run_dir>/learner_stats.json`: the stream's counters and the learner's figures (what `/diagnostics`
+        showed last), the updates still owed, and every announcement this process published (benchmarks read it,
+        e.g. bench/hil_push.py). Written atomically."""
+        out = {
+            "run_id": self.run_id,
+            "written_unix_s": time.time(),
+            "worker_alive_at_stop": self._worker_alive_at_stop,
+            "last_error": self.service.last_error,
+            "stats": self.service.stats(),
+            "pending_updates": float(self.learner.pending_updates),
+            "announcements": [json.loads(text) for text in list(self._announced)],
+        }
+        path = self.learner.cfg.run_dir / "learner_stats.json"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(out, indent=1))
+        tmp.replace(path)
+        return path
 
     def shutdown(self) -> None:
-        """Stop training and checkpoint (a clean stop; a kill -9 resumes from the last periodic checkpoint)."""
+        """Stop training and checkpoint (a clean stop; a kill -9 resumes from the last periodic checkpoint).
+
+        The final stats are written first (the stream is quiet by now; a stop that runs out of grace still leaves
+        them) and again once the worker has stopped."""
+        self._worker_alive_at_stop = self._worker.is_alive()  # False: training had stopped on an error
         self._stop.set()
+        self.write_final_stats()
         self._worker.join(timeout=30.0)
         if self.learner.updates:
             self.learner.save()
         self.learner.close()
+        self.write_final_stats()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -72,7 +72,11 @@ def test_a_killed_learner_leaves_the_robot_running_and_resumes_from_its_checkpoi
         node = PolicyNode(
             context=ctx,
             parameter_overrides=_params(
-                bundle_dir=str(reach_bundle), step_stream_topic=STEPS, bundle_announce_topic=BUNDLES, episode_steps=15
+                bundle_dir=str(reach_bundle),
+                step_stream_topic=STEPS,
+                bundle_announce_topic=BUNDLES,
+                learner_status_topic="/robot_rl/learner/status",
+                episode_steps=15,
             ),
         )
         for n in (robot, node):
@@ -91,8 +95,14 @@ def test_a_killed_learner_leaves_the_robot_running_and_resumes_from_its_checkpoi
             learned = swapper.active_sha256
             killed_at = _checkpoint_step(run)
             assert killed_at > 0
+            watch = node._learner
+            assert watch is not None and spin_until(executor, lambda: watch.alive, timeout_s=10.0)
             learner.send_signal(signal.SIGKILL)
             learner.wait(timeout=10)
+            killed = time.monotonic()
+            # the node is told the learner is gone (liveliness lease 1 s offered, 2 s asked) and says so
+            assert spin_until(executor, lambda: not watch.alive, timeout_s=10.0)
+            assert time.monotonic() - killed < 6.0 and watch.lost == 1
 
             # the robot keeps running the learner's last bundle: episodes go on, no hold, no swap back
             episodes = len(node.episodes)
