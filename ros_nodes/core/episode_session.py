@@ -212,6 +212,8 @@ class EpisodeSession:
             self.intervention_steps += 1
             self._episode_interventions += 1
         if self._held is not None:
+            credit: set[str] = getattr(getattr(self.step, "hooks", None), "previous_step_terms", set())
+            self._held, record = _credit_previous(self._held, record, credit)
             events.append(self._held)
         self._held = record
         if self.max_steps and self._steps >= self.max_steps:
@@ -255,3 +257,16 @@ class EpisodeSession:
         self._held = None
         self._done_pending = False
         return events
+
+
+def _credit_previous(held: StepRecord, record: StepRecord, names: set[str]) -> tuple[StepRecord, StepRecord]:
+    """Move the terms in `names` (hooks that credit the step before, RLIF's onset penalty) from `record` onto
+    `held`, the previous step of the same episode: the action that led to them."""
+    moved = {k: v for k, v in record.reward_terms.items() if k in names and v != 0.0}
+    if not moved:
+        return held, record
+    held_terms = dict(held.reward_terms)
+    for k, v in moved.items():
+        held_terms[k] = held_terms.get(k, 0.0) + v
+    here = {k: (0.0 if k in moved else v) for k, v in record.reward_terms.items()}
+    return replace(held, reward_terms=held_terms), replace(record, reward_terms=here)

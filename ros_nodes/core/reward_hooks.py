@@ -32,10 +32,15 @@ class RLIFHook:
     """RLIF (Luo et al. 2023): the moment a human intervenes is the reward signal — a penalty at onset.
 
     The policy is penalised for reaching states where the operator felt the need to take over; no task reward
-    is needed. Term: `reward/rlif` = `-penalty` at intervention onset, 0 otherwise.
+    is needed. Term: `reward/rlif` = `-penalty` at intervention onset, 0 otherwise. The onset step's executed action
+    is already the human's, so the penalty belongs to the policy's action before it, the one that led there: the
+    episode session moves it onto that step (`credits_previous_step`; kept on the onset step when the human takes
+    over at an episode's first step, where there is none).
     """
 
     name = "rlif"
+    credits_previous_step = True
+    """The episode session credits this hook's terms to the step before the one they were computed on."""
 
     def __init__(self, penalty: float = 1.0) -> None:
         if not (math.isfinite(penalty) and penalty >= 0):
@@ -86,6 +91,8 @@ class RewardHooks:
 
     def __init__(self, hooks: list[tuple[str, RewardFn]]) -> None:
         self.hooks = hooks
+        self.previous_step_terms: set[str] = set()
+        """Terms of hooks that credit the step before (`credits_previous_step`, e.g. RLIF's), as seen so far."""
         self.failures: dict[str, int] = {name: 0 for name, _ in hooks}
         """Steps on which each hook raised or returned something unusable."""
         self.last_failure = ""
@@ -111,4 +118,6 @@ class RewardHooks:
                 self.last_failure = f"reward hook {name!r} returned non-finite terms {got}"
                 continue
             terms.update(got)
+            if getattr(hook, "credits_previous_step", False):
+                self.previous_step_terms.update(got)
         return terms

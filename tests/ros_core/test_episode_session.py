@@ -168,3 +168,21 @@ def test_the_recorded_file_ends_with_the_terminal_step(control: ControlStep, tmp
     assert first.terminated.tolist() == [False, False, False, True] and not first.truncated.any()
     assert first.metadata["terminated"] == "true" and first.metadata["ended_by"] == "robot"
     assert second.truncated.tolist() == [True] and second.metadata["truncated"] == "true"
+
+
+def test_rlif_penalty_is_credited_to_the_policy_step_that_led_to_the_takeover(control: ControlStep) -> None:
+    """The onset step's executed action is the human's; RLIF's penalty belongs to the policy's action before it."""
+    session = EpisodeSession(control)
+    session.begin()
+    events: list[SessionEvent] = []
+    for i in range(8):
+        t = i * PERIOD
+        engaged = i >= 5
+        human = HumanInput(engaged, np.zeros(1) if engaged else None, t if engaged else None)
+        session.step.assembler.update_joint_state(CART_JOINTS, [0.0, 0.05], [0.0, 0.0], arrival_s=t)
+        events += session.tick(t, human).events
+    written = _steps(events)
+    rlif = [r.reward_terms["rlif"] for r in written]
+    assert written[5].intervention_onset and not written[4].intervention
+    assert rlif[4] == -1.0 and rlif[5] == 0.0 and sum(rlif) == -1.0  # on the policy's step, counted once
+    assert written[4].source == "policy" and written[5].source == "human"
