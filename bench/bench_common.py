@@ -1,5 +1,5 @@
 """Pieces the benchmarks share: the percentile summary of a latency sample, the CPU's name, and the IQM with its
-bootstrap interval over seeds."""
+bootstrap interval over seeds, merging the shards of a bench run side by side."""
 
 from __future__ import annotations
 
@@ -73,3 +73,26 @@ def render_or_merge(
         write_report(merge(merge_paths), out_dir)
         return True
     return False
+
+
+def merge_shards(
+    paths: Sequence[Path], same: Sequence[str], run_key: Callable[[dict[str, Any]], tuple[Any, ...]], script: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    """Read shard JSONs run side by side: (shards, their runs in order, the merged command). Refuses shards that
+    differ in any `same` key (they measured different things) or hold the same run twice (`run_key`)."""
+    shards = [json.loads(p.read_text()) for p in paths]
+    for sh in shards[1:]:
+        diff = [k for k in same if sh.get(k) != shards[0].get(k)]
+        if diff:
+            raise SystemExit(f"shards differ in {diff}: they measured different things")
+    seen: set[tuple[Any, ...]] = set()
+    runs = []
+    for sh in shards:
+        for r in sh["runs"]:
+            key = run_key(r)
+            if key in seen:
+                raise SystemExit(f"{key} appears in more than one shard")
+            seen.add(key)
+            runs.append(r)
+    command = "\n".join(sh["command"] for sh in shards) + f"\npython {script} --merge " + " ".join(map(str, paths))
+    return shards, runs, command

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.bench_common import bootstrap_ci, iqm
+from bench.bench_common import bootstrap_ci, iqm, merge_shards
 
 ENV_ID = "robot_rl/PandaPush-v0"
 CONDITIONS = ("operator", "rl_only")
@@ -564,27 +564,10 @@ def run_problems(r: dict[str, Any]) -> list[str]:
 
 
 def merge(paths: Sequence[Path]) -> dict[str, Any]:
-    shards = [json.loads(p.read_text()) for p in paths]
     keys = ("minutes", "eval_episodes", "eval_seed", "learner_params", "demos")
-    for sh in shards[1:]:
-        diff = [k for k in keys if sh.get(k) != shards[0].get(k)]
-        if sh["base"]["sha256"] != shards[0]["base"]["sha256"]:
-            diff.append("base (sha256)")
-        if diff:
-            raise SystemExit(f"shards differ in {diff}: they measured different things")
-    seen: set[tuple[str, int]] = set()
-    runs = []
-    for sh in shards:
-        for r in sh["runs"]:
-            key = (r["condition"], r["seed"])
-            if key in seen:
-                raise SystemExit(f"{key} appears in more than one shard")
-            seen.add(key)
-            runs.append(r)
+    shards, runs, command = merge_shards(paths, keys, lambda r: (r["condition"], r["seed"]), "bench/hil_push.py")
+    if any(sh["base"]["sha256"] != shards[0]["base"]["sha256"] for sh in shards):
+        raise SystemExit("shards differ in ['base (sha256)']: they measured different things")
     data = {**shards[0], "runs": runs, "baselines": [b for sh in shards for b in sh.get("baselines", [])]}
-    data["command"] = (
-        "\n".join(sh["command"] for sh in shards)
-        + "\npython bench/hil_push.py --merge "
-        + " ".join(str(p) for p in paths)
-    )
+    data["command"] = command
     return data

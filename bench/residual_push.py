@@ -48,7 +48,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.bench_common import bootstrap_ci, cpu_model, iqm, render_or_merge  # noqa: E402
+from bench.bench_common import bootstrap_ci, cpu_model, iqm, merge_shards, render_or_merge  # noqa: E402
 from robot_rl.algos.registry import get_algorithm  # noqa: E402
 from robot_rl.algos.sac.config import SACConfig  # noqa: E402
 from robot_rl.train.config import TrainConfig  # noqa: E402
@@ -365,28 +365,11 @@ def write_report(data: dict[str, Any], out_dir: Path, write_json: bool = True) -
 
 
 def merge(paths: Sequence[Path]) -> dict[str, Any]:
-    shards = [json.loads(p.read_text()) for p in paths]
     keys = ("env_steps", "expert_episodes", "eval_every", "eval_episodes")
-    for sh in shards[1:]:
-        diff = [k for k in keys if sh[k] != shards[0][k]]
-        if diff:
-            raise SystemExit(f"shards differ in {diff}: they measured different things")
-    seen: set[tuple[str, int]] = set()
-    runs = []
-    for sh in shards:
-        for r in sh["runs"]:
-            key = (r["learner"], r["seed"])
-            if key in seen:
-                raise SystemExit(f"{key} appears in more than one shard")
-            seen.add(key)
-            runs.append(r)
+    shards, runs, command = merge_shards(paths, keys, lambda r: (r["learner"], r["seed"]), "bench/residual_push.py")
     bases = {k: v for sh in shards for k, v in sh.get("bases", {}).items()}
     data = {**shards[0], "runs": runs, "bases": bases}
-    data["command"] = (
-        "\n".join(sh["command"] for sh in shards)
-        + "\npython bench/residual_push.py --merge "
-        + " ".join(str(p) for p in paths)
-    )
+    data["command"] = command
     return data
 
 
