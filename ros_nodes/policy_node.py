@@ -216,7 +216,21 @@ class PolicyNode(LifecycleNode):
 
     def _create_io(self, dep: Deployment) -> None:
         sub = self.create_subscription
+        # Creation order is handling order: rclpy's executor takes the subscriptions that one wait found ready in
+        # the order they were created. The unstamped `/observations/<key>` come first, so a robot step's
+        # observations are taken before its joint state (which ticks) and before its `episode_done`: created after
+        # them, a tick paired this step's joints with the previous step's object and end-effector entries, and the
+        # old episode's last observations arrived "after the done" and started the next episode.
         self._subs = [
+            sub(
+                Float64MultiArray,
+                f"/observations/{key}",
+                lambda m, k=key: self._on_observation(k, m),
+                qos_profile_sensor_data,
+            )
+            for key in dep.step.assembler.layout.topic_keys
+        ]
+        self._subs += [
             sub(JointState, "/joint_states", self._on_joint_state, qos_profile_sensor_data),
             sub(Float64MultiArray, "/teleop/commands", self._on_teleop_command, COMMAND_QOS),
             sub(Bool, "/teleop/engaged", self._on_teleop_engaged, LATCHED_QOS),
@@ -224,15 +238,6 @@ class PolicyNode(LifecycleNode):
             sub(Bool, "/robot_rl/terminated", self._on_terminated, 10),
             sub(Bool, "/robot_rl/episode_done", self._on_episode_done, 10),
         ]
-        for key in dep.step.assembler.layout.topic_keys:
-            self._subs.append(
-                sub(
-                    Float64MultiArray,
-                    f"/observations/{key}",
-                    lambda m, k=key: self._on_observation(k, m),
-                    qos_profile_sensor_data,
-                )
-            )
         self._pubs = {
             "command": self.create_publisher(Float64MultiArray, dep.command_topic, COMMAND_QOS),
             "intervention": self.create_publisher(Bool, "/robot_rl/intervention", LATCHED_QOS),

@@ -244,6 +244,11 @@ class ObservationAssembler:
         previous episode's (its target, its object), and the sources arrive on separate, unordered topics, so
         the joint state that triggers the first tick can come before the task's other observations. A chunked
         policy would plan its first chunk, and fill its observation history, from that mix.
+
+        A source without a header stamp (`/observations/<key>`) is judged by arrival alone, so the caller must hand
+        each robot step's messages over in the order the robot published them (observations, joint state, done):
+        the policy node subscribes to the observations first, since rclpy takes ready messages in subscription
+        order. Taken after the done, the old episode's last object pose would pass as the new episode's.
         """
         self._fresh_since_s = since_s
 
