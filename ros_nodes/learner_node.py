@@ -24,9 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, LivelinessPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String, UInt8MultiArray
 
 from robot_rl.hil.learner import HilLearner, HilLearnerConfig
@@ -34,24 +32,7 @@ from robot_rl.hil.service import LearnerService
 from robot_rl.hil.wire import new_run_id
 from ros_nodes.core.log_throttle import LogThrottle
 from ros_nodes.diagnostic_msgs_util import status_msg
-
-STREAM_LEASE_S = 1.0
-"""Liveliness lease the learner asks of the step stream: it notices a dead policy node within about this."""
-STREAM_QOS = QoSProfile(
-    depth=1000,
-    reliability=ReliabilityPolicy.RELIABLE,
-    liveliness=LivelinessPolicy.AUTOMATIC,
-    liveliness_lease_duration=Duration(seconds=STREAM_LEASE_S),
-)
-LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-STATUS_LEASE_S = 1.0
-"""Liveliness lease the learner offers on its heartbeat: the policy node (asking 2 s) is told when it is gone."""
-STATUS_QOS = QoSProfile(
-    depth=1,
-    reliability=ReliabilityPolicy.RELIABLE,
-    liveliness=LivelinessPolicy.AUTOMATIC,
-    liveliness_lease_duration=Duration(seconds=STATUS_LEASE_S),
-)
+from ros_nodes.hil_qos import ANNOUNCE_QOS, HEARTBEAT_OFFERED_QOS, STREAM_QOS
 
 NODE_PARAMS: dict[str, Any] = {
     "resume": False,
@@ -139,7 +120,7 @@ class LearnerNode(Node):
             demos = load_demos(list(params["demos"]), self.learner)
             if demos:
                 self.get_logger().info(f"{demos} demonstration transitions loaded")
-        self._announce_pub = self.create_publisher(String, str(params["announce_topic"]), LATCHED_QOS)
+        self._announce_pub = self.create_publisher(String, str(params["announce_topic"]), ANNOUNCE_QOS)
         self._announced: list[str] = []  # every announcement this process published (for the final stats)
         self.service = LearnerService(self.learner, self._announce, self.run_id, int(params["updates_per_slice"]))
         from rclpy.event_handler import SubscriptionEventCallbacks
@@ -152,7 +133,7 @@ class LearnerNode(Node):
             event_callbacks=SubscriptionEventCallbacks(liveliness=self._on_liveliness),
         )
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._status_pub = self.create_publisher(String, str(params["status_topic"]), STATUS_QOS)
+        self._status_pub = self.create_publisher(String, str(params["status_topic"]), HEARTBEAT_OFFERED_QOS)
         self.create_timer(1.0, self._publish_diagnostics)
         self._throttle = LogThrottle(5.0)
         self._stop = threading.Event()

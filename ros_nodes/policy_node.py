@@ -36,10 +36,9 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy._rclpy_pybind11 import RCLError
-from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, LivelinessPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray, String, UInt8MultiArray
 from std_srvs.srv import SetBool, Trigger
@@ -58,28 +57,12 @@ from ros_nodes.core.node_watchdog import NodeWatchdog
 from ros_nodes.core.step_stream import StepStream
 from ros_nodes.core.swap_verify import deployment_verifier, swap_metadata
 from ros_nodes.diagnostic_msgs_util import status_msg
+from ros_nodes.hil_qos import ANNOUNCE_QOS, HEARTBEAT_REQUESTED_QOS, STREAM_QOS
 
 COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 """ros2_control's forward command controllers subscribe RELIABLE: a best-effort publisher would not match."""
 LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 """Late joiners (recorders, dashboards) get the current intervention state."""
-STREAM_LIVELINESS_S = 1.0
-"""The step stream's liveliness lease: a learner is told this long after the node dies (or hangs) that it is gone."""
-STREAM_QOS = QoSProfile(
-    depth=1000,
-    reliability=ReliabilityPolicy.RELIABLE,
-    liveliness=LivelinessPolicy.AUTOMATIC,
-    liveliness_lease_duration=Duration(seconds=STREAM_LIVELINESS_S),
-)
-"""Reliable with room for several seconds of steps: a learner that falls behind loses nothing until it is full."""
-LEARNER_LEASE_S = 2.0
-"""Liveliness lease the node asks of the learner's heartbeat (the learner offers 1 s; offered <= requested)."""
-LEARNER_STATUS_QOS = QoSProfile(
-    depth=1,
-    reliability=ReliabilityPolicy.RELIABLE,
-    liveliness=LivelinessPolicy.AUTOMATIC,
-    liveliness_lease_duration=Duration(seconds=LEARNER_LEASE_S),
-)
 
 PARAM_DEFAULTS: dict[str, Any] = PolicyNodeConfig.parameter_defaults()
 """The node's own parameters (`PolicyNodeConfig`'s fields) with their defaults; `safety.*` ones come from YAML."""
@@ -243,7 +226,7 @@ class PolicyNode(LifecycleNode):
             "intervention": self.create_publisher(Bool, "/robot_rl/intervention", LATCHED_QOS),
         }
         if dep.config.bundle_announce_topic:  # latched: the learner's latest announcement arrives on (re)connect
-            self._subs.append(sub(String, dep.config.bundle_announce_topic, self._on_announcement, LATCHED_QOS))
+            self._subs.append(sub(String, dep.config.bundle_announce_topic, self._on_announcement, ANNOUNCE_QOS))
         if dep.config.learner_status_topic:
             from rclpy.event_handler import SubscriptionEventCallbacks
 
@@ -254,7 +237,7 @@ class PolicyNode(LifecycleNode):
                     String,
                     dep.config.learner_status_topic,
                     self._on_learner_status,
-                    LEARNER_STATUS_QOS,
+                    HEARTBEAT_REQUESTED_QOS,
                     event_callbacks=events,
                 )
             )

@@ -1,7 +1,8 @@
 """The human-in-the-loop loop over DDS on loopback (issue 15): the simulated robot, the policy node streaming its
 steps and hot-swapping, and the learner node training a residual on the deployed bundle. The learner receives
 every step (no loss), exports a verified composite bundle, announces it, and the policy node adopts it at an
-episode start; the episodes after the swap name the learner's bundle, and the control loop never missed a tick."""
+episode start; the episodes after the swap name the learner's bundle. (The learner shares this test's process and
+its GIL, so the control loop's timing is not judged here: bench/hil_push.py runs each node in its own process.)"""
 
 from __future__ import annotations
 
@@ -86,7 +87,6 @@ def test_the_learner_trains_on_the_streamed_steps_and_the_node_swaps_its_bundle_
     # the learner got every step the node streamed, in order; nothing was malformed
     assert summary["step_stream"]["dropped"] == 0 and summary["step_stream"]["errors"] == 0
     assert stats["sequence/lost"] == 0 and stats["malformed"] == 0 and stats["episodes_complete"] >= 3
-    assert summary["watchdog_ticks"] == 0
     # episodes recorded after the swap name the learner's bundle; the ones before, the deployed one
     shas = [read_episode(p).metadata["policy_sha256"] for p in list_episodes(record)]
     assert shas[0] == first and shas[-1] == announced.onnx_sha256
