@@ -82,15 +82,17 @@ def test_the_learner_trains_on_the_streamed_steps_and_the_node_swaps_its_bundle_
         node.trigger_deactivate()
         summary = node.loop_summary()
         stats = learner.service.stats()
+        learned = {a["sha256"] for a in learner.learner.announced}
         learner.shutdown()
 
     # the learner got every step the node streamed, in order; nothing was malformed
     assert summary["step_stream"]["dropped"] == 0 and summary["step_stream"]["errors"] == 0
     assert stats["sequence/lost"] == 0 and stats["malformed"] == 0 and stats["episodes_complete"] >= 3
     # episodes recorded after the swap name the learner's bundle; the ones before, the deployed one
+    # (the learner may have announced, and the node adopted, more bundles since the first swap)
     shas = [read_episode(p).metadata["policy_sha256"] for p in list_episodes(record)]
-    assert shas[0] == first and shas[-1] == announced.onnx_sha256
+    assert shas[0] == first and shas[-1] in learned
     switch = shas.index(announced.onnx_sha256)
-    assert all(s == first for s in shas[:switch]) and all(s == announced.onnx_sha256 for s in shas[switch:])
+    assert all(s == first for s in shas[:switch]) and all(s in learned for s in shas[switch:])
     # the learner's run resumes from its checkpoint (a fresh start on the same folder is refused)
     assert (run / "checkpoints" / "latest").exists() and (run / "bundles").is_dir()
