@@ -523,7 +523,10 @@ def markdown(report: dict[str, Any]) -> str:
     for task, setup in run_setup(report["runs"]).items():
         lines.append(f"| {task.split('/')[-1]} | {setup['updates']} | {setup['seeds']} | {setup['eval_episodes']} |")
     if cfg.get("dropped"):
-        gone = ", ".join(f"{d['method']} on {d['task'].split('/')[-1]} ({d['runs']})" for d in cfg["dropped"])
+        counts: dict[tuple[str, str], int] = {}
+        for d in cfg["dropped"]:  # a pair superseded in several rounds is listed once, with all its runs
+            counts[(d["method"], d["task"])] = counts.get((d["method"], d["task"]), 0) + int(d["runs"])
+        gone = ", ".join(f"{m} on {t.split('/')[-1]} ({n})" for (m, t), n in counts.items())
         lines += [
             "",
             f"Superseded runs left out of the merge (`--drop`; re-run since: the learner or the task's success rule "
