@@ -88,6 +88,10 @@ class HilLearnerConfig:
     """Exported bundles kept on disk (the oldest are deleted; the one in use by the robot is never the oldest)."""
     torch_threads: int = 1
     """Intra-op threads of the learner (the robot's control loop shares the machine)."""
+    signing_key: str = ""
+    """Ed25519 private key PEM (`robot-rl sign --generate-key`) that signs every exported bundle before it is
+    announced, so a robot that pins its bundle and sets `trusted_keys` to the public half accepts the swap (empty =
+    exports are unsigned)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -106,6 +110,13 @@ class HilLearnerConfig:
             problems.append(f"updates_per_step must be positive and finite, got {self.updates_per_step}")
         if not self.env:
             problems.append("env is empty: give the task's env id (the bundle's spec.env_id)")
+        if self.signing_key:
+            from robot_rl.export.signing import load_private_key
+
+            try:  # at start, not at the first export an hour in: a wrong key path is a configuration error
+                load_private_key(self.signing_key)
+            except ValueError as exc:
+                problems.append(f"signing_key: {exc}")
         if problems:
             raise ValueError("invalid HilLearnerConfig: " + "; ".join(problems))
 
@@ -386,6 +397,10 @@ class HilLearner:
         tmp = bundles / f".tmp-{name}"
         shutil.rmtree(tmp, ignore_errors=True)
         (manifest,) = export_run(self.cfg.run_dir, tmp, overwrite=True, parity_samples=self.cfg.parity_samples).values()
+        if self.cfg.signing_key:  # signed under the temporary name: the announced directory is complete when it appears
+            from robot_rl.export.signing import sign_bundle
+
+            sign_bundle(tmp, self.cfg.signing_key)
         final = bundles / name
         if final.exists():  # re-exported after a resume at the same update count
             shutil.rmtree(final)

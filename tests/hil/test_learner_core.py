@@ -195,3 +195,28 @@ def test_the_service_turns_stream_bytes_into_updates_and_announcements_and_survi
     # each due export failed once, was counted and deferred; the updates went on (no retry loop, no crash)
     assert service.errors >= 1 and "disk full" in service.last_error
     assert learner.pending_updates < 1 and not learner.export_due
+
+
+def test_a_signing_key_signs_every_export_so_a_robot_with_trusted_keys_accepts_it(
+    base: dict[str, object], tmp_path: Path
+) -> None:
+    import dataclasses
+
+    from robot_rl.export.errors import BundleError
+    from robot_rl.export.signing import generate_key
+
+    bundle, episodes = Path(str(base["bundle"])), list(base["episodes"])  # type: ignore[call-overload]
+    key, public, _ = generate_key(tmp_path / "learner.pem")
+    stranger = generate_key(tmp_path / "other.pem")[1]
+    with pytest.raises(ValueError, match="signing_key"):  # a wrong key path fails at start, not at the first export
+        dataclasses.replace(_cfg(tmp_path / "x", bundle), signing_key=str(tmp_path / "missing.pem"))
+    learner = HilLearner(dataclasses.replace(_cfg(tmp_path / "learner", bundle), signing_key=str(key)))
+    for ep in episodes[:2]:
+        learner.add_episode(ep)
+    learner.train()
+    exported = learner.export()
+    learner.close()
+    loaded = OnnxPolicy.load(exported.bundle_dir, expected_sha256=exported.onnx_sha256, trusted_keys=[public])
+    assert loaded.signer_key_id is not None
+    with pytest.raises(BundleError):  # signed, but by a key this robot does not trust
+        OnnxPolicy.load(exported.bundle_dir, trusted_keys=[stranger])
