@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: it is the CPU wheel on disk; an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[train,bench,dev,ros]"
+	$(PY) -m pip install --quiet -e ".[train,bench,dev,ros,scale]"
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

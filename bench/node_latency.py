@@ -48,6 +48,7 @@ if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing the
 
 import numpy as np  # noqa: E402
 
+from ros_nodes.executors import DEFAULT_EXECUTOR, EXECUTOR_ENV, EXECUTORS  # noqa: E402
 from ros_nodes.ros_env import apply_isolated_ros_env, cleanup_fastdds_shm, isolated_ros_env  # noqa: E402
 
 TARGETS = {100: {"p99_ms": 1.0, "deadline_miss_rate": 0.001}, 500: {"p99_ms": 1.0, "deadline_miss_rate": 0.01}}
@@ -235,9 +236,12 @@ def run_rate(
     joints: list[str],
     layout: dict[str, list[int]],
     cbf: bool = False,
+    executor: str = DEFAULT_EXECUTOR,
 ) -> dict[str, Any]:
-    """One measurement: policy node + echo node answering the same stream at `rate` (`cbf`: with the barrier link)."""
-    tag = f"{rate}hz{'_rec' if record else ''}{'_cbf' if cbf else ''}"
+    """One measurement: policy node + echo node answering the same stream at `rate` (`cbf`: with the barrier link),
+    both spinning on `executor` (ros_nodes/executors.py)."""
+    tag = f"{rate}hz{'_rec' if record else ''}{'_cbf' if cbf else ''}_{executor}"
+    env = {**env, EXECUTOR_ENV: executor}
     stats_path = work / f"stats_{tag}.json"
     echo_out = work / f"echo_{tag}.npy"
     params = [
@@ -301,6 +305,7 @@ def run_rate(
         "rate_hz": rate,
         "record": record,
         "cbf": cbf,
+        "executor": executor,
         "seconds": seconds,
         "published": len(sent),
         "policy_node": {
@@ -322,6 +327,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rates", type=int, nargs="+", default=[100, 500])
     ap.add_argument("--no-record-run", action="store_true", help="skip the recording-on runs")
     ap.add_argument("--no-cbf-run", action="store_true", help="skip the runs with the cbf link in the chain")
+    ap.add_argument(
+        "--executors",
+        nargs="+",
+        default=[DEFAULT_EXECUTOR],
+        choices=EXECUTORS,
+        help="executor kinds to measure (policy node and echo on the same one); the recording and cbf variants run "
+        "on the first only",
+    )
     ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "docs" / "benchmarks")
     ap.add_argument("--from-json", type=Path, help="re-render node_latency.md from this JSON (no measurement)")
     args = ap.parse_args(argv)
@@ -348,11 +361,15 @@ def main(argv: list[str] | None = None) -> int:
             for rate in args.rates:
                 variants = [(False, False)] + ([] if args.no_record_run else [(True, False)])
                 variants += [] if args.no_cbf_run else [(False, True)]
-                for record, cbf in variants:
-                    res = run_rate(bundle, rate, args.seconds, record, work, env, robot["joint_names"], layout, cbf)
+                runs = [(r, c, args.executors[0]) for r, c in variants]
+                runs += [(False, False, kind) for kind in args.executors[1:]]
+                for record, cbf, kind in runs:
+                    res = run_rate(
+                        bundle, rate, args.seconds, record, work, env, robot["joint_names"], layout, cbf, kind
+                    )
                     results.append(res)
                     p, e = res["policy_node"], res["echo"]
-                    label = " +rec" if record else " +cbf" if cbf else "     "
+                    label = " +rec" if record else " +cbf" if cbf else f" {kind}"
                     print(
                         f"{rate:>4} Hz{label}  policy p50 {p['p50_ms']:.3f} p99 "
                         f"{p['p99_ms']:.3f} ms miss {p['deadline_miss_rate']:.4%} | echo p99 "
@@ -374,8 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         "targets": {str(k): v for k, v in TARGETS.items()},
         "runs": results,
     }
-    for res in results:  # the issue's flat figures: per rate, without recording, the default chain
-        if res["record"] or res.get("cbf"):
+    for res in results:  # the issue's flat figures: per rate, without recording, the default chain, first executor
+        if res["record"] or res.get("cbf") or res.get("executor", DEFAULT_EXECUTOR) != args.executors[0]:
             continue
         key = str(res["rate_hz"])
         p = res["policy_node"]
@@ -412,14 +429,15 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
         "assembly + ONNX 2x256 actor + safety chain + publish; echo: one publish). Round trip = driver "
         "publish → command received (two DDS hops on loopback). Deadline miss = later than one period.",
         "",
-        "| rate | recording | chain | policy p50 ms | policy p99 ms | policy p99.9 ms | policy misses | echo p99 ms "
-        "| RTT policy p50/p99 ms | RTT echo p50/p99 ms | samples |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| rate | executor | recording | chain | policy p50 ms | policy p99 ms | policy p99.9 ms | policy misses "
+        "| echo p99 ms | RTT policy p50/p99 ms | RTT echo p50/p99 ms | samples |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in data["runs"]:
         p, e, rp, re_ = r["policy_node"], r["echo"], r["round_trip_policy"], r["round_trip_echo"]
         lines.append(
-            f"| {r['rate_hz']} Hz | {'on' if r['record'] else 'off'} | {'+ cbf' if r.get('cbf') else 'default'} | "
+            f"| {r['rate_hz']} Hz | {r.get('executor', DEFAULT_EXECUTOR)} | "
+            f"{'on' if r['record'] else 'off'} | {'+ cbf' if r.get('cbf') else 'default'} | "
             f"{p['p50_ms']:.3f} | {p['p99_ms']:.3f} | "
             f"{p['p999_ms']:.3f} | {p['deadline_miss_rate']:.3%} | {e.get('p99_ms', float('nan')):.3f} | "
             f"{rp.get('p50_ms', float('nan')):.3f} / {rp.get('p99_ms', float('nan')):.3f} | "
@@ -442,7 +460,8 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
             continue
         p, e = r["policy_node"], r["echo"]
         lines.append(
-            f"* {r['rate_hz']} Hz: the bare echo node's own callback→publish time is p50 {e['p50_ms']:.3f} / p99 "
+            f"* {r['rate_hz']} Hz, {r.get('executor', DEFAULT_EXECUTOR)} executor: the bare"
+            f" echo node's own callback→publish time is p50 {e['p50_ms']:.3f} / p99 "
             f"{e['p99_ms']:.3f} ms, so the policy, the safety chain and our node code add about "
             f"{p['p50_ms'] - e['p50_ms']:.3f} ms at p50 and {p['p99_ms'] - e['p99_ms']:.3f} ms at p99; the rest "
             "of the policy node's p99 is the same scheduling noise the echo sees (3 busy processes plus the DDS "

@@ -1,7 +1,8 @@
 """The peer of the node-latency benchmark: a bare rclpy node that echoes `/joint_states` positions as a command.
 
 It does the least a ROS node can do per sample (one callback, one conversion, one publish) on the same executor
-type and QoS as the policy node, so `policy − echo` is what the policy, the safety chain and our Python add.
+type ($ROBOT_RL_EXECUTOR, ros_nodes/executors.py) and QoS as the policy node, so `policy − echo` is what the
+policy, the safety chain and our Python add.
 It measures its own arrival → publish time like the policy node does and writes the samples to --out (.npy).
 
 Usage: python bench/ros_echo_node.py --out echo.npy   (with ROS_AUTOMATIC_DISCOVERY_RANGE/ROS_DOMAIN_ID set)
@@ -10,16 +11,17 @@ Usage: python bench/ros_echo_node.py --out echo.npy   (with ROS_AUTOMATIC_DISCOV
 from __future__ import annotations
 
 import argparse
-import signal
 import time
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
+
+from ros_nodes.executors import make_executor
 
 
 class EchoNode(Node):
@@ -40,17 +42,21 @@ class EchoNode(Node):
 
 
 def main() -> None:
+    from rclpy.signals import SignalHandlerOptions
+
+    from ros_nodes.spin import spin_until_signal
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     args, ros_args = ap.parse_known_args()
-    rclpy.init(args=ros_args)
+    # SIGINT/SIGTERM set a flag the spin loop checks (ros_nodes/spin.py): every executor kind stops the same way.
+    rclpy.init(args=ros_args, signal_handler_options=SignalHandlerOptions.NO)
     node = EchoNode()
-    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
-    executor = SingleThreadedExecutor()
+    executor = make_executor()  # the same kind as the policy node's ($ROBOT_RL_EXECUTOR)
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        spin_until_signal(executor)
+    except ExternalShutdownException:
         pass
     finally:
         np.save(args.out, np.asarray(node.latency_ns, dtype=np.int64))

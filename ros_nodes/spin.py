@@ -46,17 +46,19 @@ def run_node(
     `on_stop` runs while the context is still valid, so a node can publish its last words (a hold, "released").
     """
     import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException
     from rclpy.signals import SignalHandlerOptions
 
+    from ros_nodes.executors import executor_kind, make_executor
     from ros_nodes.ros_env import warn_if_not_isolated
 
     warn_if_not_isolated()
+    kind = executor_kind()  # a bad ROBOT_RL_EXECUTOR fails here, before rclpy starts
     # Our own SIGINT/SIGTERM handling: rclpy's default handler shuts the context down first, and the last
     # messages could then no longer be published.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
-    executor = SingleThreadedExecutor()
+    executor = make_executor(kind)
     try:
         node = make_node()
         executor.add_node(node)

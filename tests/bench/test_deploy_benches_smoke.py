@@ -35,16 +35,17 @@ def test_node_latency_tiny_run(tmp_path: Path) -> None:
 
     saved = dict(os.environ)
     try:
-        _load("node_latency").main(
-            ["--seconds", "1.5", "--rates", "100", "--no-record-run", "--out-dir", str(tmp_path)]
-        )
+        args = ["--seconds", "1.5", "--rates", "100", "--no-record-run", "--executors", "single", "events"]
+        _load("node_latency").main([*args, "--out-dir", str(tmp_path)])
     finally:
         os.environ.clear()
         os.environ.update(saved)
     report = json.loads((tmp_path / "node_latency.json").read_text())
     for key in ("p50_ms", "p99_ms", "p999_ms", "deadline_miss_rate", "echo"):
         assert key in report["100"], key
-    run, cbf = report["runs"]
+    run, cbf, events = report["runs"]
+    assert (run["executor"], cbf["executor"], events["executor"]) == ("single", "single", "events")
+    assert events["policy_node"]["ticks"] > 50 and events["echo"]["n"] > 50  # both nodes served on that executor
     assert run["policy_node"]["ticks"] > 50 and run["echo"]["n"] > 50
     assert run["round_trip_policy"]["n"] > 50 and run["round_trip_echo"]["n"] > 50
     # The driver's pose is plausible: the chain passes the policy's commands (it holds only until the stream starts),
