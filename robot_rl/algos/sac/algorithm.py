@@ -10,6 +10,7 @@ import numpy.typing as npt
 import torch
 
 from robot_rl.algos import common
+from robot_rl.algos.compiled import MaybeCompiled
 from robot_rl.algos.sac import losses
 from robot_rl.algos.sac.config import SACConfig
 from robot_rl.core.specs import PolicySpec
@@ -49,6 +50,9 @@ class SAC:
         self._critic_params = list(self.critic.parameters())
         self._policy = TanhPolicy(spec, self.normalizer, GaussianMean(self.actor))
         self.num_updates = 0
+        # The pure parts of a gradient step (forward passes and losses), compiled when `compile_update` is on.
+        self._critic_terms = MaybeCompiled(self._critic_terms_eager, "sac_critic", cfg.compile_update)
+        self._actor_terms = MaybeCompiled(self._actor_terms_eager, "sac_actor", cfg.compile_update)
 
     # --- acting (data collection) ---
 
@@ -71,42 +75,25 @@ class SAC:
         for _ in range(cfg.utd_ratio):
             b = next(batches)
             alpha = self.log_alpha.detach().exp()
-            with torch.no_grad():
-                obs = self.normalizer(b.obs)
-                next_obs = self.normalizer(b.next_obs)
-                next_action, next_log_prob = self.actor.sample(next_obs)
 
             # 1. critic
-            if self.critic_target is not None:
-                with torch.no_grad():
-                    next_q = self.critic_target.module(next_obs, next_action)
-                q = self.critic(obs, b.action)
-            else:
-                # CrossQ: one forward over the joint batch so batch statistics cover both the
-                # current and the next state-action distribution; the next half is the target.
-                q_joint = self.critic(torch.cat([obs, next_obs]), torch.cat([b.action, next_action]))
-                q, next_q = q_joint.split(obs.shape[0], dim=1)
-                next_q = next_q.detach()
-            target = losses.soft_td_target(b.reward, b.terminated, next_q, next_log_prob, alpha, cfg.gamma)
-            loss_critic = losses.critic_loss(q, target)
+            loss_critic, q_mean, obs = self._critic_terms(b.obs, b.action, b.reward, b.terminated, b.next_obs, alpha)
             self.critic_opt.zero_grad(set_to_none=True)
             loss_critic.backward()
             self.critic_opt.step()
             self.num_updates += 1
             _acc(sums, "loss/critic", loss_critic)
-            _acc(sums, "q/mean", q.detach().mean())
+            _acc(sums, "q/mean", q_mean)
 
             # 2. actor and 3. temperature, every `policy_delay` critic steps
             if self.num_updates % cfg.policy_delay == 0:
-                action_pi, log_prob = self.actor.sample(obs)
                 # Critic weights get no gradient from the actor loss (saves the weight-grad
                 # matmuls); eval mode keeps batch-renorm statistics from moving.
                 self.critic.requires_grad_(False)
                 self.critic.eval()
-                q_pi = self.critic(obs, action_pi)
+                loss_actor, log_prob = self._actor_terms(obs, alpha)
                 self.critic.train()
                 self.critic.requires_grad_(True)
-                loss_actor = losses.actor_loss(q_pi, log_prob, alpha)
                 self.actor_opt.zero_grad(set_to_none=True)
                 loss_actor.backward()
                 self.actor_opt.step()
@@ -129,7 +116,43 @@ class SAC:
         )
         values.update(common.mean_stats({k: v for k, v in sums.items() if k not in values}, actor_steps))
         values["alpha"] = float(self.log_alpha.detach().exp())
+        if cfg.compile_update:
+            values.update(self._critic_terms.stats())
+            values.update(self._actor_terms.stats())
         return TrainingStats(values=values, num_updates=cfg.utd_ratio)
+
+    def _critic_terms_eager(
+        self,
+        obs_raw: torch.Tensor,
+        action: torch.Tensor,
+        reward: torch.Tensor,
+        terminated: torch.Tensor,
+        next_obs_raw: torch.Tensor,
+        alpha: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Critic loss (SAC eq. 5 against the soft TD target, eq. 3), mean Q and the normalized observations."""
+        with torch.no_grad():
+            obs = self.normalizer(obs_raw)
+            next_obs = self.normalizer(next_obs_raw)
+            next_action, next_log_prob = self.actor.sample(next_obs)
+        if self.critic_target is not None:
+            with torch.no_grad():
+                next_q = self.critic_target.module(next_obs, next_action)
+            q = self.critic(obs, action)
+        else:
+            # CrossQ: one forward over the joint batch so batch statistics cover both the
+            # current and the next state-action distribution; the next half is the target.
+            q_joint = self.critic(torch.cat([obs, next_obs]), torch.cat([action, next_action]))
+            q, next_q = q_joint.split(obs.shape[0], dim=1)
+            next_q = next_q.detach()
+        target = losses.soft_td_target(reward, terminated, next_q, next_log_prob, alpha, self.cfg.gamma)
+        return losses.critic_loss(q, target), q.detach().mean(), obs
+
+    def _actor_terms_eager(self, obs: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Actor loss (SAC eq. 7) on a reparameterized sample, and that sample's log-probability."""
+        action_pi, log_prob = self.actor.sample(obs)
+        q_pi = self.critic(obs, action_pi)
+        return losses.actor_loss(q_pi, log_prob, alpha), log_prob
 
     # --- checkpointing ---
 

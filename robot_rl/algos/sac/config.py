@@ -59,6 +59,11 @@ class SACConfig:
     dimension that hardly varies in the data would otherwise turn a millimetre of difference at run time into
     thousands of standard deviations (and saturate the actor at its first update)."""
 
+    compile_update: bool = False
+    """Compile the update's forward passes and losses with `torch.compile` (robot_rl/algos/compiled.py): same
+    arithmetic fused, a one-off compile of about a minute at the first update, and eager again if compiling fails
+    (counted in the `compile/*` statistics). Speed on this machine: docs/performance.md."""
+
     def __post_init__(self) -> None:
         problems = []
         if not 0.0 <= self.gamma < 1.0:
