@@ -159,7 +159,7 @@ class HilLearner:
 
         entry = get_algorithm(cfg.algo)
         algo_json = {**config_to_json(entry.default_config()), **dict(cfg.algo_config)}
-        if cfg.base:
+        if cfg.base and "base" in algo_json:  # a learner on a base (residual); others learn without one
             algo_json["base"] = cfg.base
         algo_cfg = algo_config_from_json(cfg.algo, algo_json, entry.module)
         if saved_cfg and saved_cfg.get("algo") != cfg.algo:

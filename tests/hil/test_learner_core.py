@@ -220,3 +220,24 @@ def test_a_signing_key_signs_every_export_so_a_robot_with_trusted_keys_accepts_i
     assert loaded.signer_key_id is not None
     with pytest.raises(BundleError):  # signed, but by a key this robot does not trust
         OnnxPolicy.load(exported.bundle_dir, trusted_keys=[stranger])
+
+
+def test_a_learner_without_a_base_runs_beside_a_deployed_bundle(base: dict[str, object], tmp_path: Path) -> None:
+    """The launch files always pass the deployed bundle as `base`; a learner that takes none (HG-DAgger-style `bc`)
+    must still start, learn from the interventions and export a plain bundle for the same robot."""
+    import dataclasses
+
+    bundle, episodes = Path(str(base["bundle"])), list(base["episodes"])  # type: ignore[call-overload]
+    cfg = dataclasses.replace(
+        _cfg(tmp_path / "learner", bundle), algo="bc", algo_config={"actor_hidden": [32, 32], "batch_size": 32}
+    )
+    learner = HilLearner(cfg)
+    assert "base" not in learner.config_json["algo_config"] and learner.view is None
+    learner.add_episode(_with_human(episodes[0], 0, 30))
+    learner.add_episode(episodes[1])
+    assert learner.train() > 0
+    exported = learner.export()
+    learner.close()
+    manifest = json.loads((exported.bundle_dir / "manifest.json").read_text())
+    assert "base" not in manifest
+    assert OnnxPolicy.load(exported.bundle_dir).spec.action == OnnxPolicy.load(bundle).spec.action

@@ -522,3 +522,15 @@ def test_deploy_reports_a_refused_configure(cartpole_lqr_bundle: Path, tmp_path:
     # A missing bundle is refused by bringup's own check, before any node starts.
     out = _deploy(["launch/sim_deploy.launch.xml", f"bundle:={tmp_path / 'no_bundle'}", "--duration-s", "5"])
     assert out.returncode == EXIT_LIFECYCLE and "bundle refused:" in out.stderr and "does not exist" in out.stderr
+
+
+@pytest.mark.parametrize("name", ["hil_train.launch.xml", "hil_robot.launch.xml"])
+def test_hil_launch_files_leave_the_learners_settings_to_the_parameter_file(name: str) -> None:
+    """An inline <param> wins over the hil_params_file: a launch that also set the learner's algorithm (or anything
+    hil_sim.yaml sets) would silently override what the user wrote in the file."""
+    robot_params = str(LAUNCH / "params" / "panda_reach_sim.yaml")
+    args = {"bundle": "/b", "run_dir": "/r"} | ({"params_file": robot_params} if "robot" in name else {})
+    desc = parse(LAUNCH / name, args)
+    (learner,) = [n for n in desc.enabled_nodes if n.name == "learner"]
+    from_file = yaml.safe_load((LAUNCH / "params" / "hil_sim.yaml").read_text())["/**/learner"]["ros__parameters"]
+    assert "algo" in from_file and not set(learner.inline_params) & set(from_file)
