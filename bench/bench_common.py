@@ -11,6 +11,10 @@ from typing import Any
 
 import numpy as np
 
+# Re-exported (the bench scripts import them from here); they live in the package so `robot-rl sweep` shares them.
+from robot_rl.core.stats import bootstrap_ci as bootstrap_ci
+from robot_rl.core.stats import iqm as iqm
+
 
 def latency_summary_us(us: np.ndarray) -> dict[str, float]:
     """Percentiles of a latency sample in µs (n, mean, p50, p90, p99, p99.9, max); {} for an empty sample."""
@@ -37,24 +41,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def iqm(values: Sequence[float] | np.ndarray) -> float:
-    """Interquartile mean: the mean of the middle half (floor(n/4) values dropped at each end; the mean for n < 4)."""
-    x = np.sort(np.asarray(values, dtype=np.float64))
-    cut = len(x) // 4
-    return float(x[cut : len(x) - cut].mean())
-
-
-def bootstrap_ci(values: Sequence[float], n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of the IQM over seeds (a single value: that value twice)."""
-    x = np.asarray(values, dtype=np.float64)
-    if len(x) < 2:
-        return float(x[0]), float(x[0])
-    rng = np.random.default_rng(seed)
-    stats = [iqm(rng.choice(x, size=len(x), replace=True)) for _ in range(n_boot)]
-    lo, hi = np.percentile(stats, [2.5, 97.5])
-    return float(lo), float(hi)
 
 
 def render_or_merge(

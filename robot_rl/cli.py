@@ -33,6 +33,8 @@ commands:
   deploy FILE     run a ROS 2 launch file's nodes (sim or robot) without ros2 launch (robot-rl deploy --help)
   learn k:=v ...  the human-in-the-loop learner node beside a running robot (robot-rl learn --help)
   sign            Ed25519 key pairs and bundle signatures (robot-rl sign --help)
+  sweep ALGO      seeds × configurations of ALGO on Ray Tune: grid or random search with early stopping,
+                  retries from checkpoints, --resume, IQM table (the `scale` extra; robot-rl sweep --help)
 
 global options (before the command):
   --plugin MODULE import MODULE first, so the algorithms it registers can be trained (repeatable; also
@@ -166,32 +168,50 @@ def _train_usage() -> str:
     return "\n".join(lines)
 
 
-def _train(algo: str, argv: list[str]) -> int:
-    """`robot-rl train ALGO ...`: the registry entry's config dataclass (and its recipe) parsed by tyro."""
+def algo_cli_defaults(algo: str, argv: list[str], reserved: Sequence[str], command: str) -> tuple[Any, Any, str]:
+    """What `robot-rl train ALGO` and `robot-rl sweep ALGO` parse flags against: the registry entry, the default
+    algorithm config (of `--recipe NAME`, which is removed from `argv`) and the recipes' help line ("" if none).
+
+    Raises:
+        ValueError: an unknown algorithm or recipe, or config fields that clash with the command's own flags.
+    """
     from robot_rl.algos.registry import get_algorithm
-    from robot_rl.train.cli_args import TrainArgs
     from robot_rl.train.config import TrainConfig
-    from robot_rl.train.loop import train
 
     entry = get_algorithm(algo)
     # Flags are flat (no `--algo.` prefix), so a config field named like a train flag would shadow it.
     clash = {f.name for f in dataclasses.fields(entry.config_cls)} & {
         *(f.name for f in dataclasses.fields(TrainConfig)),
-        "resume",
+        *reserved,
     }
     if clash:
-        return _fail(f"{algo}: config fields {sorted(clash)} clash with `robot-rl train` flags of the same name")
+        raise ValueError(
+            f"{algo}: config fields {sorted(clash)} clash with `robot-rl {command}` flags of the same name"
+        )
     recipe = ""
     if entry.presets:
         try:
             recipe = _pop_recipe(argv) or ""
         except ValueError as exc:
-            return _fail(f"{exc}: one of {', '.join(entry.presets)}")
+            raise ValueError(f"{exc}: one of {', '.join(entry.presets)}") from None
+    recipes = ""
+    if entry.presets:
+        recipes = f"Recipes (--recipe NAME, default {entry.default_preset}): {', '.join(entry.presets)}."
+    return entry, entry.default_config(recipe), recipes
+
+
+def _train(algo: str, argv: list[str]) -> int:
+    """`robot-rl train ALGO ...`: the registry entry's config dataclass (and its recipe) parsed by tyro."""
+    from robot_rl.train.cli_args import TrainArgs
+    from robot_rl.train.config import TrainConfig
+    from robot_rl.train.loop import train
+
+    entry, algo_default, recipes = algo_cli_defaults(algo, argv, ("resume",), "train")
     doc = (entry.config_cls.__doc__ or "").strip()
     description = f"Train {algo}: {doc}" if doc else f"Train {algo}."
-    if entry.presets:
-        description += f"\n\nRecipes (--recipe NAME, default {entry.default_preset}): {', '.join(entry.presets)}."
-    default = TrainArgs(TrainConfig(), entry.default_config(recipe))
+    if recipes:
+        description += f"\n\n{recipes}"
+    default = TrainArgs(TrainConfig(), algo_default)
     args = tyro.cli(
         TrainArgs[entry.config_cls],  # type: ignore[name-defined]
         args=argv,
@@ -495,6 +515,17 @@ def _learn(argv: list[str]) -> int:
     return cli_main(argv)
 
 
+def _sweep(argv: list[str]) -> int:
+    """`robot-rl sweep ALGO ...` on Ray Tune; Ray is imported only here (the `scale` extra)."""
+    from robot_rl.scale.ray_env import RayUnavailable
+    from robot_rl.scale.sweep_cli import main as sweep_main
+
+    try:
+        return sweep_main(argv)
+    except RayUnavailable as exc:
+        return _fail(str(exc), 2)
+
+
 def _sign(argv: list[str]) -> int:
     from robot_rl.export.sign_cli import main as sign_main
 
@@ -511,6 +542,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "learn": _learn,
     "sign": _sign,
     "dataset": _dataset,
+    "sweep": _sweep,
 }
 
 

@@ -57,6 +57,26 @@ class TrainConfig:
     """Safe exploration: every training-env action goes through this safety chain before the simulator executes it
     ("" = off; "manifest" = the robot's own limits; or a policy-node parameter YAML, e.g. one with a `cbf` link).
     Counts land in `<run>/safety.json`; evaluation episodes run unfiltered (`eval --safety` runs the chain)."""
+    actors: int = 0
+    """Ray actors collecting env steps in parallel for an off-policy learner (docs/scale.md, "Distributed
+    collection"); 0 = the single-process loop. Online data only."""
+    sync_mode: Literal["throttle", "lockstep"] = "throttle"
+    """How `--actors` keep one `update()` call per env step: `throttle` (actors collect while the learner trains;
+    an actor waits while the learner owes more than one block per actor of updates) or `lockstep` (every actor
+    collects one block, then the learner makes the updates those steps call for: no overlap, reproducible under a
+    seed)."""
+    weight_push_every: int = 100
+    """Learner updates between broadcasts of the policy weights to the actors (`--actors`)."""
+    actor_block_steps: int = 100
+    """Env steps an actor collects per block it hands back (`--actors`); smaller blocks track the learner more
+    closely, larger ones cost fewer round trips."""
+    ray_address: str = ""
+    """Ray cluster that runs the actors: "" starts a local Ray on loopback; "auto" or HOST:PORT joins a running
+    one (every node needs this package installed)."""
+    actor_randomization: str = ""
+    """JSON file with sim domain randomization (`sim.randomization.DomainRandomization` fields) for the actors'
+    envs, or a list of them (actor i uses entry i mod length); "" = nominal envs. robot_rl/* suite envs only;
+    evaluation stays nominal."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -70,7 +90,29 @@ class TrainConfig:
             problems.append(f"data must be online, offline or mixed, got {self.data!r}")
         if not 0.0 <= self.demo_ratio <= 1.0:
             problems.append(f"demo_ratio must be in [0, 1], got {self.demo_ratio}")
+        problems.extend(self._distributed_problems())
         if "/" in self.run_name or self.run_name in (".", ".."):
             problems.append(f"run_name must be a plain directory name, got {self.run_name!r}")
         if problems:
             raise ValueError("invalid TrainConfig: " + "; ".join(problems))
+
+    def _distributed_problems(self) -> list[str]:
+        """What is wrong with the `--actors` fields (distributed collection)."""
+        problems = []
+        if self.actors < 0:
+            problems.append(f"actors must be >= 0 (0 = the single-process loop), got {self.actors}")
+        for name in ("weight_push_every", "actor_block_steps"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.sync_mode not in ("throttle", "lockstep"):
+            problems.append(f"sync_mode must be throttle or lockstep, got {self.sync_mode!r}")
+        if self.actors > 0:
+            if self.data != "online":
+                problems.append(f"actors > 0 collects online data only; data is {self.data!r} (use --actors 0)")
+            if self.safety:
+                problems.append("safe exploration (safety) runs in the single-process loop only; use --actors 0")
+            if self.overlap_env:
+                problems.append("overlap_env applies to the single-process loop; actors already run beside the learner")
+        elif self.actor_randomization:
+            problems.append("actor_randomization applies to --actors > 0 (the actors' envs)")
+        return problems

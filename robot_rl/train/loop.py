@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,12 +78,14 @@ def train(
     resume: bool = False,
     extend_to_steps: int | None = None,
     offline_buffer: ReplayBuffer | None = None,
+    on_eval: Callable[[int, EvalResult], None] | None = None,
 ) -> RunResult:
     """Train `algo_name` with `algo_cfg` according to `cfg`; with `resume`, continue the run in its directory.
 
     On resume the saved configs are used (`extend_to_steps` may raise `total_steps`). `offline_buffer` is the
     dataset of `offline`/`mixed` data when given (tests, callers that built it); otherwise `cfg.dataset` is loaded
-    with `robot_rl.data.datasets.load_replay`.
+    with `robot_rl.data.datasets.load_replay`. `on_eval(step, result)` is called after every evaluation (a sweep
+    reports it to its scheduler); it may raise to stop the run, whose last checkpoint stays valid.
     """
     if not resume and cfg.data == "online" and get_algorithm(algo_name).needs_dataset:
         raise ValueError(
@@ -165,7 +168,7 @@ def train(
             )
     ckpt.atomic_write_text(run_dir / "config.json", json.dumps(config_json, indent=1))
 
-    session = TrainSession.open(cfg, algo, spec, run_dir, config_json, env_view=view)
+    session = TrainSession.open(cfg, algo, spec, run_dir, config_json, env_view=view, on_eval=on_eval)
     batch_size = int(getattr(algo_cfg, "batch_size", 256))
     # chunked learners (bc with chunks, diffusion, flow, meanflow) ask for chunks and histories, residual ones for
     # n-step rows
@@ -185,7 +188,12 @@ def train(
                 stream = sample_batches(buffer, batch_size, session.sample_rng, layout)
             else:
                 stream = mixed_batches(buffer, dataset, cfg.demo_ratio, batch_size, session.sample_rng, layout)
-            last_eval = run_online(session, env, buffer, torch_batches(stream), saved)
+            if cfg.actors > 0:  # Ray actors collect; imported only here, Ray is an optional extra
+                from robot_rl.train.distributed import run_distributed
+
+                last_eval = run_distributed(session, buffer, torch_batches(stream), saved)
+            else:
+                last_eval = run_online(session, env, buffer, torch_batches(stream), saved)
     finally:
         session.close()
         env.close()

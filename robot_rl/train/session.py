@@ -8,6 +8,7 @@ modes write the same run directory.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,9 @@ class TrainSession:
     env_view: Any = None
     """How the learner sees an env (`data_view` of a learner on a frozen base; None: as it is). Evaluation envs are
     wrapped with it too."""
+    on_eval: Callable[[int, EvalResult], None] | None = None
+    """Called with (step, result) after every evaluation is logged: the seam through which a caller (a sweep's
+    trial reporting to its scheduler) follows a run without the loops knowing about it."""
 
     @classmethod
     def open(
@@ -84,6 +88,7 @@ class TrainSession:
         run_dir: Path,
         config_json: dict[str, Any],
         env_view: Any = None,
+        on_eval: Callable[[int, EvalResult], None] | None = None,
     ) -> TrainSession:
         """A session with fresh RNG streams seeded from `cfg.seed` (a resume then restores their states)."""
         return cls(
@@ -97,6 +102,7 @@ class TrainSession:
             sample_rng=np.random.default_rng([cfg.seed, 2]),
             explore_rng=np.random.default_rng([cfg.seed, 3]),
             env_view=env_view,
+            on_eval=on_eval,
         )
 
     def restore(self, saved: ckpt.Checkpoint) -> None:
@@ -138,6 +144,8 @@ class TrainSession:
             self.step, self.train_wall_s, res.mean_return, res.std_return, res.success_rate, len(res.returns)
         )
         self.bar.set_postfix(eval_return=f"{res.mean_return:.1f}")
+        if self.on_eval is not None:
+            self.on_eval(self.step, res)
         return res
 
     def record(self, stats: TrainingStats) -> None:
