@@ -82,6 +82,8 @@ BASE_EPISODES, BASE_UPDATES = 20, 15_000
 driver's own evaluation; the report gives the figure of the base it used)."""
 BENCH_PARAMS: dict[str, dict[str, Any]] = {"learner": {"keep_bundles": 100_000}}
 """Added to hil_sim.yaml for every run: the learner keeps every bundle (each one is evaluated afterwards)."""
+LOAD_SAMPLE_S = 30.0
+"""How often the machine's load average is sampled during a run (reported beside the run's figures)."""
 STOP_GRACE_S = 180.0
 """How long past `--minutes` + start-up a run may take to stop before bringup is interrupted, then killed."""
 
@@ -248,6 +250,14 @@ def run_loop(
         )  # fmt: skip
         thread = threading.Thread(target=reader, args=(proc.stdout, log), daemon=True)
         thread.start()
+        load: list[float] = []  # the machine's 1-min load average while the loop runs (other jobs change results)
+
+        def sample_load() -> None:
+            while proc.poll() is None:
+                load.append(round(os.getloadavg()[0], 2))
+                time.sleep(LOAD_SAMPLE_S)
+
+        threading.Thread(target=sample_load, daemon=True).start()
         limit = minutes * 60.0 + args.startup_timeout_s + STOP_GRACE_S
         try:
             code = proc.wait(timeout=limit)
@@ -275,6 +285,7 @@ def run_loop(
         "t_stop": marks.get("stop"),
         "t_end": t_end,
         "events": events,
+        "load_avg_1min": load,
         **{k: str(v) for k, v in paths.items()},
     }
 
@@ -467,6 +478,9 @@ def analyse_run(raw: dict[str, Any], condition: str, seed: int, minutes: float) 
         if learner
         else {},
         "loop": loop,
+        "load_avg_1min": {"mean": round(float(np.mean(load)), 2), "max": float(np.max(load)), "n": len(load)}
+        if (load := raw.get("load_avg_1min"))
+        else None,
         "control_hz": control_hz,
         "sim_speed": {
             "ticks": int(loop.get("ticks", 0)),

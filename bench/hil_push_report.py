@@ -411,6 +411,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         f"Machine: {data['machine']}; load average at start {data.get('loadavg', '?')} (other jobs share the cores). "
         "How each figure is measured: the docstring of `bench/hil_push.py`.",
         "",
+        *_load_lines(data),
         "Learner settings (launch/params/hil_sim.yaml with the bench's additions and `--param` overrides): "
         + ", ".join(f"`{k}={v}`" for k, v in sorted(data["learner_params"].items()) if k != "demos")
         + (f"; demonstrations: the {base['expert_episodes']} expert episodes." if data.get("demos") else "."),
@@ -571,3 +572,12 @@ def merge(paths: Sequence[Path]) -> dict[str, Any]:
     data = {**shards[0], "runs": runs, "baselines": [b for sh in shards for b in sh.get("baselines", [])]}
     data["command"] = command
     return data
+
+
+def _load_lines(data: dict[str, Any]) -> list[str]:
+    """The machine's load during the runs (1-min load average, sampled by the harness), where it was recorded."""
+    rows = [(r["condition"], r["seed"], r["load_avg_1min"]) for r in data["runs"] if r.get("load_avg_1min")]
+    if not rows:
+        return []
+    per_run = "; ".join(f"`{c}` s{s}: mean {la['mean']:.1f}, max {la['max']:.1f}" for c, s, la in rows)
+    return [f"Load average (1 min) during the runs, sampled by the harness: {per_run}.", ""]

@@ -216,9 +216,11 @@ def test_targets_are_judged_from_the_iqm_at_the_end_and_only_for_a_full_length_r
 def test_the_report_starts_with_the_command_and_re_renders_from_its_json(tmp_path: Path) -> None:
     bench = _report()
     data = _data([_run("operator", 0, 0.9, 2, 1, 4.0), _run("rl_only", 0, 0.4, 0, 0, 4.0)], 4.0, "python bench/x")
+    data["runs"][0]["load_avg_1min"] = {"mean": 9.64, "max": 13.1, "n": 60}  # a loaded machine is said so
     bench.write_report(data, tmp_path)
     md = (tmp_path / "hil_push.md").read_text()
     assert md.splitlines()[2:5] == ["```", "python bench/x", "```"]
+    assert "during the runs, sampled by the harness: `operator` s0: mean 9.6, max 13.1." in md
     assert (tmp_path / "hil_push.png").stat().st_size > 0
     assert "| `operator` | 1 |" in md and "Median p99 with a learner 1.50 ms vs 1.00 ms without: 1.50x." in md
     assert "40/2000 (40 before the learner joined)" in md
