@@ -94,6 +94,13 @@ class EvalArgs:
     """--robustness: write the report as JSON to this file."""
     progress: bool = True
     """--robustness: show a progress bar."""
+    ray: bool = False
+    """Split the seeded episodes (with --robustness: the (kind, level) cells) over Ray tasks, 1 CPU each; the result
+    is identical to the serial one (the `scale` extra; docs/scale.md)."""
+    ray_workers: int = 0
+    """--ray: tasks to split into (0 = the cluster's CPUs); a local Ray gets this many CPUs (0 = all cores)."""
+    address: str = ""
+    """--ray: join the Ray cluster at HOST:PORT (or "auto"); empty = a local Ray on loopback."""
 
 
 @dataclass(frozen=True)
@@ -316,6 +323,23 @@ def _describe(res: EvalResult) -> str:
 
 def _eval(argv: list[str]) -> int:
     args = tyro.cli(EvalArgs, args=argv, prog="robot-rl eval")
+    if not args.ray:
+        if args.ray_workers or args.address:
+            return _fail("--ray-workers and --address belong to --ray")
+        return _eval_args(args)
+    if args.ray_workers < 0:
+        return _fail(f"--ray-workers must be >= 0, got {args.ray_workers}")
+    if args.safety:
+        return _fail("--ray does not run --safety evaluations; drop one of them")
+    from robot_rl.scale.ray_env import RayUnavailable  # imports no Ray: a missing Ray fails where it is used
+
+    try:
+        return _eval_args(args)
+    except RayUnavailable as exc:
+        return _fail(str(exc), 2)
+
+
+def _eval_args(args: EvalArgs) -> int:
     if args.episodes < 1:
         return _fail(f"--episodes must be >= 1, got {args.episodes}")
     if args.robustness:
@@ -326,12 +350,19 @@ def _eval(argv: list[str]) -> int:
         return _fail("--perturb and --out belong to --robustness")
     if args.safety:
         return _eval_safe(args)
-    res, env_id = eval_bundle(args.policy, args.env, args.episodes, args.seed, args.backend)
+    run = eval_bundle
+    if args.ray:
+        from functools import partial
+
+        from robot_rl.scale.parallel_eval import eval_bundle_ray
+
+        run = partial(eval_bundle_ray, workers=args.ray_workers, address=args.address)
+    res, env_id = run(args.policy, args.env, args.episodes, args.seed, args.backend)
     where = f"{env_id} [{args.backend}]" if args.backend else env_id
     print(f"{args.policy} on {where}: {_describe(res)} over {args.episodes} episodes")
     home = trained_backend(args.policy)
     if args.backend and home and args.backend != home:
-        ref, _ = eval_bundle(args.policy, env_id, args.episodes, args.seed, home)
+        ref, _ = run(args.policy, env_id, args.episodes, args.seed, home)
         print(f"{args.policy} on {env_id} [{home}] (trained here): {_describe(ref)}")
         gap = res.success_rate - ref.success_rate
         d_return = res.mean_return - ref.mean_return
@@ -409,17 +440,24 @@ def _eval_robust(args: EvalArgs) -> int:
         bars.append(tqdm(total=total, unit="episode", disable=not args.progress, dynamic_ncols=True))
 
     try:
-        report = run_robustness(
-            policy.act,
-            env_id,
-            config,
-            backend=args.backend,
-            spec=policy.spec,
-            on_reset=on_reset,
-            reseed=policy.reseed,  # a sampler bundle draws the same noise in episode i at every level
-            on_start=start,
-            progress=lambda n: bars[0].update(n),
-        )
+        if args.ray:
+            from robot_rl.scale.parallel_eval import robustness_ray
+
+            report = robustness_ray(
+                args.policy, env_id, config, backend=args.backend, workers=args.ray_workers, address=args.address
+            )
+        else:
+            report = run_robustness(
+                policy.act,
+                env_id,
+                config,
+                backend=args.backend,
+                spec=policy.spec,
+                on_reset=on_reset,
+                reseed=policy.reseed,  # a sampler bundle draws the same noise in episode i at every level
+                on_start=start,
+                progress=lambda n: bars[0].update(n),
+            )
     except (EnvError, ValueError) as exc:
         return _fail(str(exc))
     finally:

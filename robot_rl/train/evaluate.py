@@ -56,14 +56,19 @@ def evaluate(
     on_reset: Callable[[npt.NDArray[np.float32]], object] | None = None,
     spec: PolicySpec | None = None,
     view: Callable[[gym.Env[Any, Any]], gym.Env[Any, Any]] | None = None,
+    first: int = 0,
 ) -> EvalResult:
     """Run `episodes` episodes with `act(obs) -> physical action`; episode i is seeded the same every call.
 
     `backend` picks the physics engine of a robot_rl/* env (the sim-to-sim check evaluates in the other one).
     `on_reset(first_obs)` is called at the start of every episode. With the policy's `spec` (a bundle's), the env is
     made for it (`make_env_for`: its command interface, checked against its sizes and joints). `view` wraps the env
-    the way the policy sees it (a learner on a frozen base: `robot_rl.residual.view`).
+    the way the policy sees it (a learner on a frozen base: `robot_rl.residual.view`). `first` runs episodes
+    `first .. first + episodes - 1` of the run instead, each seeded as in a full run (a share of a parallel
+    evaluation: `robot_rl.scale.parallel_eval`).
     """
+    if first < 0:
+        raise ValueError(f"first must be >= 0, got {first}")
     env = make_env_for(spec, env_id, backend) if spec is not None else make_env(env_id, backend=backend)
     if view is not None:
         try:
@@ -73,7 +78,7 @@ def evaluate(
             raise
     returns, lengths, successes, distances = [], [], [], []
     try:
-        for i in range(episodes):
+        for i in range(first, first + episodes):
             obs, info = env.reset(seed=episode_seed(seed, i, stream=1))
             if on_reset is not None:  # e.g. a safety chain re-arming at the start pose
                 on_reset(np.asarray(obs, np.float32))

@@ -180,32 +180,88 @@ def run_robustness(
     Raises:
         ValueError: a non-suite env, or a kind that cannot act on this task (with the reason).
     """
-    env = make_env_for(spec, env_id, backend) if spec is not None else make_env(env_id, backend=backend)
+    env, raw = _suite_env(env_id, backend, spec)
     try:
-        raw = env.unwrapped
-        if not isinstance(raw, RobotTaskEnv):
-            raise ValueError(f"{env_id} is not a robot_rl/* suite env: the robustness protocol perturbs its physics")
         plan = resolve_levels(config, raw)
         if on_start is not None:
             on_start(config.episodes * sum(len(levels) for _, levels in plan))
-        rows = []
-        for kind_name, levels in plan:
-            kind = get_kind(kind_name)
-            for level in levels:
-                setup = kind.setup(level, raw, config)
-                episodes = []
-                for i in range(config.episodes):
-                    seed = episode_seed(config.seed, i, stream=1)
-                    if reseed is not None:
-                        reseed(seed)
-                    episodes.append(_rollout(env, act, seed, setup, on_reset))
-                    if progress is not None:
-                        progress(1)
-                rows.append(_summarize(kind_name, level, kind.unit, episodes))
+        rows = [
+            _run_level(env, raw, act, kind_name, level, config, on_reset, reseed, progress)
+            for kind_name, levels in plan
+            for level in levels
+        ]
         resolved = dataclasses.replace(config, perturbations=plan)
         return RobustnessReport(env_id=env_id, backend=raw.backend_name, config=resolved, rows=tuple(rows))
     finally:
         env.close()
+
+
+def robustness_plan(
+    env_id: str, config: RobustnessConfig, *, backend: str = "", spec: PolicySpec | None = None
+) -> tuple[tuple[tuple[str, tuple[float, ...]], ...], str]:
+    """The (kind, levels) pairs `run_robustness` would run, and the physics engine's name, without running any.
+
+    Raises:
+        ValueError: as `run_robustness`.
+    """
+    env, raw = _suite_env(env_id, backend, spec)
+    try:
+        return resolve_levels(config, raw), raw.backend_name
+    finally:
+        env.close()
+
+
+def run_levels(
+    act: ActFn,
+    env_id: str,
+    config: RobustnessConfig,
+    cells: Sequence[tuple[str, float]],
+    *,
+    backend: str = "",
+    spec: PolicySpec | None = None,
+    on_reset: Callable[[npt.NDArray[np.float32]], object] | None = None,
+    reseed: Callable[[int], object] | None = None,
+) -> tuple[LevelResult, ...]:
+    """The rows of the given (kind, level) cells, exactly as `run_robustness` computes them (a share of a parallel
+    run: every cell runs the same seeded episodes and a level never leaks into the next, so cells are independent)."""
+    env, raw = _suite_env(env_id, backend, spec)
+    try:
+        return tuple(_run_level(env, raw, act, kind, level, config, on_reset, reseed, None) for kind, level in cells)
+    finally:
+        env.close()
+
+
+def _suite_env(env_id: str, backend: str, spec: PolicySpec | None) -> tuple[Any, RobotTaskEnv]:
+    env = make_env_for(spec, env_id, backend) if spec is not None else make_env(env_id, backend=backend)
+    raw = env.unwrapped
+    if not isinstance(raw, RobotTaskEnv):
+        env.close()
+        raise ValueError(f"{env_id} is not a robot_rl/* suite env: the robustness protocol perturbs its physics")
+    return env, raw
+
+
+def _run_level(
+    env: Any,
+    raw: RobotTaskEnv,
+    act: ActFn,
+    kind_name: str,
+    level: float,
+    config: RobustnessConfig,
+    on_reset: Callable[[npt.NDArray[np.float32]], object] | None,
+    reseed: Callable[[int], object] | None,
+    progress: Callable[[int], object] | None,
+) -> LevelResult:
+    kind = get_kind(kind_name)
+    setup = kind.setup(level, raw, config)
+    episodes = []
+    for i in range(config.episodes):
+        seed = episode_seed(config.seed, i, stream=1)
+        if reseed is not None:
+            reseed(seed)
+        episodes.append(_rollout(env, act, seed, setup, on_reset))
+        if progress is not None:
+            progress(1)
+    return _summarize(kind_name, level, kind.unit, episodes)
 
 
 def resolve_levels(config: RobustnessConfig, env: RobotTaskEnv) -> tuple[tuple[str, tuple[float, ...]], ...]:
