@@ -85,6 +85,13 @@ def _loopback_node() -> Iterator[None]:
             os.environ[key] = old_env
 
 
+def _is_loopback(address: str) -> bool:
+    """True for `127.x.y.z:PORT` / `localhost:PORT`: a cluster that listens on loopback only, which a driver can join
+    only with Ray's loopback mode on (otherwise Ray dials the machine's network address instead)."""
+    host = address.rsplit(":", 1)[0].strip("[]")
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
 def init_ray(
     address: str = "",
     *,
@@ -117,9 +124,9 @@ def init_ray(
             Path(temp_dir).mkdir(parents=True, exist_ok=True)
             kwargs["_temp_dir"] = str(Path(temp_dir).resolve())
     try:
-        if address:
+        if address and not _is_loopback(address):
             ray.init(**kwargs)
-        else:
+        else:  # a local Ray, or a cluster on this machine's loopback (tests/scale/test_two_node_cluster.py)
             with _loopback_node():
                 ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
