@@ -3,12 +3,10 @@ bench/roofline.py writing the documented JSON."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import itertools
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import torch
 
@@ -17,17 +15,6 @@ from robot_rl.algos.td3 import TD3, TD3Config
 from robot_rl.core.specs import ActionSpec, ObservationSpec, PolicySpec
 from robot_rl.core.types import Batch
 from robot_rl.train.flops import update_flops
-
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 def _spec(obs_dim: int, act_dim: int) -> PolicySpec:
@@ -122,7 +109,7 @@ def test_a_delayed_actor_counts_over_its_cycle() -> None:
 
 
 def test_quick_run_writes_the_documented_json(tmp_path: Path) -> None:
-    bench = _load("roofline")
+    bench = importlib.import_module("bench.roofline")
     doc = tmp_path / "performance.md"
     bench.main(["--quick", "--learners", "sac", "--out-dir", str(tmp_path), "--doc", str(doc)])
     report = json.loads((tmp_path / "roofline.json").read_text())
