@@ -548,11 +548,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work-dir", type=Path, help="base, runs, recordings (default: a temporary directory)")
     ap.add_argument("--merge", type=Path, nargs="+")
     ap.add_argument("--from-json", type=Path)
+    ap.add_argument(
+        "--name", default="", help="file stem of the report (<out-dir>/<name>.{json,md,png}; default hil_push)"
+    )
     args = ap.parse_args(argv)
-    if render_or_merge(args.from_json, args.merge, args.out_dir, write_report, merge):
+
+    def write_named(data: dict[str, Any], out_dir: Path, write_json: bool = True) -> None:
+        if args.name:
+            data["name"] = args.name
+        write_report(data, out_dir, write_json=write_json)
+
+    if render_or_merge(args.from_json, args.merge, args.out_dir, write_named, merge):
         return 0
     overrides = [parse_param(p) for p in args.param]
-    out_json = args.out_dir / "hil_push.json"
+    out_json = args.out_dir / f"{args.name or 'hil_push'}.json"
     with tempfile.TemporaryDirectory(prefix="hil-push-") as tmp:
         args.work_dir = (args.work_dir or Path(tmp)).resolve()
         args.work_dir.mkdir(parents=True, exist_ok=True)
@@ -563,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         params = hil_params(overrides, "" if args.no_demos else base["dataset"])
         data: dict[str, Any] = {
             "command": "python bench/hil_push.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
+            "name": args.name or "hil_push",
             "env_id": ENV_ID,
             "minutes": args.minutes,
             "baseline_minutes": args.baseline_minutes,

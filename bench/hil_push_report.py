@@ -381,13 +381,15 @@ def _binned_line(ax: Any, edges: Sequence[float], values: Sequence[float | None]
 
 
 def write_report(data: dict[str, Any], out_dir: Path, write_json: bool = True) -> None:
+    """`<out_dir>/<name>.{json,md,png}`, name = the JSON's `name` (`--name`; default `hil_push`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     data["summary"] = summarize(data)
+    stem = data.get("name") or "hil_push"
     if write_json:
-        (out_dir / "hil_push.json").write_text(json.dumps(data, indent=1) + "\n")
-    (out_dir / "hil_push.md").write_text(render_markdown(data))
+        (out_dir / f"{stem}.json").write_text(json.dumps(data, indent=1) + "\n")
+    (out_dir / f"{stem}.md").write_text(render_markdown(data))
     if data["runs"]:
-        plot(data, out_dir / "hil_push.png")
+        plot(data, out_dir / f"{stem}.png")
 
 
 def render_markdown(data: dict[str, Any]) -> str:
@@ -449,7 +451,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         "",
     ]
     if data["runs"]:
-        lines += ["![success, interventions and swaps vs wall-clock](hil_push.png)", ""]
+        lines += [f"![success, interventions and swaps vs wall-clock]({data.get('name') or 'hil_push'}.png)", ""]
     lines += ["## Targets (issue 15)", "", *verdicts(data, summary), ""]
     lines += [
         "## The loop",

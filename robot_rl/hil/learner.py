@@ -184,6 +184,9 @@ class HilLearner:
             torch.set_num_threads(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
         self.algo_cfg = algo_cfg
+        # An imitation learner (bc, diffusion, ...) learns only from what people did: the demonstrations and the
+        # interventions (HG-DAgger). Fed the robot's own executed steps it would imitate its own mistakes.
+        self.imitation = bool(entry.needs_dataset)
         self.algo: Algorithm = make_algorithm(cfg.algo, self.spec, algo_cfg, entry.module)
         self.config_json: dict[str, Any] = {
             "algo": cfg.algo,
@@ -235,7 +238,8 @@ class HilLearner:
 
     def add_episode(self, episode: Episode, *, success: bool | None = None) -> int:
         """One episode the robot executed (or a cut piece of one): every step into the online buffer, the
-        intervention steps into the demonstration buffer too; owes `updates_per_step` updates per step."""
+        intervention steps into the demonstration buffer too; owes `updates_per_step` updates per step (an
+        imitation learner only once people have shown it something)."""
         (viewed,) = self._viewed([episode])
         columns, _ = episode_columns(viewed, self.env_spec, online=True)
         self.online.add_batch(**columns)
@@ -243,7 +247,8 @@ class HilLearner:
         if human.any():
             self.demo.add_batch(**{k: v[human] for k, v in columns.items()})
         self.algo.observe(np.asarray(viewed.observations, np.float32))
-        self.pending_updates += self.cfg.updates_per_step * len(viewed)
+        if not self.imitation or len(self.demo) > 0:  # an imitation learner with nothing to imitate owes nothing
+            self.pending_updates += self.cfg.updates_per_step * len(viewed)
         self.episodes += 1
         won = bool(episode.success if success is None else success)
         self.recent = [
@@ -259,8 +264,8 @@ class HilLearner:
 
     @property
     def ready(self) -> bool:
-        """Enough online data for the first update."""
-        return len(self.online) >= max(self.cfg.learning_starts, 1)
+        """Enough online data for the first update (and, for an imitation learner, some people's data)."""
+        return len(self.online) >= max(self.cfg.learning_starts, 1) and (not self.imitation or len(self.demo) > 0)
 
     def train(self, max_updates: int | None = None) -> int:
         """Do the updates owed (at most `max_updates`); returns how many ran. Writes checkpoints as they fall due."""
@@ -292,12 +297,15 @@ class HilLearner:
         self._next_export = (self.updates // every + 1) * every
 
     def _batches(self) -> Iterator[Batch[torch.Tensor]]:
-        """The batch stream: online only until the demonstration buffer holds data, then mixed."""
-        has_demo = len(self.demo) > 0 and self.cfg.demo_ratio > 0
+        """The batch stream: online only until the demonstration buffer holds data, then mixed (an imitation
+        learner: the demonstration buffer only, demonstrations and interventions)."""
+        has_demo = len(self.demo) > 0 and (self.cfg.demo_ratio > 0 or self.imitation)
         if self._stream is None or has_demo != self._stream_has_demo:
             layout = requested_layout(self.algo)
             size = int(getattr(self.algo_cfg, "batch_size", 256))
-            if has_demo:
+            if self.imitation:
+                raw = sample_batches(self.demo, size, self.rng, layout)
+            elif has_demo:
                 raw = mixed_batches(self.online, self.demo, self.cfg.demo_ratio, size, self.rng, layout)
             else:
                 raw = sample_batches(self.online, size, self.rng, layout)

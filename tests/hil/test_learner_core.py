@@ -233,9 +233,13 @@ def test_a_learner_without_a_base_runs_beside_a_deployed_bundle(base: dict[str, 
     )
     learner = HilLearner(cfg)
     assert "base" not in learner.config_json["algo_config"] and learner.view is None
-    learner.add_episode(_with_human(episodes[0], 0, 30))
     learner.add_episode(episodes[1])
+    assert len(learner.online) >= cfg.learning_starts and not learner.ready  # nobody has shown it anything yet
+    learner.add_episode(_with_human(episodes[0], 0, 30))
     assert learner.train() > 0
+    # HG-DAgger: it imitates what people did (the human's 30 steps), never the robot's own executed steps
+    batch = next(learner._batches())
+    assert batch.source is not None and set(batch.source.tolist()) == {int(DataSource.INTERVENTION)}
     exported = learner.export()
     learner.close()
     manifest = json.loads((exported.bundle_dir / "manifest.json").read_text())
