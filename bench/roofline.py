@@ -201,6 +201,7 @@ def sb3_and_replay(fill: int, spec: PolicySpec) -> tuple[SB3Update, Any, Iterato
     """SB3 SAC (sac_vs_sb3.py's hyperparameters) with `fill` random Hopper-v5 steps in its buffer, and robot_rl's
     classic SAC with the same transitions in a `ReplayBuffer` sampled as the training driver samples it."""
     from stable_baselines3 import SAC as SB3SAC
+    from stable_baselines3.common.logger import Logger
 
     from robot_rl.algos.sac import SAC, SACConfig
     from robot_rl.data.replay import ReplayBuffer
@@ -222,6 +223,8 @@ def sb3_and_replay(fill: int, spec: PolicySpec) -> tuple[SB3Update, Any, Iterato
         device="cpu",
         verbose=0,
     )
+    # SB3's default logger creates a folder under /tmp on every `learn`; a logger without outputs writes nothing
+    model.set_logger(Logger(folder=None, output_formats=[]))
     model.learn(total_timesteps=fill)
     rb, n = model.replay_buffer, model.replay_buffer.size()
     timeouts = rb.timeouts[:n, 0]

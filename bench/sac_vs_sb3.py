@@ -49,6 +49,7 @@ def run_sb3(
     import torch
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import Logger
 
     from robot_rl.train.evaluate import evaluate
 
@@ -96,6 +97,7 @@ def run_sb3(
             return True
 
     clock = Clock()
+    model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default logger makes a folder under /tmp
     model.learn(total_timesteps=steps, callback=clock)
     end = clock.wall()
     _write_csv(out_csv, rows)
