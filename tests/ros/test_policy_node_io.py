@@ -124,6 +124,8 @@ def test_joystick_deadman_takes_over_through_the_teleop_node(ros_env: int, reach
         assert policy.intervention_steps > 0
         assert commands[-1][0] == pytest.approx(0.5) and commands[-1][1:] == [0.0] * 6
         joy.publish(Joy(axes=[1.0, 0.0, 0.0, 0.0, 0.0], buttons=[0, 0, 0, 0, 0]))  # released: policy again
+        # the control thread ticks on its own: a tick may run before the release has crossed teleop → policy node
+        spin_for(executor, 0.3)
         steps = policy.intervention_steps
         spin_for(executor, 0.5)
         assert policy.intervention_steps == steps
