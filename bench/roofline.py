@@ -203,23 +203,14 @@ def sb3_and_replay(fill: int, spec: PolicySpec) -> tuple[SB3Update, Any, Iterato
     from stable_baselines3 import SAC as SB3SAC
     from stable_baselines3.common.logger import Logger
 
+    from bench.sac_vs_sb3 import sb3_sac_kwargs
     from robot_rl.algos.sac import SAC, SACConfig
     from robot_rl.data.replay import ReplayBuffer
 
     model = SB3SAC(
         "MlpPolicy",
         HOPPER,
-        learning_rate=3e-4,
-        buffer_size=1_000_000,
-        learning_starts=fill,  # every step of the fill is random; `learn` ends before any update
-        batch_size=256,
-        tau=0.005,
-        gamma=0.99,
-        train_freq=1,
-        gradient_steps=1,
-        ent_coef="auto",
-        policy_kwargs={"net_arch": [256, 256]},
-        seed=0,
+        **sb3_sac_kwargs(fill, 0),  # every step of the fill is random; `learn` ends before any update
         device="cpu",
         verbose=0,
     )

@@ -35,6 +35,15 @@ TARGET_WALLCLOCK_SPEEDUP = 3.0
 # ----------------------------------------------------------------------------- single runs (subprocess)
 
 
+def sb3_sac_kwargs(learning_starts: int, seed: int) -> dict[str, Any]:
+    """SB3 SAC's hyperparameters in every side-by-side comparison (identical to robot_rl's SAC defaults)."""
+    return {
+        "learning_rate": 3e-4, "buffer_size": 1_000_000, "learning_starts": learning_starts, "batch_size": 256,
+        "tau": 0.005, "gamma": 0.99, "train_freq": 1, "gradient_steps": 1, "ent_coef": "auto",
+        "policy_kwargs": {"net_arch": [256, 256]}, "seed": seed,
+    }  # fmt: skip
+
+
 def run_sb3(
     env_id: str,
     seed: int,
@@ -57,17 +66,7 @@ def run_sb3(
     model = SAC(
         "MlpPolicy",
         env_id,
-        learning_rate=3e-4,
-        buffer_size=1_000_000,
-        learning_starts=learning_starts,
-        batch_size=256,
-        tau=0.005,
-        gamma=0.99,
-        train_freq=1,
-        gradient_steps=1,
-        ent_coef="auto",
-        policy_kwargs={"net_arch": [256, 256]},
-        seed=seed,
+        **sb3_sac_kwargs(learning_starts, seed),
         device="cpu",
         verbose=0,
     )
