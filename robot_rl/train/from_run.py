@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from robot_rl.algos.base import Algorithm
 from robot_rl.algos.registry import algo_config_from_json, make_algorithm
 from robot_rl.core.specs import PolicySpec
 from robot_rl.nets.certificate import LyapunovCertificate, certificate_of
@@ -30,12 +31,9 @@ class RunPolicy:
     without one and for a policy composed on a base (the critic judged the learner's own actions)."""
 
 
-def load_run_policy(run_dir: Path, compose: bool = True) -> RunPolicy:
-    """Load `run_dir`'s policy; raises FileNotFoundError/CheckpointError with the reason.
-
-    A run trained on a frozen base (`config.json["base"]`) yields the composite of base and residual
-    (`robot_rl.residual.composite`), raw observations in; a base that cannot compose raises `BaseError`. With
-    `compose=False` it yields the learner's own policy (a residual's takes `[obs, proposal]`).
+def load_run_algorithm(run_dir: Path) -> tuple[Algorithm, dict[str, Any], Path]:
+    """`(learner, config.json, checkpoint)`: `run_dir`'s learner rebuilt from its config and its latest valid
+    checkpoint. Raises FileNotFoundError/CheckpointError with the reason.
 
     A plug-in algorithm is found by re-importing the module recorded as `algo_module` in config.json.
     """
@@ -45,12 +43,23 @@ def load_run_policy(run_dir: Path, compose: bool = True) -> RunPolicy:
     config = json.loads(config_file.read_text())
     latest = ckpt.latest_checkpoint(run_dir / "checkpoints")
     if latest is None:
-        raise FileNotFoundError(f"{run_dir} has no valid checkpoint to export")
+        raise FileNotFoundError(f"{run_dir} has no valid checkpoint to load")
     saved = ckpt.load_checkpoint(latest)
     spec = PolicySpec.from_json(config["policy_spec"])
     name, module = config["algo"], config.get("algo_module", "")
     algo = make_algorithm(name, spec, algo_config_from_json(name, config["algo_config"], module), module)
     algo.load_state_tensors(saved.model, saved.state["algo_meta"])
+    return algo, config, latest
+
+
+def load_run_policy(run_dir: Path, compose: bool = True) -> RunPolicy:
+    """Load `run_dir`'s policy; raises FileNotFoundError/CheckpointError with the reason.
+
+    A run trained on a frozen base (`config.json["base"]`) yields the composite of base and residual
+    (`robot_rl.residual.composite`), raw observations in; a base that cannot compose raises `BaseError`. With
+    `compose=False` it yields the learner's own policy (a residual's takes `[obs, proposal]`).
+    """
+    algo, config, latest = load_run_algorithm(run_dir)
     summary_file = run_dir / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     policy = algo.policy()

@@ -42,6 +42,12 @@ class MeanFlowConfig(ChunkedConfig):
     the flow learner's 1000 turns the embedding's fastest frequency into 1000 rad per unit t: the JVP target's
     ∂u/∂t then dominated and training stalled. 1 keeps the embedding smooth in t."""
 
+    teacher: str = ""
+    """A finished `flow` training run (its directory) to distill from: its velocity field replaces the per-sample
+    ε − x₀ in the MeanFlow target, so the student learns the teacher's deterministic noise-to-chunk map
+    (`robot_rl.algos.meanflow.teacher`). Trained on the teacher's dataset with the same H, T_o and normalization
+    (checked at the first update). Empty: MeanFlow from the data alone."""
+
     def problems(self) -> list[str]:
         out = super().problems()
         if self.sampler_steps < 1:

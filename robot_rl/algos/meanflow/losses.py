@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch.func import jvp
 
@@ -19,6 +21,7 @@ def meanflow_loss(
     adaptive_power: float = 1.0,
     adaptive_eps: float = 1e-3,
     tangent: str = "model",
+    teacher: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The MeanFlow objective; returns `(loss, mse)` (mse: the unweighted per-element error, for logging).
 
@@ -38,6 +41,11 @@ def meanflow_loss(
       form above with that JVP, so the code is shared; the regression target depends on the sample only through
       `ε − x₀`, a standard least-squares problem whose minimizer satisfies the identity with the marginal v.
 
+    `teacher(z, t, cond) -> v` (flow-map distillation, `robot_rl.algos.meanflow.teacher`): a trained flow's
+    velocity field replaces `ε − x₀` in both the tangent and the target, `u_tgt = v_T − (t − r)·(v_T·∂_z u_θ +
+    ∂_t u_θ)` with `v_T = v_T(z_t, t)`. The target is then deterministic given `z_t`, and the minimizer is the
+    average velocity of the teacher's ODE (its 1-step map is the teacher's K → ∞ sampler); `tangent` is unused.
+
     `x0, noise [B, H, A]`, `t, r [B]` with r ≤ t, `cond [B, C]`.
     """
     b = x0.shape[0]
@@ -49,12 +57,14 @@ def meanflow_loss(
     if tangent not in ("model", "conditional"):
         raise ValueError(f"meanflow_loss: tangent must be model or conditional, got {tangent!r}")
     z = interpolate(x0, noise, t)
-    v = noise - x0
+    v = noise - x0 if teacher is None else teacher(z, t, cond).detach()
 
     def u_fn(z_: torch.Tensor, r_: torch.Tensor, t_: torch.Tensor) -> torch.Tensor:
         return denoiser(z_, t_, cond, r_)
 
-    if tangent == "model":
+    if teacher is not None:
+        direction = v
+    elif tangent == "model":
         with torch.no_grad():
             direction = denoiser(z, t, cond, t)  # ṽ = u(z, t, t): the network's instantaneous velocity
     else:

@@ -54,6 +54,15 @@ def ddim_sample(
     return x
 
 
+def velocity_of(out: torch.Tensor, z: torch.Tensor, t: float | torch.Tensor, prediction: str) -> torch.Tensor:
+    """A flow denoiser's output `out` at `z_t` as the velocity `dz/dt`: itself (`velocity`), or `(z − x̂₀)/t` from
+    the clean-chunk prediction x̂₀ clipped to the normalized action range (`sample`). `t`: a float or a tensor
+    broadcastable to `z` (`[B, 1, 1]`), > 0 for `sample`."""
+    if prediction == "sample":
+        return (z - out.clamp(-1.0, 1.0)) / t
+    return out
+
+
 def flow_sample(
     denoiser: Denoiser,
     cond: torch.Tensor,
@@ -71,10 +80,7 @@ def flow_sample(
     z, dt = noise, 1.0 / steps
 
     def velocity(z_: torch.Tensor, t: float) -> torch.Tensor:
-        out = denoiser(z_, _times(noise, t), cond)
-        if prediction == "sample":
-            return (z_ - out.clamp(-1.0, 1.0)) / t
-        return out
+        return velocity_of(denoiser(z_, _times(noise, t), cond), z_, t, prediction)
 
     for k in range(steps):
         t = 1.0 - k * dt
