@@ -14,7 +14,9 @@ Methods (one training run each; the variants are the evaluated bundles):
 - `diffusion_x0`: the same with x₀ (sample) prediction — `diffusion_x0/k10`;
 - `flow`: velocity prediction, 10 Euler steps, and the same network with 1 step — `flow/k10`, `flow/k1`;
 - `flow_x0`: the same with x₀ (sample) prediction — `flow_x0/k10`, `flow_x0/k1`;
-- `meanflow`: 1 step, and 2 steps — `meanflow/k1`, `meanflow/k2`.
+- `meanflow`: 1 step, and 2 steps — `meanflow/k1`, `meanflow/k2`;
+- `meanflow_distill`: MeanFlow distilled from the `flow_x0` run of the same task and seed (`--teacher`) —
+  `meanflow_distill/k1`, `meanflow_distill/k2`.
 
 Targets (issue 12), judged on the mean success over seeds: on the multimodal `robot_rl/PandaReachAround-v0` the
 generative policies (diffusion/k10, flow/k10, meanflow/k1; both predictions of diffusion and flow) reach >= 90%
@@ -606,7 +608,9 @@ def markdown(report: dict[str, Any]) -> str:
         "`diffusion/k10` DDIM 10 steps (ε-prediction), `diffusion_x0/k10` the same with x₀-prediction; "
         "`flow/k10`, `flow/k1` the same flow network with 10 and 1 Euler steps (velocity prediction), "
         "`flow_x0/k10`, `flow_x0/k1` the same with x₀-prediction; "
-        "`meanflow/k1`, `meanflow/k2` the same MeanFlow network with 1 and 2 steps.",
+        "`meanflow/k1`, `meanflow/k2` the same MeanFlow network with 1 and 2 steps; `meanflow_distill/k1`, "
+        "`meanflow_distill/k2` MeanFlow distilled from the `flow_x0` run of the same seed (`--teacher`; the "
+        "teacher's training is not in the student's wall-clock, it is recorded per run in the JSON).",
         "",
         "## Targets (issue 12)",
         "",

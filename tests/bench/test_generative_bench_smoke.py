@@ -112,7 +112,8 @@ def test_committed_inference_markdown_is_rendered_from_its_json(inference: Modul
 def test_success_bench_end_to_end_at_a_tiny_budget(success: ModuleType, tmp_path: Path) -> None:
     out = tmp_path / "out"
     argv = [
-        "--tasks", "robot_rl/PandaReachAround-v0", "--methods", "bc_chunk", "meanflow", "--seeds", "1",
+        "--tasks", "robot_rl/PandaReachAround-v0", "--methods", "bc_chunk", "meanflow", "meanflow_distill",
+        "--seeds", "1",
         "--updates", "3", "--episodes", "2", "--eval-episodes", "1", "--parity-samples", "8", "--torch-threads", "1",
         "--out-dir", str(out), "--work-dir", str(tmp_path / "work"),
     ]  # fmt: skip
@@ -125,14 +126,25 @@ def test_success_bench_end_to_end_at_a_tiny_budget(success: ModuleType, tmp_path
     expert = report["expert"][task]
     assert expert["episodes"] == 1 and expert["dataset_episodes"] == 2 and expert["dataset_transitions"] > 0
     assert 0.0 <= expert["success_rate"] <= 1.0
-    assert [(r["method"], r["seed"]) for r in report["runs"]] == [("bc_chunk", 0), ("meanflow", 0)]
+    methods = [(r["method"], r["seed"]) for r in report["runs"]]
+    assert methods == [("bc_chunk", 0), ("meanflow", 0), ("meanflow_distill", 0)]
     for r in report["runs"]:
         assert r["updates"] == 3 and r["train_wall_s"] > 0 and r["updates_per_s"] > 0
     assert set(report["runs"][1]["eval"]) == {"meanflow/k1", "meanflow/k2"}
-    assert set(report["summary"][task]) == {"bc_chunk", "meanflow/k1", "meanflow/k2", "expert"}
+    distilled = report["runs"][2]
+    assert set(distilled["eval"]) == {"meanflow_distill/k1", "meanflow_distill/k2"}
+    assert distilled["teacher"]["method"] == "flow_x0" and distilled["teacher"]["train_wall_s"] > 0
+    assert distilled["algo_config"]["teacher"].endswith("PandaReachAround-v0-flow_x0-s0-u3")
+    assert (tmp_path / "work" / "teachers" / "PandaReachAround-v0-flow_x0-s0-u3" / "summary.json").is_file()
+    assert set(report["summary"][task]) == {
+        "bc_chunk", "meanflow/k1", "meanflow/k2", "meanflow_distill/k1", "meanflow_distill/k2", "expert"
+    }  # fmt: skip
     assert report["training_cost"][task]["meanflow"]["updates"] == 3
-    # on the multimodal task meanflow/k1 has an absolute target; the others' variants were not run
-    assert [(t["variant"], t["bound"]) for t in report["targets"]] == [("meanflow/k1", 0.9)]
+    # on the multimodal task the 1-step MeanFlows have an absolute target; the others' variants were not run
+    assert [(t["variant"], t["bound"]) for t in report["targets"]] == [
+        ("meanflow/k1", 0.9),
+        ("meanflow_distill/k1", 0.9),
+    ]
     md = (out / "generative_success.md").read_text()
     assert "## Targets (issue 12)" in md and "## Training cost" in md and "meanflow/k1" in md
     assert "The MLP baseline on the multimodal" in md and "Partial results" not in md
@@ -163,7 +175,13 @@ def test_success_targets_follow_the_numbers(success: ModuleType) -> None:
     summary = _summary(
         {
             around: {"bc_chunk": 0.3, "diffusion/k10": 0.95, "flow/k10": 0.9, "meanflow/k1": 0.85},
-            push: {"diffusion/k10": 0.72, "flow/k10": 0.71, "meanflow/k1": 0.66, "meanflow/k2": 0.70},
+            push: {
+                "diffusion/k10": 0.72,
+                "flow/k10": 0.71,
+                "meanflow/k1": 0.66,
+                "meanflow/k2": 0.70,
+                "meanflow_distill/k1": 0.64,
+            },
             mw: {"diffusion/k10": 0.9, "flow/k10": 0.8},
         },
         {around: 1.0, push: 0.8, mw: 1.0},
@@ -176,6 +194,7 @@ def test_success_targets_follow_the_numbers(success: ModuleType) -> None:
         (push, "diffusion/k10", "success"): (True, 0.72),  # 90% of the expert's 80%
         (push, "flow/k10", "success"): (False, 0.72),
         (push, "meanflow/k1", "within"): (True, 0.66),  # 5 points below flow/k10: met
+        (push, "meanflow_distill/k1", "within"): (False, 0.66),  # 7 points below: missed
         (mw, "diffusion/k10", "success"): (True, 0.9),
         (mw, "flow/k10", "success"): (False, 0.9),
     }
@@ -188,7 +207,12 @@ def test_success_targets_follow_the_numbers(success: ModuleType) -> None:
     failing_expert[mw]["expert"] = {"seeds": 0, "mean": 0.0}
     assert success.targets(failing_expert) == []  # nor against an expert that never succeeds (0 ≥ 0 is no verdict)
     gaps = {(g["task"], g["variant"]): g["points"] for g in success.few_step_gaps(summary)}
-    assert gaps == {(around, "meanflow/k1"): -5.0, (push, "meanflow/k1"): -5.0, (push, "meanflow/k2"): -1.0}
+    assert gaps == {
+        (around, "meanflow/k1"): -5.0,
+        (push, "meanflow/k1"): -5.0,
+        (push, "meanflow_distill/k1"): -7.0,
+        (push, "meanflow/k2"): -1.0,
+    }
 
 
 def test_success_summary_statistics(success: ModuleType) -> None:
