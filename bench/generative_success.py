@@ -15,6 +15,8 @@ Methods (one training run each; the variants are the evaluated bundles):
 - `flow`: velocity prediction, 10 Euler steps, and the same network with 1 step — `flow/k10`, `flow/k1`;
 - `flow_x0`: the same with x₀ (sample) prediction — `flow_x0/k10`, `flow_x0/k1`;
 - `meanflow`: 1 step, and 2 steps — `meanflow/k1`, `meanflow/k2`;
+- `meanflow_x0`: the same with the x₀-style output (the network outputs the chunk a jump lands on) —
+  `meanflow_x0/k1`, `meanflow_x0/k2`;
 - `meanflow_distill`: MeanFlow distilled from the `flow_x0` run of the same task and seed (`--teacher`) —
   `meanflow_distill/k1`, `meanflow_distill/k2`.
 
@@ -122,23 +124,34 @@ METHODS: dict[str, Method] = {
     "flow": Method("flow", (*CHUNK, ("sampler_steps", 10), ("prediction", "velocity")), (10, 1)),
     "flow_x0": Method("flow", (*CHUNK, ("sampler_steps", 10), ("prediction", "sample")), (10, 1)),
     "meanflow": Method("meanflow", (*CHUNK, ("sampler_steps", 1)), (1, 2)),
+    "meanflow_x0": Method("meanflow", (*CHUNK, ("sampler_steps", 1), ("prediction", "sample")), (1, 2)),
     "meanflow_distill": Method("meanflow", (*CHUNK, ("sampler_steps", 1)), (1, 2), teacher="flow_x0"),
 }
 """Every method, in table order."""
 
-GENERATIVE = ("diffusion/k10", "diffusion_x0/k10", "flow/k10", "flow_x0/k10", "meanflow/k1", "meanflow_distill/k1")
+GENERATIVE = (
+    "diffusion/k10",
+    "diffusion_x0/k10",
+    "flow/k10",
+    "flow_x0/k10",
+    "meanflow/k1",
+    "meanflow_x0/k1",
+    "meanflow_distill/k1",
+)
 """The variants the issue's success targets are about (each method at its intended K; diffusion and flow both
 ways they predict, each judged: neither is picked after the fact)."""
 FEW_STEPS = (
     ("meanflow/k1", "flow/k10"),
+    ("meanflow_x0/k1", "flow/k10"),
     ("meanflow_distill/k1", "flow/k10"),
     ("meanflow/k2", "flow/k10"),
+    ("meanflow_x0/k2", "flow/k10"),
     ("meanflow_distill/k2", "flow/k10"),
     ("flow/k1", "flow/k10"),
 )
 """(variant, reference) pairs of the "within 5 points" comparison; the 1-step MeanFlow ones are PandaPush's
 targets."""
-ONE_STEP = ("meanflow/k1", "meanflow_distill/k1")
+ONE_STEP = ("meanflow/k1", "meanflow_x0/k1", "meanflow_distill/k1")
 """The variants judged on PandaPush by the within-5-points rule instead of the fraction of the expert's."""
 WITHIN_POINTS = 0.05
 EXPERT = "expert"
@@ -608,7 +621,8 @@ def markdown(report: dict[str, Any]) -> str:
         "`diffusion/k10` DDIM 10 steps (ε-prediction), `diffusion_x0/k10` the same with x₀-prediction; "
         "`flow/k10`, `flow/k1` the same flow network with 10 and 1 Euler steps (velocity prediction), "
         "`flow_x0/k10`, `flow_x0/k1` the same with x₀-prediction; "
-        "`meanflow/k1`, `meanflow/k2` the same MeanFlow network with 1 and 2 steps; `meanflow_distill/k1`, "
+        "`meanflow/k1`, `meanflow/k2` the same MeanFlow network with 1 and 2 steps, `meanflow_x0/k1`, "
+        "`meanflow_x0/k2` the same with the x₀-style output; `meanflow_distill/k1`, "
         "`meanflow_distill/k2` MeanFlow distilled from the `flow_x0` run of the same seed (`--teacher`; the "
         "teacher's training is not in the student's wall-clock, it is recorded per run in the JSON).",
         "",

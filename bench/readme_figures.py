@@ -174,6 +174,7 @@ GENERATIVE_SHOWN = (
     "flow/k10",
     "flow_x0/k10",
     "meanflow/k1",
+    "meanflow_x0/k1",
     "meanflow_distill/k1",
     "bc_chunk",
     "bc",

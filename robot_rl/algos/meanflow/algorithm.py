@@ -21,7 +21,7 @@ class MeanFlow(ChunkedLearner):
     name = "meanflow"
 
     def __init__(self, spec: PolicySpec, cfg: MeanFlowConfig) -> None:
-        sampler = ChunkSampler("meanflow", cfg.sampler_steps)
+        sampler = ChunkSampler("meanflow", cfg.sampler_steps, prediction=cfg.prediction)
         super().__init__(spec, cfg, sampler, time_scale=cfg.time_scale, two_times=True)
         self.mcfg = cfg
         self._teacher: FlowTeacher | None = None
@@ -72,6 +72,7 @@ class MeanFlow(ChunkedLearner):
             c.adaptive_eps,
             c.tangent,
             teacher.velocity if teacher is not None else None,
+            c.prediction,
         )
         return loss, {"loss/meanflow_mse": mse}
 

@@ -42,6 +42,10 @@ class MeanFlowConfig(ChunkedConfig):
     the flow learner's 1000 turns the embedding's fastest frequency into 1000 rad per unit t: the JVP target's
     ∂u/∂t then dominated and training stalled. 1 keeps the embedding smooth in t."""
 
+    prediction: Literal["velocity", "sample"] = "velocity"
+    """What the network outputs: the average velocity u (`velocity`, the paper's) or the chunk F that the jump
+    from t lands on, with u = (z_t − F)/t (`sample`, the x₀-style parametrization `flow_x0` uses for flow; the loss
+    is then in data units and one step returns F, clipped to [-1, 1])."""
     teacher: str = ""
     """A finished `flow` training run (its directory) to distill from: its velocity field replaces the per-sample
     ε − x₀ in the MeanFlow target, so the student learns the teacher's deterministic noise-to-chunk map
@@ -62,6 +66,8 @@ class MeanFlowConfig(ChunkedConfig):
             out.append(f"adaptive_power must be >= 0 and finite, got {self.adaptive_power}")
         if not (math.isfinite(self.adaptive_eps) and self.adaptive_eps > 0):
             out.append(f"adaptive_eps must be positive and finite, got {self.adaptive_eps}")
+        if self.prediction not in ("velocity", "sample"):
+            out.append(f"prediction must be velocity or sample, got {self.prediction!r}")
         if self.tangent not in ("model", "conditional"):
             out.append(f"tangent must be model or conditional, got {self.tangent!r}")
         if not (math.isfinite(self.time_scale) and self.time_scale > 0):

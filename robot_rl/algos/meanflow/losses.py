@@ -10,6 +10,9 @@ from torch.func import jvp
 from robot_rl.algos.flow.losses import interpolate
 from robot_rl.nets.generative.denoisers import Denoiser
 
+T_MIN = 1e-3
+"""Smallest t that `u = (z − F)/t` divides by (sample prediction): logit-normal times come arbitrarily close to 0."""
+
 
 def meanflow_loss(
     denoiser: Denoiser,
@@ -22,8 +25,10 @@ def meanflow_loss(
     adaptive_eps: float = 1e-3,
     tangent: str = "model",
     teacher: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    prediction: str = "velocity",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The MeanFlow objective; returns `(loss, mse)` (mse: the unweighted per-element error, for logging).
+    """The MeanFlow objective; returns `(loss, mse)` (mse: the per-element squared error before the adaptive
+    weight, for logging; in data units with `prediction="sample"`).
 
     The average velocity `u(z_t, r, t) = 1/(t−r) ∫_r^t v dτ` satisfies the MeanFlow identity (eq. 6)
     `u = v − (t − r)·du/dt`, whose total derivative `du/dt = v·∂_z u + ∂_t u` (eq. 8) is one Jacobian-vector
@@ -46,6 +51,13 @@ def meanflow_loss(
     ∂_t u_θ)` with `v_T = v_T(z_t, t)`. The target is then deterministic given `z_t`, and the minimizer is the
     average velocity of the teacher's ODE (its 1-step map is the teacher's K → ∞ sampler); `tangent` is unused.
 
+    `prediction="sample"` (the x₀-style parametrization, as `flow_x0` is for flow): the network outputs the chunk
+    F that the jump from t lands on at r = 0, and `u_θ = (z_t − F_θ)/t` (t ≥ `T_MIN`). The objective is the same
+    identity, weighted by t² so that it is the squared error of F against the target's implied chunk
+    `z_t − t·u_tgt` (data units, as flow_x0's loss; unweighted, small t would dominate through 1/t²). A one-step
+    sample is then F itself: the network's output is the action chunk, not `ε` minus a velocity the network must
+    make cancel the noise exactly.
+
     `x0, noise [B, H, A]`, `t, r [B]` with r ≤ t, `cond [B, C]`.
     """
     b = x0.shape[0]
@@ -56,22 +68,29 @@ def meanflow_loss(
         )
     if tangent not in ("model", "conditional"):
         raise ValueError(f"meanflow_loss: tangent must be model or conditional, got {tangent!r}")
+    if prediction not in ("velocity", "sample"):
+        raise ValueError(f"meanflow_loss: prediction must be velocity or sample, got {prediction!r}")
     z = interpolate(x0, noise, t)
     v = noise - x0 if teacher is None else teacher(z, t, cond).detach()
 
     def u_fn(z_: torch.Tensor, r_: torch.Tensor, t_: torch.Tensor) -> torch.Tensor:
-        return denoiser(z_, t_, cond, r_)
+        out = denoiser(z_, t_, cond, r_)
+        if prediction == "sample":  # unclipped while training: a clip would cut the gradient off
+            return (z_ - out) / t_.clamp_min(T_MIN).view(-1, 1, 1)
+        return out
 
     if teacher is not None:
         direction = v
     elif tangent == "model":
         with torch.no_grad():
-            direction = denoiser(z, t, cond, t)  # ṽ = u(z, t, t): the network's instantaneous velocity
+            direction = u_fn(z, t, t)  # ṽ = u(z, t, t): the network's instantaneous velocity
     else:
         direction = v
     u, dudt = jvp(u_fn, (z, r, t), (direction, torch.zeros_like(r), torch.ones_like(t)))  # type: ignore[misc]
     u_tgt = (v - (t - r).view(-1, 1, 1) * dudt).detach()  # stop-gradient: the target is a constant
     sq = (u - u_tgt).pow(2).flatten(1).sum(1)  # ‖Δ‖² per sample
+    if prediction == "sample":
+        sq = sq * t.clamp_min(T_MIN).pow(2)  # = ‖F_θ − (z − t·u_tgt)‖²: the error in data units
     weight = (sq.detach() + adaptive_eps).pow(-adaptive_power)
     loss = (weight * sq).mean()
     return loss, sq.detach().mean() / x0[0].numel()

@@ -17,11 +17,8 @@ from typing import Any
 
 import torch
 
+from robot_rl.algos.meanflow.losses import T_MIN
 from robot_rl.nets.generative.samplers import velocity_of
-
-T_MIN = 1e-3
-"""Lower bound on t in a sample-predicting teacher's `(z − x̂₀)/t` (logit-normal times come arbitrarily close
-to 0, where that quotient amplifies the teacher's error without bound)."""
 
 
 class TeacherError(ValueError):

@@ -25,7 +25,7 @@ PREDICTIONS_OF: dict[str, tuple[str, ...]] = {
     "ddim": ("epsilon", "sample"),
     "flow_euler": ("velocity", "sample"),
     "flow_midpoint": ("velocity", "sample"),
-    "meanflow": ("velocity",),
+    "meanflow": ("velocity", "sample"),
 }
 """What the denoiser may predict under each sampler kind; the first is the kind's default."""
 FlowMethod = Literal["euler", "midpoint"]
@@ -94,13 +94,19 @@ def flow_sample(
     return z
 
 
-def meanflow_sample(denoiser: Denoiser, cond: torch.Tensor, noise: torch.Tensor, steps: int) -> torch.Tensor:
+def meanflow_sample(
+    denoiser: Denoiser, cond: torch.Tensor, noise: torch.Tensor, steps: int, prediction: str = "velocity"
+) -> torch.Tensor:
     """MeanFlow sampling (Geng et al. 2025, eq. 12): `z_r = z_t − (t − r)·u(z_t, r, t)` over `steps` equal
-    intervals from t = 1 to 0; one step is `x = ε − u(ε, 0, 1)`."""
+    intervals from t = 1 to 0; one step is `x = ε − u(ε, 0, 1)`.
+
+    `prediction="sample"`: the denoiser outputs the chunk F the jump from t towards 0 aims at, `u = (z_t − F)/t`
+    (`velocity_of`, F clipped to [-1, 1]); a step is then `z_r = (r/t)·z_t + (1 − r/t)·F`, and one step returns
+    the clipped F itself."""
     z, dt = noise, 1.0 / steps
     for k in range(steps):
         t, r = 1.0 - k * dt, 1.0 - (k + 1) * dt
-        z = z - dt * denoiser(z, _times(noise, t), cond, _times(noise, r))
+        z = z - dt * velocity_of(denoiser(z, _times(noise, t), cond, _times(noise, r)), z, t, prediction)
     return z
 
 
@@ -150,7 +156,7 @@ class ChunkSampler(nn.Module):
             ddim_prediction: Prediction = "sample" if self.prediction == "sample" else "epsilon"
             return ddim_sample(denoiser, cond, noise, self._alphas, self._timesteps, ddim_prediction, self.clip_sample)
         if self.kind == "meanflow":
-            return meanflow_sample(denoiser, cond, noise, self.steps)
+            return meanflow_sample(denoiser, cond, noise, self.steps, self.prediction)
         method: FlowMethod = "euler" if self.kind == "flow_euler" else "midpoint"
         return flow_sample(denoiser, cond, noise, self.steps, method, self.prediction)
 
