@@ -221,12 +221,56 @@ def test_flow_sample_prediction_loss_targets_the_clean_chunk() -> None:
     with pytest.raises(ValueError, match="prediction"):
         flow_matching_loss(oracle, x0, cond, noise, t, prediction="epsilon")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="predicts one of"):
-        ChunkSampler("meanflow", 1, prediction="sample")
+        ChunkSampler("meanflow", 1, prediction="epsilon")
 
 
-def _policy(kind: str, denoiser: str = "mlp") -> ChunkSamplerPolicy:
+def _f_and_u() -> tuple[Any, Any]:
+    """A chunk predictor F(z, t, cond, r) and the average velocity it stands for, u = (z − F)/t."""
+    torch.manual_seed(0)
+    w = torch.randn(H * A, H * A) * 0.05
+
+    def f_net(z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        lin = (z.flatten(1) @ w).view_as(z)
+        return 0.5 * torch.tanh(lin + t.view(-1, 1, 1) - 0.5 * r.view(-1, 1, 1) + cond[:, :1, None])
+
+    def u_net(z: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        return (z - f_net(z, t, cond, r)) / t.view(-1, 1, 1)
+
+    return f_net, u_net
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_meanflow_sample_prediction_samples_the_same_chunks_as_its_velocity(steps: int) -> None:
+    """MeanFlow with the x₀-style output F and with the velocity u = (z − F)/t is one model: the same chunks for
+    any K (F stays inside [-1, 1]: no clipping); at K = 1 the chunk is F(ε, 0, 1) itself."""
+    f_net, u_net = _f_and_u()
+    cond, noise = torch.randn(B, T_O * OBS), torch.randn(B, H, A)
+    by_u = ChunkSampler("meanflow", steps, prediction="velocity")(u_net, cond, noise)  # type: ignore[arg-type]
+    by_f = ChunkSampler("meanflow", steps, prediction="sample")(f_net, cond, noise)  # type: ignore[arg-type]
+    torch.testing.assert_close(by_f, by_u, rtol=1e-5, atol=1e-5)
+    if steps == 1:
+        torch.testing.assert_close(by_f, f_net(noise, torch.ones(B), cond, torch.zeros(B)))
+
+
+def test_meanflow_sample_prediction_loss_is_the_velocity_loss_in_data_units() -> None:
+    """The loss of the F-network with `prediction="sample"` is t² times the MeanFlow loss of the velocity network
+    it stands for (the same identity, measured in data units): at one t for the whole batch, exactly t²·loss."""
+    f_net, u_net = _f_and_u()
+    g = torch.Generator().manual_seed(3)
+    x0, noise, cond = torch.randn(B, H, A, generator=g), torch.randn(B, H, A, generator=g), torch.randn(B, T_O * OBS)
+    t, r = torch.full((B,), 0.6), torch.rand(B, generator=g) * 0.6
+    for tangent in ("model", "conditional"):
+        by_u, _ = meanflow_loss(u_net, x0, cond, noise, t, r, 0.0, tangent=tangent)  # type: ignore[arg-type]
+        by_f, mse = meanflow_loss(f_net, x0, cond, noise, t, r, 0.0, tangent=tangent, prediction="sample")  # type: ignore[arg-type]
+        torch.testing.assert_close(by_f, 0.36 * by_u, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(mse, by_f / (H * A), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="prediction"):
+        meanflow_loss(f_net, x0, cond, noise, t, r, prediction="epsilon")  # type: ignore[arg-type]
+
+
+def _policy(kind: str, denoiser: str = "mlp", **extra: Any) -> ChunkSamplerPolicy:
     name = {"ddim": "diffusion", "flow_euler": "flow", "flow_midpoint": "flow", "meanflow": "meanflow"}[kind]
-    extra = {"sampler": "midpoint"} if kind == "flow_midpoint" else {}
+    extra |= {"sampler": "midpoint"} if kind == "flow_midpoint" else {}
     torch.manual_seed(0)
     algo = make_algorithm(name, SPEC, CONFIGS[name](**SMALL, **extra, denoiser=denoiser))
     algo.observe(np.random.default_rng(0).normal(size=(50, OBS)).astype(np.float32))
@@ -267,11 +311,14 @@ def test_chunk_policy_returns_physical_chunks_within_bounds_and_traces(kind: str
         torch.testing.assert_close(traced(obs2, noise2), policy(obs2, noise2), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", SAMPLER_KINDS)
-def test_chunk_policy_exports_to_onnx_with_the_sampler_unrolled(kind: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "prediction"), [*((k, None) for k in SAMPLER_KINDS), ("meanflow", "sample"), ("flow_euler", "sample")]
+)
+def test_chunk_policy_exports_to_onnx_with_the_sampler_unrolled(kind: str, prediction: str | None) -> None:
     """torch.onnx.export (TorchScript tracer, as the exporter uses it) and onnxruntime agree with torch."""
     ort = pytest.importorskip("onnxruntime")
-    policy = _policy(kind).eval()
+    policy = _policy(kind, **({"prediction": prediction} if prediction else {})).eval()
+    assert prediction is None or policy.sampler.prediction == prediction
     obs, noise = torch.randn(B, T_O * OBS), torch.randn(B, H, A)
     buf = io.BytesIO()
     torch.onnx.export(
