@@ -39,9 +39,7 @@ class MeanFlow(ChunkedLearner):
 
     def teacher(self) -> FlowTeacher | None:
         """The distillation teacher (`cfg.teacher`), loaded and checked against this learner on first use."""
-        if self._teacher is None and not self.mcfg.teacher:
-            return None
-        if self._teacher is None:
+        if self._teacher is None and self.mcfg.teacher:
             self.use_teacher(FlowTeacher.from_run(self.mcfg.teacher))
         return self._teacher
 
