@@ -14,9 +14,9 @@ Methods (one training run each; the variants are the evaluated bundles):
 - `diffusion_x0`: the same with x₀ (sample) prediction — `diffusion_x0/k10`;
 - `flow`: velocity prediction, 10 Euler steps, and the same network with 1 step — `flow/k10`, `flow/k1`;
 - `flow_x0`: the same with x₀ (sample) prediction — `flow_x0/k10`, `flow_x0/k1`;
-- `meanflow`: 1 step, and 2 steps — `meanflow/k1`, `meanflow/k2`;
-- `meanflow_x0`: the same with the x₀-style output (the network outputs the chunk a jump lands on) —
-  `meanflow_x0/k1`, `meanflow_x0/k2`;
+- `meanflow`: the velocity output (the paper's), 1 step and 2 steps — `meanflow/k1`, `meanflow/k2`;
+- `meanflow_x0`: the same with the x₀-style output (the network outputs the chunk a jump lands on; MeanFlow's
+  default) — `meanflow_x0/k1`, `meanflow_x0/k2`;
 - `meanflow_distill`: MeanFlow distilled from the `flow_x0` run of the same task and seed (`--teacher`) —
   `meanflow_distill/k1`, `meanflow_distill/k2`.
 
@@ -123,9 +123,11 @@ METHODS: dict[str, Method] = {
     "diffusion_x0": Method("diffusion", (*CHUNK, ("sampler_steps", 10), ("prediction", "sample")), (10,)),
     "flow": Method("flow", (*CHUNK, ("sampler_steps", 10), ("prediction", "velocity")), (10, 1)),
     "flow_x0": Method("flow", (*CHUNK, ("sampler_steps", 10), ("prediction", "sample")), (10, 1)),
-    "meanflow": Method("meanflow", (*CHUNK, ("sampler_steps", 1)), (1, 2)),
+    "meanflow": Method("meanflow", (*CHUNK, ("sampler_steps", 1), ("prediction", "velocity")), (1, 2)),
     "meanflow_x0": Method("meanflow", (*CHUNK, ("sampler_steps", 1), ("prediction", "sample")), (1, 2)),
-    "meanflow_distill": Method("meanflow", (*CHUNK, ("sampler_steps", 1)), (1, 2), teacher="flow_x0"),
+    "meanflow_distill": Method(
+        "meanflow", (*CHUNK, ("sampler_steps", 1), ("prediction", "velocity")), (1, 2), teacher="flow_x0"
+    ),
 }
 """Every method, in table order."""
 
@@ -621,10 +623,10 @@ def markdown(report: dict[str, Any]) -> str:
         "`diffusion/k10` DDIM 10 steps (ε-prediction), `diffusion_x0/k10` the same with x₀-prediction; "
         "`flow/k10`, `flow/k1` the same flow network with 10 and 1 Euler steps (velocity prediction), "
         "`flow_x0/k10`, `flow_x0/k1` the same with x₀-prediction; "
-        "`meanflow/k1`, `meanflow/k2` the same MeanFlow network with 1 and 2 steps, `meanflow_x0/k1`, "
-        "`meanflow_x0/k2` the same with the x₀-style output; `meanflow_distill/k1`, "
-        "`meanflow_distill/k2` MeanFlow distilled from the `flow_x0` run of the same seed (`--teacher`; the "
-        "teacher's training is not in the student's wall-clock, it is recorded per run in the JSON).",
+        "`meanflow/k1`, `meanflow/k2` the same MeanFlow network with 1 and 2 steps (velocity output), "
+        "`meanflow_x0/k1`, `meanflow_x0/k2` the same with the x₀-style output (MeanFlow's default); "
+        "`meanflow_distill/k1`, `meanflow_distill/k2` MeanFlow distilled from the `flow_x0` run of the same seed "
+        "(`--teacher`; the teacher's training is not in the student's wall-clock, it is recorded per run in the JSON).",
         "",
         "## Targets (issue 12)",
         "",

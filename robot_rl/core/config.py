@@ -32,8 +32,15 @@ def config_to_json(cfg: Any) -> dict[str, Any]:
     return out
 
 
+SAVED_WITHOUT = "SAVED_WITHOUT"
+"""Name of the optional class attribute (a mapping field name → value) of a config whose field's default changed
+after configs were saved without that field: such a saved config meant the value given there, not today's default
+(a run trained with the old behaviour must not be rebuilt with the new one)."""
+
+
 def config_from_json(cls: type[T], data: Mapping[str, Any]) -> T:
-    """Rebuild a dataclass config from `config_to_json` output; unknown keys are an error."""
+    """Rebuild a dataclass config from `config_to_json` output; unknown keys are an error. A key missing from
+    `data` takes the class's `SAVED_WITHOUT` value where it has one, else the field's default."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls} is not a dataclass")
     hints = typing.get_type_hints(cls)
@@ -41,6 +48,8 @@ def config_from_json(cls: type[T], data: Mapping[str, Any]) -> T:
     unknown = set(data) - names
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
+    saved_without: Mapping[str, Any] = getattr(cls, SAVED_WITHOUT, {})
+    data = {**{k: v for k, v in saved_without.items() if k not in data}, **data}
     kwargs = {k: _coerce(hints[k], v) for k, v in data.items()}
     return cls(**kwargs)
 

@@ -126,3 +126,14 @@ def test_sac_presets() -> None:
 def test_replace_validates_again() -> None:
     with pytest.raises(ValueError, match="gamma"):
         SACConfig().replace(gamma=2.0)
+
+
+def test_a_key_saved_before_its_default_changed_takes_its_old_meaning() -> None:
+    from robot_rl.algos.meanflow import MeanFlowConfig
+
+    saved = config_to_json(MeanFlowConfig())
+    assert saved["prediction"] == "sample"  # today's default
+    assert config_from_json(MeanFlowConfig, saved).prediction == "sample"
+    del saved["prediction"]  # a run saved before the field existed trained the velocity output
+    assert config_from_json(MeanFlowConfig, saved).prediction == "velocity"
+    assert config_from_json(MeanFlowConfig, {**saved, "prediction": "sample"}).prediction == "sample"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
 
 from robot_rl.algos.chunked.config import ChunkedConfig
 
@@ -42,15 +44,20 @@ class MeanFlowConfig(ChunkedConfig):
     the flow learner's 1000 turns the embedding's fastest frequency into 1000 rad per unit t: the JVP target's
     ∂u/∂t then dominated and training stalled. 1 keeps the embedding smooth in t."""
 
-    prediction: Literal["velocity", "sample"] = "velocity"
-    """What the network outputs: the average velocity u (`velocity`, the paper's) or the chunk F that the jump
-    from t lands on, with u = (z_t − F)/t (`sample`, the x₀-style parametrization `flow_x0` uses for flow; the loss
-    is then in data units and one step returns F, clipped to [-1, 1])."""
+    prediction: Literal["velocity", "sample"] = "sample"
+    """What the network outputs: the chunk F that the jump from t lands on, with u = (z_t − F)/t (`sample`, the
+    default: the x₀-style parametrization `flow_x0` uses for flow; the loss is then in data units and one step
+    returns F, clipped to [-1, 1]), or the average velocity u (`velocity`, the paper's: one step is ε − u, so the
+    network must reproduce the noise to cancel it). `sample` is the default because its 1-step sampler met the
+    success targets that `velocity`'s missed (bench/generative_success.py runs both: `meanflow_x0`, `meanflow`)."""
     teacher: str = ""
     """A finished `flow` training run (its directory) to distill from: its velocity field replaces the per-sample
     ε − x₀ in the MeanFlow target, so the student learns the teacher's deterministic noise-to-chunk map
     (`robot_rl.algos.meanflow.teacher`). Trained on the teacher's dataset with the same H, T_o and normalization
     (checked at the first update). Empty: MeanFlow from the data alone."""
+
+    SAVED_WITHOUT: ClassVar[Mapping[str, Any]] = MappingProxyType({"prediction": "velocity"})
+    """Runs saved before `prediction` existed trained the velocity output (robot_rl.core.config.SAVED_WITHOUT)."""
 
     def problems(self) -> list[str]:
         out = super().problems()

@@ -34,12 +34,14 @@ CONFIGS = {
     "diffusion": DiffusionConfig(**SMALL, sampler_steps=10),
     "flow": FlowConfig(**SMALL, sampler_steps=10),
     # 75% empty intervals (the MeanFlow paper's share; the default is 25%): on this toy, with this short a run,
-    # the instantaneous velocity the model tangent relies on needs the larger share.
+    # the instantaneous velocity the model tangent relies on needs the larger share. The default output (the
+    # chunk a jump lands on), and the paper's velocity output.
     "meanflow": MeanFlowConfig(**SMALL, sampler_steps=1, equal_fraction=0.75),
+    "meanflow_velocity": MeanFlowConfig(**SMALL, sampler_steps=1, equal_fraction=0.75, prediction="velocity"),
 }
-UPDATES = {"diffusion": 1000, "flow": 1000, "meanflow": 2000, "bc": 1000}
-"""Gradient steps per learner: one-step MeanFlow learns the whole noise-to-action map and needs the longer run
-(at 1,000 its between-modes share sat at the 5% bound)."""
+UPDATES = {"diffusion": 1000, "flow": 1000, "meanflow": 3000, "meanflow_velocity": 2000, "bc": 1000}
+"""Gradient steps per case: one-step MeanFlow learns the whole noise-to-action map and needs the longer run (the
+velocity output's between-modes share sat at the 5% bound at 1,000 steps, the default output's at 2,000)."""
 
 
 def mode_centers(x: float) -> tuple[float, float]:
@@ -61,7 +63,7 @@ def bimodal_batches(seed: int, batch: int = 256) -> Iterator[Batch[torch.Tensor]
 
 def _fit(name: str, cfg: object, seed: int = 0) -> object:
     torch.manual_seed(seed)
-    algo = make_algorithm(name, SPEC, cfg)
+    algo = make_algorithm(name.split("_")[0], SPEC, cfg)  # the case's learner: "meanflow_velocity" -> meanflow
     algo.observe(np.linspace(-1, 1, 101, dtype=np.float32)[:, None])
     if hasattr(algo, "observe_actions"):
         algo.observe_actions(np.array([[-0.8], [0.8]], np.float32))
@@ -73,7 +75,8 @@ def _fit(name: str, cfg: object, seed: int = 0) -> object:
 
 @pytest.mark.parametrize(
     ("name", "seed"),
-    # MeanFlow twice: with the conditional JVP tangent and time scale 1000 it fitted seed 0 and collapsed on seed 1.
+    # The default MeanFlow twice: with the conditional JVP tangent and time scale 1000 it fitted seed 0 and
+    # collapsed on seed 1.
     [*((n, 0) for n in sorted(CONFIGS)), ("meanflow", 1)],
 )
 def test_generative_learner_covers_both_modes(name: str, seed: int) -> None:
