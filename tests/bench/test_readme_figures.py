@@ -158,7 +158,16 @@ def test_demo_figures_written_by_the_demo_render(figures: ModuleType, tmp_path: 
 
 @pytest.mark.parametrize(
     "bench",
-    ["node_latency", "sim2sim", "sim_speed", "recorder_throughput", "onnx_latency", "generative_success", "hil_push"],
+    [
+        "node_latency",
+        "sim2sim",
+        "sim_speed",
+        "recorder_throughput",
+        "onnx_latency",
+        "onnx_options",
+        "generative_success",
+        "hil_push",
+    ],
 )
 def test_committed_markdown_is_rendered_from_committed_json(
     bench: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
