@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.bench.bench_loader import load_bench
 
 
 def test_recorder_throughput_tiny_run(tmp_path: Path) -> None:
-    _load("recorder_throughput").main(["--steps", "300", "--repeats", "1", "--out-dir", str(tmp_path)])
+    load_bench("recorder_throughput").main(["--steps", "300", "--repeats", "1", "--out-dir", str(tmp_path)])
     report = json.loads((tmp_path / "recorder_throughput.json").read_text())
     assert report["ours"]["steps_per_s"] > 0 and report["ours"]["dropped"] == 0
     assert report["rosbags_mcap_writer"]["steps_per_s"] > 0 and report["ratio_ours_vs_peer"] > 0
@@ -36,7 +26,7 @@ def test_node_latency_tiny_run(tmp_path: Path) -> None:
     saved = dict(os.environ)
     try:
         args = ["--seconds", "1.5", "--rates", "100", "--no-record-run", "--executors", "single", "events"]
-        _load("node_latency").main([*args, "--out-dir", str(tmp_path)])
+        load_bench("node_latency").main([*args, "--out-dir", str(tmp_path)])
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -4,35 +4,26 @@ keys and markdown, and their met/missed verdicts follow the numbers (hand-made d
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.bench.bench_loader import load_bench
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def inference() -> ModuleType:
-    return _load("generative_inference")
+    return load_bench("generative_inference")
 
 
 @pytest.fixture(scope="module")
 def success() -> ModuleType:
-    return _load("generative_success")
+    return load_bench("generative_success")
 
 
 # ----------------------------------------------------------------------------- inference

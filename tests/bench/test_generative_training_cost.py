@@ -3,28 +3,19 @@ rotation, the warm figure from metrics.jsonl, and the markdown (command, methods
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench.bench_loader import load_bench
 
 
 @pytest.fixture(scope="module")
 def cost() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_generative_training_cost", REPO / "bench" / "generative_training_cost.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("generative_training_cost")
 
 
 # steps/s per round; round 1 is "noisy" (everything faster), so the median of per-round ratios differs from the

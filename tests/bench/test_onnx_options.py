@@ -3,31 +3,20 @@ that does not is refused), and --from-json re-renders the markdown byte for byte
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from tests.bench.bench_loader import load_bench
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    return _load("onnx_options")
+    return load_bench("onnx_options")
 
 
 def test_quick_run_writes_the_report_and_from_json_reproduces_it(bench: ModuleType, tmp_path: Path) -> None:

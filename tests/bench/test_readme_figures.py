@@ -6,33 +6,23 @@ No timing is asserted: these tests read the committed data and compare rendered 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 
+from tests.bench.bench_loader import load_bench
+
 REPO = Path(__file__).resolve().parents[2]
-BENCH_DIR = REPO / "bench"
 DATA = REPO / "docs" / "benchmarks"
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their string annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def figures() -> ModuleType:
-    return _load("readme_figures")
+    return load_bench("readme_figures")
 
 
 @pytest.fixture
@@ -175,7 +165,7 @@ def test_committed_markdown_is_rendered_from_committed_json(
     src = tmp_path / f"{bench}.json"
     shutil.copy(DATA / f"{bench}.json", src)
     argv = ["--from-json", str(src), "--out-dir", str(tmp_path)]
-    module = _load(bench)
+    module = load_bench(bench)
     if bench == "onnx_latency":  # its main() reads sys.argv
         monkeypatch.setattr("sys.argv", ["onnx_latency.py", *argv])
         module.main()
@@ -186,7 +176,7 @@ def test_committed_markdown_is_rendered_from_committed_json(
 
 
 def test_sac_vs_sb3_report_is_rendered_from_committed_data(tmp_path: Path) -> None:
-    module = _load("sac_vs_sb3")
+    module = load_bench("sac_vs_sb3")
     module.report(argparse.Namespace(env="Hopper-v5", out_dir=tmp_path))
     for name in ("sac_vs_sb3.md", "sac_vs_sb3.json"):
         assert (tmp_path / name).read_text() == (DATA / name).read_text(), name
@@ -194,7 +184,7 @@ def test_sac_vs_sb3_report_is_rendered_from_committed_data(tmp_path: Path) -> No
 
 def test_node_latency_recording_verdict_follows_the_rule() -> None:
     """Recording's effect counts only beyond the echo node's run-to-run change (stated in the markdown)."""
-    module = _load("node_latency")
+    module = load_bench("node_latency")
 
     def run(record: bool, policy_p99: float, echo_p99: float) -> dict[str, Any]:
         return {"rate_hz": 100, "record": record, "policy_node": {"p99_ms": policy_p99}, "echo": {"p99_ms": echo_p99}}

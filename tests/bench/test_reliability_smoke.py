@@ -3,32 +3,18 @@ the documented JSON and markdown; the checker's rules are tested on hand-made co
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _load(name: str) -> ModuleType:
-    if str(BENCH_DIR) not in sys.path:
-        sys.path.insert(0, str(BENCH_DIR))
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from tests.bench.bench_loader import load_bench
 
 
 def test_checker_flags_each_rule_against_the_urdf() -> None:
-    chk = _load("reliability_checker")
+    chk = load_bench("reliability_checker")
     from sim.robots.urdf import resolve
 
     joints = [f"panda_joint{i}" for i in range(1, 8)]
@@ -51,7 +37,7 @@ def test_checker_flags_each_rule_against_the_urdf() -> None:
 def test_checker_judges_each_tick_with_its_own_length() -> None:
     """A target moving at a constant legal velocity over uneven ticks is safe (its per-tick second difference
     with the nominal period would not be); a velocity jump inside a short tick is not."""
-    chk = _load("reliability_checker")
+    chk = load_bench("reliability_checker")
     from sim.robots.urdf import resolve
 
     joints = [f"panda_joint{i}" for i in range(1, 8)]
@@ -75,7 +61,7 @@ def test_reliability_tiny_run(tmp_path: Path) -> None:
     pytest.importorskip("rclpy")
     saved = dict(os.environ)
     try:
-        _load("reliability").main(
+        load_bench("reliability").main(
             [
                 "--inputs",
                 "360",

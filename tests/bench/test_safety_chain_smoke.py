@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "safety_chain.py"
-
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_safety_chain", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.bench.bench_loader import BENCH_DIR, load_bench
 
 
 def test_tiny_run_writes_schema(tmp_path: Path) -> None:
-    bench = _load_bench()
+    bench = load_bench("safety_chain")
     bench.main(["--samples", "200", "--warmup", "20", "--out-dir", str(tmp_path)])
 
     report = json.loads((tmp_path / "safety_chain.json").read_text())
@@ -48,7 +38,7 @@ def test_tiny_run_writes_schema(tmp_path: Path) -> None:
 
 
 def test_urdf_and_stub_fk_chains_agree_on_the_workload() -> None:
-    bench = _load_bench()
+    bench = load_bench("safety_chain")
     urdf_chain, stub_chain, urdf = bench.build_chains()
     home = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
     assert urdf_chain.config == stub_chain.config and urdf.n_joints == 7
@@ -63,15 +53,12 @@ def test_ab_against_the_base_revision_runs_both_benches(tmp_path: Path) -> None:
     import subprocess
 
     base = "02404fb"
-    repo = BENCH.parents[1]
+    repo = BENCH_DIR.parent
     if subprocess.run(["git", "cat-file", "-e", f"{base}^{{commit}}"], cwd=repo, check=False).returncode != 0:
         import pytest
 
         pytest.skip(f"revision {base} is not in this clone (shallow?)")
-    spec = importlib.util.spec_from_file_location("bench_safety_chain_ab", BENCH.parent / "safety_chain_ab.py")
-    assert spec is not None and spec.loader is not None
-    ab = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ab)
+    ab = load_bench("safety_chain_ab")
     report = ab.main(["--base-rev", base, "--rounds", "1", "--samples", "300", "--out-dir", str(tmp_path)])
     assert [s["series"] for s in report["series"]] == ["unchanged", "all"]
     assert all(s["base_p50_us"] > 0 and s["this_p50_us"] > 0 for s in report["series"])

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "sim_speed.py"
+from tests.bench.bench_loader import load_bench
+
 ENV_ID = "robot_rl/CartPoleBalance-v0"
-
-
-def _load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_sim_speed", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("backend", ["mujoco", "pybullet"])
 def test_quick_run_writes_schema(tmp_path: Path, backend: str) -> None:
-    bench = _load_bench()
+    bench = load_bench("sim_speed")
     bench.main(["--quick", "--envs", ENV_ID, "--backends", backend, "--out-dir", str(tmp_path)])
 
     report = json.loads((tmp_path / "sim_speed.json").read_text())
