@@ -47,6 +47,17 @@ POOL = 1024  # distinct observations cycled through, so no method benefits from 
 ROUNDS = 10  # interleaved timing blocks per method
 
 
+def model_record(onnx_sha256: str) -> dict[str, Any]:
+    """The benchmark policy's sizes and its exported graph's hash, as the JSON reports store them."""
+    return {
+        "obs_dim": OBS_DIM,
+        "act_dim": ACT_DIM,
+        "hidden": list(HIDDEN),
+        "normalizer": True,
+        "onnx_sha256": onnx_sha256,
+    }
+
+
 def build_policy(seed: int = 0) -> TanhPolicy:
     """SAC actor (2x256 ReLU, Gaussian mean head) with a Hopper-like normalizer and ±1 bounds."""
     torch.manual_seed(seed)
@@ -166,14 +177,7 @@ def main() -> None:
             "p50": round(torch_res["p50_us"] / onnx_res["p50_us"], 2),
             "p99": round(torch_res["p99_us"] / onnx_res["p99_us"], 2),
         },
-        "model": {
-            "obs_dim": OBS_DIM,
-            "act_dim": ACT_DIM,
-            "hidden": list(HIDDEN),
-            "normalizer": True,
-            "onnx_sha256": manifest.onnx_sha256,
-            "parity_max_abs_diff": manifest.parity["max_abs_diff"],
-        },
+        "model": {**model_record(manifest.onnx_sha256), "parity_max_abs_diff": manifest.parity["max_abs_diff"]},
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "cpu_model": cpu_model(),

@@ -39,7 +39,7 @@ import numpy.typing as npt  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
 from bench.bench_common import cpu_model, latency_summary_us  # noqa: E402
-from bench.onnx_latency import ACT_DIM, HIDDEN, OBS_DIM, POOL, TARGET_P99_US, build_policy  # noqa: E402
+from bench.onnx_latency import OBS_DIM, POOL, TARGET_P99_US, build_policy, model_record  # noqa: E402
 from robot_rl.export.manifest import Manifest, sha256_bytes  # noqa: E402
 from robot_rl.export.onnx_export import export_policy  # noqa: E402
 from robot_rl.export.runtime import OnnxPolicy, create_session  # noqa: E402
@@ -362,13 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "parity_atol": PARITY_ATOL,
             "parity_observations": PARITY_OBS,
         },
-        "model": {
-            "obs_dim": OBS_DIM,
-            "act_dim": ACT_DIM,
-            "hidden": list(HIDDEN),
-            "normalizer": True,
-            "onnx_sha256": manifest.onnx_sha256,
-        },
+        "model": model_record(manifest.onnx_sha256),
         "machine": {
             "cpu_model": cpu_model(),
             "logical_cpus": os.cpu_count(),
