@@ -9,10 +9,15 @@ from typing import Any
 import torch
 from torch import nn
 
+_FUSED_DEVICES = ("cpu", "cuda")
+
 
 def adam(params: Iterable[torch.Tensor], lr: float, beta1: float = 0.9) -> torch.optim.Adam:
-    """Adam with the fused CPU kernel (one call per step instead of one per tensor)."""
-    return torch.optim.Adam(list(params), lr=lr, betas=(beta1, 0.999), fused=True)
+    """Adam with the fused kernel (one call per step instead of one per tensor) on the CPU and CUDA."""
+    params = list(params)
+    # fused where the device has the kernel (CPU and CUDA do); elsewhere torch picks its default implementation
+    fused = all(p.device.type in _FUSED_DEVICES for p in params) or None
+    return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), fused=fused)
 
 
 class TargetNetwork:
@@ -74,9 +79,9 @@ def gaussian_act(normalizer: nn.Module, actor: Any, obs: Any, deterministic: boo
     observation(s) `[O]`/`[N, O]`: its tanh(mean) when `deterministic`, else a sample (SAC's and LAC's `act`)."""
     x = normalizer(torch.as_tensor(obs, dtype=torch.float32))
     if deterministic:
-        return actor.deterministic(x).numpy()
+        return actor.deterministic(x).cpu().numpy()
     a, _ = actor.sample(x if x.dim() == 2 else x.unsqueeze(0))
-    return a.reshape(*x.shape[:-1], a.shape[-1]).numpy()
+    return a.reshape(*x.shape[:-1], a.shape[-1]).cpu().numpy()
 
 
 def mean_stats(sums: Mapping[str, torch.Tensor | float], n: int) -> dict[str, float]:

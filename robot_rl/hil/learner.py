@@ -42,6 +42,7 @@ from robot_rl.data.replay import ReplayBuffer
 from robot_rl.train import checkpoint as ckpt
 from robot_rl.train.batches import mixed_batches, requested_layout, sample_batches, torch_batches
 from robot_rl.train.config import TrainConfig
+from robot_rl.train.device import device_rng_state, place_algorithm, resolve_device, restore_device_rng
 from robot_rl.train.metrics import MetricsLogger
 from robot_rl.train.session import check_finite
 
@@ -88,6 +89,9 @@ class HilLearnerConfig:
     """Exported bundles kept on disk (the oldest are deleted; the one in use by the robot is never the oldest)."""
     torch_threads: int = 1
     """Intra-op threads of the learner (the robot's control loop shares the machine)."""
+    device: str = "auto"
+    """Where the learner trains: `auto` (a CUDA GPU when torch sees one, else the CPU), `cpu`, `cuda` or `cuda:N`
+    (`robot_rl.train.device`); exported bundles run on the CPU either way."""
     signing_key: str = ""
     """Ed25519 private key PEM (`robot-rl sign --generate-key`) that signs every exported bundle before it is
     announced, so a robot that pins its bundle and sets `trusted_keys` to the public half accepts the swap (empty =
@@ -144,6 +148,7 @@ class HilLearner:
 
     def __init__(self, cfg: HilLearnerConfig, resume: bool = False) -> None:
         self.cfg = cfg
+        device = resolve_device(cfg.device)  # a missing GPU is refused before the run folder is touched
         run_dir = cfg.run_dir
         saved_cfg: dict[str, Any] = {}
         if (run_dir / "config.json").exists():
@@ -174,6 +179,7 @@ class HilLearner:
             out_dir=run_dir.parent,
             run_name=run_dir.name,
             torch_threads=cfg.torch_threads,
+            device=cfg.device,
             progress=False,
             tensorboard=False,
         )
@@ -187,7 +193,9 @@ class HilLearner:
         # An imitation learner (bc, diffusion, ...) learns only from what people did: the demonstrations and the
         # interventions (HG-DAgger). Fed the robot's own executed steps it would imitate its own mistakes.
         self.imitation = bool(entry.needs_dataset)
-        self.algo: Algorithm = make_algorithm(cfg.algo, self.spec, algo_cfg, entry.module)
+        self.algo: Algorithm = place_algorithm(
+            lambda: make_algorithm(cfg.algo, self.spec, algo_cfg, entry.module), device
+        )
         self.config_json: dict[str, Any] = {
             "algo": cfg.algo,
             "algo_module": entry.module,
@@ -347,6 +355,7 @@ class HilLearner:
         data = {f"online/{k}": torch.from_numpy(v) for k, v in self.online.state_arrays().items()}
         data.update({f"demo/{k}": torch.from_numpy(v) for k, v in self.demo.state_arrays().items()})
         data["rng/torch"] = torch.get_rng_state()
+        data.update(device_rng_state(self.algo))
         state = {
             "hil_format": FORMAT,
             "online_pos": self.online.pos,
@@ -383,6 +392,7 @@ class HilLearner:
             if arrays and arrays["reward"].shape[0]:
                 buf.load_state_arrays(arrays, pos=int(st[f"{name}_pos"]))
         torch.set_rng_state(saved.data["rng/torch"])
+        restore_device_rng(self.algo, saved.data)
         self.rng.bit_generator.state = st["rng"]["sample"]
         self.updates = int(st["step"])
         self.episodes = int(st["episodes"])

@@ -44,6 +44,10 @@ class TrainConfig:
     """Run directory name; empty means `<algo>-<env>-s<seed>`."""
     torch_threads: int = 0
     """Intra-op threads for the learner; 0 means one per CPU core."""
+    device: str = "auto"
+    """Where the learner trains: `auto` (a CUDA GPU when torch sees one, else the CPU), `cpu`, `cuda` or `cuda:N`.
+    Replay and datasets stay in host memory; each update's batch moves to the device. Export, evaluation and the
+    robot side always run on the CPU (`robot_rl.train.device`)."""
     overlap_env: bool = False
     """Step the environment in a worker thread while the learner updates. Bit-identical results; measured no
     gain on MuJoCo tasks (env step ≈ 2% of a step, docs/benchmarks/sac_vs_sb3.md), useful for slow simulators."""
@@ -90,6 +94,8 @@ class TrainConfig:
             problems.append(f"data must be online, offline or mixed, got {self.data!r}")
         if not 0.0 <= self.demo_ratio <= 1.0:
             problems.append(f"demo_ratio must be in [0, 1], got {self.demo_ratio}")
+        if not self.device.strip():
+            problems.append("device must be auto, cpu, cuda or cuda:N, got an empty string")
         problems.extend(self._distributed_problems())
         if "/" in self.run_name or self.run_name in (".", ".."):
             problems.append(f"run_name must be a plain directory name, got {self.run_name!r}")

@@ -30,6 +30,7 @@ from robot_rl.data.replay import ReplayBuffer
 from robot_rl.train import checkpoint as ckpt
 from robot_rl.train.batches import mixed_batches, requested_layout, sample_batches, torch_batches
 from robot_rl.train.config import TrainConfig
+from robot_rl.train.device import place_algorithm, resolve_device
 from robot_rl.train.envs import make_env, policy_spec_for
 from robot_rl.train.evaluate import EvalResult
 from robot_rl.train.offline import run_offline
@@ -92,6 +93,7 @@ def train(
             f"{algo_name} learns from recorded data: pass --data offline --dataset DIR (or --data mixed); "
             "`robot-rl dataset` builds one"
         )
+    device = resolve_device(cfg.device)  # before anything is written: a missing GPU is a clear error, not a crash
     run_dir = run_dir_for(cfg, algo_name)
     if resume and not (run_dir / "config.json").exists():
         raise FileNotFoundError(f"--resume: {run_dir} holds no run (no config.json)")
@@ -104,6 +106,7 @@ def train(
         algo_name, algo_module = saved_cfg["algo"], saved_cfg.get("algo_module", "")
         algo_cfg = algo_config_from_json(algo_name, saved_cfg["algo_config"], algo_module)
         cfg = config_from_json(TrainConfig, saved_cfg["train"])
+        device = resolve_device(cfg.device)  # the run's own choice (a run saved with `cuda` needs a GPU to resume)
         latest = ckpt.latest_checkpoint(run_dir / "checkpoints")
         if latest is None:
             raise FileNotFoundError(f"--resume: {run_dir} has no valid checkpoint")
@@ -144,7 +147,7 @@ def train(
     torch.manual_seed(cfg.seed)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
-    algo = make_algorithm(algo_name, spec, algo_cfg, entry.module)
+    algo = place_algorithm(lambda: make_algorithm(algo_name, spec, algo_cfg, entry.module), device)
     config_json: dict[str, Any] = {
         "algo": algo_name,
         "algo_module": entry.module,

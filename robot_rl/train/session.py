@@ -22,6 +22,7 @@ from robot_rl.core.specs import PolicySpec
 from robot_rl.core.types import TrainingStats
 from robot_rl.train import checkpoint as ckpt
 from robot_rl.train.config import TrainConfig
+from robot_rl.train.device import device_rng_state, restore_device_rng
 from robot_rl.train.evaluate import EvalResult, evaluate
 from robot_rl.train.metrics import MetricsLogger
 from robot_rl.train.policy_actor import PolicyActor
@@ -110,6 +111,7 @@ class TrainSession:
         st = saved.state
         self.algo.load_state_tensors(saved.model, st["algo_meta"])
         torch.set_rng_state(saved.data["rng/torch"])
+        restore_device_rng(self.algo, saved.data)
         self.sample_rng.bit_generator.state = st["rng"]["sample"]
         self.explore_rng.bit_generator.state = st["rng"]["explore"]
         self.step = int(st["step"])
@@ -118,7 +120,7 @@ class TrainSession:
 
     def save(self, data: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
         """Checkpoint at the current step: the algorithm, `data` tensors and `state` JSON plus the shared parts."""
-        full_data = {**data, "rng/torch": torch.get_rng_state()}
+        full_data = {**data, "rng/torch": torch.get_rng_state(), **device_rng_state(self.algo)}
         full_state = {
             **state,
             "train_wall_s": self.train_wall_s,

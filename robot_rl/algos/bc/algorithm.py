@@ -62,7 +62,7 @@ class BC:
             a = torch.tanh(self.actor(self.normalizer(torch.as_tensor(obs, dtype=torch.float32))))
         if not deterministic and self.cfg.exploration_noise > 0:
             a = (a + self.cfg.exploration_noise * torch.randn_like(a)).clamp(-1.0, 1.0)
-        return a.numpy()
+        return a.cpu().numpy()
 
     def observe(self, obs: npt.NDArray[np.float32]) -> None:
         self.normalizer.update(obs)

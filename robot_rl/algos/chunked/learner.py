@@ -129,7 +129,7 @@ class ChunkedLearner:
         hist = x.repeat(1, self.obs_history)
         shape = (x.shape[0], self.chunk_size, self.spec.action.dim)
         noise = torch.zeros(shape) if deterministic else torch.randn(shape)
-        first = self._policy.sample_normalized(hist, noise)[:, 0].numpy()
+        first = self._policy.sample_normalized(hist, noise)[:, 0].cpu().numpy()
         out: npt.NDArray[np.float32] = first[0] if single else first
         return out
 

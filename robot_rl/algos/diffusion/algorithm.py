@@ -18,8 +18,11 @@ class Diffusion(ChunkedLearner):
     name = "diffusion"
 
     def __init__(self, spec: PolicySpec, cfg: DiffusionConfig) -> None:
-        self.alphas_bar = alphas_cumprod(squared_cosine_betas(cfg.num_train_steps))
-        sampler = ChunkSampler("ddim", cfg.sampler_steps, self.alphas_bar, cfg.prediction, cfg.clip_sample)
+        with torch.device("cpu"):  # a constant table: the sampler keeps it as host floats
+            host_alphas_bar = alphas_cumprod(squared_cosine_betas(cfg.num_train_steps))
+        # training indexes it per row, on the learner's device (`robot_rl.train.device`)
+        self.alphas_bar = host_alphas_bar.to(torch.get_default_device())
+        sampler = ChunkSampler("ddim", cfg.sampler_steps, host_alphas_bar, cfg.prediction, cfg.clip_sample)
         # The denoiser sees the integer step itself (0 … T-1), so no time scaling.
         super().__init__(spec, cfg, sampler, time_scale=1.0, two_times=False)
         self.dcfg = cfg

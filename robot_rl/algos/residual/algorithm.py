@@ -42,7 +42,7 @@ class ResidualTD3(ResidualShell):
         residual = torch.tanh(self.actor(self.normalizer(x)))
         if not deterministic:
             residual = (residual + self.cfg.exploration_noise * torch.randn_like(residual)).clamp(-1.0, 1.0)
-        return combine(self.base_action(x), residual, self.cfg.residual_scale).numpy()
+        return combine(self.base_action(x), residual, self.cfg.residual_scale).cpu().numpy()
 
     def update(self, batches: Iterator[Batch[torch.Tensor]]) -> TrainingStats:
         cfg = self.cfg

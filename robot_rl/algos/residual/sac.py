@@ -50,7 +50,7 @@ class ResidualSAC(ResidualShell):
         else:
             flat = xn if xn.dim() == 2 else xn.unsqueeze(0)
             residual = self.actor.sample(flat)[0].reshape(*xn.shape[:-1], self.act_dim)
-        return combine(self.base_action(x), residual, self.cfg.residual_scale).numpy()
+        return combine(self.base_action(x), residual, self.cfg.residual_scale).cpu().numpy()
 
     def update(self, batches: Iterator[Batch[torch.Tensor]]) -> TrainingStats:
         cfg = self.scfg

@@ -43,7 +43,7 @@ class TD3:
         a = torch.tanh(self.actor(self.normalizer(torch.as_tensor(obs, dtype=torch.float32))))
         if not deterministic:
             a = (a + self.cfg.exploration_noise * torch.randn_like(a)).clamp(-1.0, 1.0)
-        return a.numpy()
+        return a.cpu().numpy()
 
     def observe(self, obs: npt.NDArray[np.float32]) -> None:
         self.normalizer.update(obs)

@@ -50,7 +50,7 @@ class MinMaxNormalizer(nn.Module):
         flat = np.asarray(batch, np.float32).reshape(-1, self.low.shape[0])
         if flat.shape[0] == 0:
             return
-        lo, hi = torch.from_numpy(flat.min(0)), torch.from_numpy(flat.max(0))
+        lo, hi = torch.as_tensor(flat.min(0)), torch.as_tensor(flat.max(0))  # on the learner's device
         if float(self.count) > 0:
             lo, hi = torch.minimum(lo, self.low), torch.maximum(hi, self.high)
         half = (hi - lo) / 2.0
