@@ -72,7 +72,7 @@ def test_sac_demo_figures_command_is_unchanged(tmp_path: Path) -> None:
     path = tmp_path / "demo.json"
     write_figures({"demo_wall_s": 1.0}, DemoArgs(), path)
     command = json.loads(path.read_text())["command"]
-    assert command == "robot-rl demo --env robot_rl/PandaReach-v0 --steps 18000 --seed 0 --deploy-s 20"
+    assert command == "robot-rl demo --env robot_rl/PandaReach-v0 --steps 30000 --seed 0 --deploy-s 20"
 
 
 @pytest.mark.parametrize("policy", GENERATIVE_POLICIES)
