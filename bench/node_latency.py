@@ -467,6 +467,7 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
             "of the policy node's p99 is the same scheduling noise the echo sees (3 busy processes plus the DDS "
             f"threads on {cores.group(1) + ' cores' if cores else 'this machine'})."
         )
+    lines += [f"* {text}" for text in executor_verdict(data["runs"])]
     lines += [f"* {text}" for text in recording_effect(data["runs"])]
     lines += [f"* {text}" for text in cbf_effect(data["runs"])]
     for key in targets:
@@ -478,14 +479,50 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def executor_verdict(runs: list[dict[str, Any]]) -> list[str]:
+    """Which executor the policy node should default to, by the rule: another executor replaces the default only
+    if, at every rate measured, its policy p99 is lower and its deadline misses are no higher (one run each, so a
+    win at one rate and a loss at another is no evidence)."""
+    plain = [r for r in runs if not r["record"] and not r.get("cbf")]
+    by_rate: dict[int, dict[str, dict[str, Any]]] = {}
+    for r in plain:
+        by_rate.setdefault(r["rate_hz"], {})[r.get("executor", DEFAULT_EXECUTOR)] = r["policy_node"]
+    kinds = sorted({k for per in by_rate.values() for k in per} - {DEFAULT_EXECUTOR})
+    if not kinds or any(DEFAULT_EXECUTOR not in per for per in by_rate.values()):
+        return []
+    out = []
+    for kind in kinds:
+        cells, wins = [], True
+        for rate, per in sorted(by_rate.items()):
+            if kind not in per:
+                wins = False
+                continue
+            d, k = per[DEFAULT_EXECUTOR], per[kind]
+            cells.append(
+                f"{rate} Hz p99 {k['p99_ms']:.3f} vs {d['p99_ms']:.3f} ms, misses {k['deadline_miss_rate']:.3%} vs "
+                f"{d['deadline_miss_rate']:.3%}"
+            )
+            wins = wins and k["p99_ms"] < d["p99_ms"] and k["deadline_miss_rate"] <= d["deadline_miss_rate"]
+        verdict = (
+            "better at every rate: make it the default (`ros_nodes/executors.py`)"
+            if wins
+            else f"not better at every rate: `{DEFAULT_EXECUTOR}` stays the default"
+        )
+        out.append(f"Executor `{kind}` against `{DEFAULT_EXECUTOR}` (policy node): {'; '.join(cells)}: {verdict}.")
+    return out
+
+
 def paired_runs(runs: list[dict[str, Any]], variant: str) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
-    """Per rate, the (off, on) runs of one variant (`record` or `cbf`), the other variant off in both."""
+    """Per rate, the (off, on) runs of one variant (`record` or `cbf`), the other variant off in both and both on
+    the same executor (the variants run on the first executor only; the other executors' plain runs are not their
+    baseline)."""
     other = "cbf" if variant == "record" else "record"
-    by_rate: dict[int, dict[bool, dict[str, Any]]] = {}
+    by_key: dict[tuple[int, str], dict[bool, dict[str, Any]]] = {}
     for r in runs:
         if not r.get(other):
-            by_rate.setdefault(r["rate_hz"], {})[bool(r.get(variant))] = r
-    return {rate: (p[False], p[True]) for rate, p in by_rate.items() if False in p and True in p}
+            key = (r["rate_hz"], r.get("executor", DEFAULT_EXECUTOR))
+            by_key.setdefault(key, {})[bool(r.get(variant))] = r
+    return {rate: (p[False], p[True]) for (rate, _), p in by_key.items() if False in p and True in p}
 
 
 def beyond_noise(off: dict[str, Any], on: dict[str, Any], cost: str, none: str) -> tuple[float, float, str]:

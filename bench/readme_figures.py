@@ -576,7 +576,10 @@ def row_node_latency_cbf(data: Data) -> list[str]:
     runs = [r for r in _need(d, "runs") if not r["record"]]
     cells = []
     for rate in sorted({r["rate_hz"] for r in runs}):
-        pair = {bool(r.get("cbf")): r for r in runs if r["rate_hz"] == rate}
+        on = [r for r in runs if r["rate_hz"] == rate and r.get("cbf")]
+        # the plain run on the CBF run's executor is its baseline (other executors' runs are not)
+        same = [r for r in runs if r["rate_hz"] == rate and on and r.get("executor") == on[0].get("executor")]
+        pair = {bool(r.get("cbf")): r for r in same}
         if False in pair and True in pair:
             off, on = pair[False], pair[True]
             cells.append(
