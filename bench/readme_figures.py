@@ -572,21 +572,16 @@ def row_lac_robustness_reach(data: Data) -> list[str]:
 
 
 def row_node_latency_cbf(data: Data) -> list[str]:
+    from node_latency import paired_runs  # the bench's own pairing rule (same executor, recording off)
+
     d = data("node_latency")
-    runs = [r for r in _need(d, "runs") if not r["record"]]
     cells = []
-    for rate in sorted({r["rate_hz"] for r in runs}):
-        on = [r for r in runs if r["rate_hz"] == rate and r.get("cbf")]
-        # the plain run on the CBF run's executor is its baseline (other executors' runs are not)
-        same = [r for r in runs if r["rate_hz"] == rate and on and r.get("executor") == on[0].get("executor")]
-        pair = {bool(r.get("cbf")): r for r in same}
-        if False in pair and True in pair:
-            off, on = pair[False], pair[True]
-            cells.append(
-                f"{rate} Hz: p99 {off['policy_node']['p99_ms']:.2f} → {on['policy_node']['p99_ms']:.2f} ms "
-                f"({on['policy_node']['p99_ms'] - off['policy_node']['p99_ms']:+.2f} ms; the echo node moved "
-                f"{_need(on, 'echo', 'p99_ms') - _need(off, 'echo', 'p99_ms'):+.2f} ms between the same runs)"
-            )
+    for rate, (off, on) in sorted(paired_runs(_need(d, "runs"), "cbf").items()):
+        cells.append(
+            f"{rate} Hz: p99 {off['policy_node']['p99_ms']:.2f} → {on['policy_node']['p99_ms']:.2f} ms "
+            f"({on['policy_node']['p99_ms'] - off['policy_node']['p99_ms']:+.2f} ms; the echo node moved "
+            f"{_need(on, 'echo', 'p99_ms') - _need(off, 'echo', 'p99_ms'):+.2f} ms between the same runs)"
+        )
     if not cells:
         raise FiguresError("node_latency.json has no CBF run: run bench/node_latency.py without --no-cbf-run")
     return [
