@@ -1,8 +1,9 @@
 """Training cost (gradient steps per second) of each offline learner on the PandaPush expert dataset.
 
-Every method of `bench/generative_success.py` (bc, bc_chunk, diffusion, diffusion_x0, flow, meanflow: same
-learner configs) is trained offline on the same scripted-expert dataset through the driver the CLI uses
-(`robot_rl.train.loop.train`), for a fixed number of gradient steps, with nothing else in the process. After an
+Every method of `bench/generative_success.py` (the same learner configs; a distilled method with a short run of
+its teacher's method as the teacher, `TEACHER_UPDATES`) is trained offline on the same scripted-expert dataset
+through the driver the CLI uses (`robot_rl.train.loop.train`), for a fixed number of gradient steps, with nothing
+else in the process. After an
 untimed warm-up run of each method (the process's one-time costs), the runs are interleaved: `--rounds` rounds,
 each running every method once in an order rotated by one per round, so load from other processes hits every
 method alike. The peer is `bc_chunk`, the chunked MLP on the same data pipeline
@@ -74,11 +75,35 @@ def warm_updates_per_s(metrics_jsonl: Path) -> float | None:
     return float(rows[-1]["step"] - rows[0]["step"]) / float(rows[-1]["wall_s"] - rows[0]["wall_s"])
 
 
+TEACHER_UPDATES = 20
+"""Gradient steps of the stand-in teacher a distilled method is timed with: the student's step costs the teacher's
+forward pass, whatever the teacher has learned, so a short run of the teacher's method is enough."""
+
+
+def cost_teacher(method: str, dataset: Path, runs: Path, torch_threads: int) -> str:
+    """The run directory of `method`'s teacher (`METHODS[method].teacher`) for timing only: a `TEACHER_UPDATES`-step
+    run of the teacher's method on `dataset`, trained once per folder, untimed ("" for a method without one)."""
+    teacher = METHODS[method].teacher
+    if not teacher:
+        return ""
+    run_dir = runs / "teachers" / f"{slug(PUSH)}-{teacher}"
+    if not (run_dir / "summary.json").exists():
+        run_one(teacher, 0, dataset, runs / "teachers", TEACHER_UPDATES, torch_threads, keep=True)
+    return str(run_dir)
+
+
 def run_one(
-    method: str, round_index: int, dataset: Path, runs: Path, updates: int, torch_threads: int
+    method: str,
+    round_index: int,
+    dataset: Path,
+    runs: Path,
+    updates: int,
+    torch_threads: int,
+    keep: bool = False,
 ) -> dict[str, Any]:
-    """Train `method` for `updates` gradient steps on `dataset`; the JSON-ready record (the run dir is removed)."""
-    name = f"{slug(PUSH)}-{method}-r{round_index}"
+    """Train `method` for `updates` gradient steps on `dataset`; the JSON-ready record (the run dir is removed
+    unless `keep`: a teacher's is named `<task>-<method>`). A distilled method trains with `cost_teacher`'s run."""
+    name = f"{slug(PUSH)}-{method}" if keep else f"{slug(PUSH)}-{method}-r{round_index}"
     cfg = TrainConfig(
         env=PUSH,
         data="offline",
@@ -95,12 +120,17 @@ def run_one(
         progress=False,
         tensorboard=False,
     )
+    learner = algo_config(method)
+    teacher = cost_teacher(method, dataset, runs, torch_threads)
+    if teacher:
+        learner = dataclasses.replace(learner, teacher=teacher)
     load_1m = os.getloadavg()[0]
     t0 = time.perf_counter()
-    result = train(cfg, METHODS[method].algo, algo_config(method))
+    result = train(cfg, METHODS[method].algo, learner)
     call_s = time.perf_counter() - t0
     warm = warm_updates_per_s(result.run_dir / "metrics.jsonl")
-    shutil.rmtree(result.run_dir, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(result.run_dir, ignore_errors=True)
     return {
         "round": round_index,
         "method": method,
@@ -233,6 +263,18 @@ def markdown(report: dict[str, Any]) -> str:
         "cost of each learner's update against a plain regression step on identical batches. `bc` (one action, "
         "H = 1) samples single-step batches, so its ratio also reflects the different sampling.",
     ]
+    teachers = cfg.get("teachers", {})
+    if teachers:
+        lines += [
+            "",
+            "Distilled methods train against a teacher whose forward pass is part of every step: "
+            + "; ".join(
+                f"`{m}` is timed with a {t['updates']:,}-step `{t['method']}` run as its teacher (what the teacher has "
+                "learned does not change the cost)"
+                for m, t in teachers.items()
+            )
+            + ".",
+        ]
     rated = {k: s for k, s in summary.items() if k != peer and s["ratio_to_peer_median"] is not None}
     if rated:
         slow = min(rated, key=lambda k: rated[k]["ratio_to_peer_median"])
@@ -325,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         "env": PUSH,
         "methods": methods,
         "algo_configs": {m: dataclasses.asdict(algo_config(m)) for m in methods},
+        "teachers": {
+            m: {"method": METHODS[m].teacher, "updates": TEACHER_UPDATES} for m in methods if METHODS[m].teacher
+        },
         "updates": args.updates,
         "rounds": args.rounds,
         "warmup_updates": args.warmup_updates,

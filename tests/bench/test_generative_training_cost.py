@@ -124,3 +124,37 @@ def test_a_short_run_says_it_is_a_smoke_run(cost: ModuleType) -> None:
     md = cost.markdown(_report(cost, records, rounds=1, updates=20))
     assert "**1 round of 20 gradient steps: below the 3 rounds of 500 steps" in md
     assert "widest min–max" not in md  # one round: no spread to report
+
+
+def test_a_distilled_method_is_timed_with_a_teacher(
+    cost: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`meanflow_distill` trains against a teacher (its step runs the teacher's forward pass): the bench trains a short
+    run of the teacher's method once, untimed, and hands it to every timed run; a method without one gets none."""
+    calls: list[tuple[str, str, Any]] = []
+
+    class Result:
+        def __init__(self, run_dir: Path, steps: int) -> None:
+            self.run_dir, self.steps, self.train_wall_s = run_dir, steps, 0.5
+
+    def fake_train(cfg: Any, algo: str, learner: Any) -> Result:
+        run_dir = cfg.out_dir / cfg.run_name
+        run_dir.mkdir(parents=True)
+        (run_dir / "metrics.jsonl").write_text("")
+        (run_dir / "summary.json").write_text("{}")
+        calls.append((cfg.run_name, algo, getattr(learner, "teacher", None)))
+        return Result(run_dir, cfg.total_steps)
+
+    monkeypatch.setattr(cost, "train", fake_train)
+    teacher_method = cost.METHODS["meanflow_distill"].teacher
+    assert teacher_method
+    for rnd in (0, 1):
+        cost.run_one("meanflow_distill", rnd, tmp_path / "data", tmp_path / "runs", 500, 1)
+    cost.run_one("flow", 0, tmp_path / "data", tmp_path / "runs", 500, 1)
+    teacher_dir = tmp_path / "runs" / "teachers" / f"{cost.slug(cost.PUSH)}-{teacher_method}"
+    assert calls[0] == (teacher_dir.name, cost.METHODS[teacher_method].algo, None)  # the teacher first, once
+    students = [c for c in calls[1:] if "meanflow_distill" in c[0]]
+    assert [c[2] for c in students] == [str(teacher_dir)] * 2
+    assert calls[-1][2] is None  # flow: no teacher
+    assert len(calls) == 4 and teacher_dir.is_dir()
+    assert not (tmp_path / "runs" / f"{cost.slug(cost.PUSH)}-meanflow_distill-r0").exists()  # timed runs removed
