@@ -156,7 +156,9 @@ def test_demo_figures_written_by_the_demo_render(figures: ModuleType, tmp_path: 
         "onnx_latency",
         "onnx_options",
         "generative_success",
+        "generative_training_cost",
         "hil_push",
+        "residual_probe",
     ],
 )
 def test_committed_markdown_is_rendered_from_committed_json(
