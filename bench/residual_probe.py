@@ -15,6 +15,11 @@ whether that direction is worth following before any actor is trained, in minute
    direction drawn once per episode (`random`, the control), for each `--alphas` step; α = 0 is the base alone.
    Every condition runs the same seeded evaluation episodes, with a freshly seeded base.
 
+5. Without gradients (`--candidates N`): at every replan the base samples N chunks with independent noise and
+   executes the one whose first action the critics value most (`best`), or least (`worst`); the base's own pick
+   is a random one. best > base > worst says the critics rank the base's own alternatives, a use of the critic
+   that never leaves the base's actions (best-of-N selection).
+
 If the critics' gradient carries the information a residual actor needs, `critic` beats `random` at equal α (and a
 small step beats the base alone). Also reported: the cosine between the action gradients of independently trained
 critics on held-out rollout states (1 = they agree on the direction, 0 = unrelated).
@@ -193,6 +198,51 @@ def steer(
     return float(np.mean(success))
 
 
+def pick_chunks(
+    env: Any,
+    action_spec: Any,
+    policy: Any,
+    learners: Sequence[Any],
+    candidates: int,
+    pick: str,
+    episodes: int,
+    seed: int,
+) -> float:
+    """Success of the base (`policy`, a chunked sampler with T_o = 1, run on the plain env) choosing at every replan
+    the `pick` (`best` or `worst`) of `candidates` chunks sampled with independent noise, ranked by the critics'
+    mean Q of the chunk's first action (executed as proposed, residual zero). The base's own choice is a random
+    one, so best > base > worst means the critics rank the base's own alternatives."""
+    import torch
+
+    from robot_rl.train.envs import episode_seed
+
+    if int(policy.obs_history) != 1 or policy.noise_shape is None:
+        raise ValueError("pick_chunks needs a sampler base with one observation of history")
+    horizon = int(getattr(policy.spec, "execution_horizon", 0) or 0) or int(policy.chunk_size)
+    gen = torch.Generator().manual_seed(seed)
+    success = []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=episode_seed(seed, ep))
+        queue: list[npt.NDArray[np.float32]] = []
+        done = False
+        info: dict[str, Any] = {}
+        while not done:
+            if not queue:
+                with torch.no_grad():
+                    x = torch.as_tensor(np.asarray(obs, dtype=np.float32)).expand(candidates, -1)
+                    noise = torch.randn((candidates, *policy.noise_shape), generator=gen)
+                    chunks = policy(x, noise).numpy()  # [N, H, A] physical
+                    first = torch.as_tensor(action_spec.to_normalized(chunks[:, 0]).astype(np.float32))
+                    viewed = torch.cat([x, first], dim=-1)  # the learners' observation: [obs, proposal]
+                    q = sum(a.critic(a.normalizer(viewed), first).mean(0) for a in learners)
+                i = int(torch.argmax(q) if pick == "best" else torch.argmin(q))
+                queue = list(chunks[i, :horizon])
+            obs, _, term, trunc, info = env.step(queue.pop(0).astype(np.float32))
+            done = bool(term or trunc)
+        success.append(bool(info.get("is_success", False)))
+    return float(np.mean(success))
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Base, rollouts, critics, steering: the JSON-ready results."""
     import torch
@@ -251,7 +301,24 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 f"({time.perf_counter() - t0:.0f} s)",
                 flush=True,
             )
+    picked: dict[str, Any] = {}
+    if args.candidates > 1:
+        from robot_rl.train.from_run import load_run_policy
+
+        policy = load_run_policy(Path(base_dir)).policy
+        policy.eval()
+        picked = {"candidates": args.candidates}
+        for pick in ("best", "worst"):
+            env = make_env(rp.ENV_ID)
+            try:
+                picked[pick] = pick_chunks(
+                    env, env_spec.action, policy, learners, args.candidates, pick, args.eval_episodes, args.eval_seed
+                )
+            finally:
+                env.close()
+            print(f"{pick} of {args.candidates} chunks: {picked[pick]:.3f}", flush=True)
     return {
+        "picked_chunks": picked,
         "demos": demos_info,
         "base_run_success": float(base["summary"]["final_eval_success_rate"]),
         "rollouts": {
@@ -375,6 +442,35 @@ def markdown(report: dict[str, Any]) -> str:
             "here, and a correction of this size in any direction tried costs success."
         )
     lines += [f"Reading: {reading}", ""]
+    picked = res.get("picked_chunks") or {}
+    if picked:
+        n, base_s = picked["candidates"], v["base"]
+        spread_se = diff_se_points(picked["best"], picked["worst"], cfg["eval_episodes"])
+        spread = 100 * (picked["best"] - picked["worst"])
+        lines += [
+            f"Picking among the base's own chunks ({n} sampled per replan, ranked by the critics' mean Q of the "
+            "first action; same episodes):",
+            "",
+            "| the base executes | success | vs the base alone (points ± 1 SE) |",
+            "|---|---|---|",
+            f"| its own sample (the base alone) | {base_s:.0%} | – |",
+        ]
+        for pick in ("best", "worst"):
+            d = 100 * (picked[pick] - base_s)
+            se = diff_se_points(picked[pick], base_s, cfg["eval_episodes"])
+            lines.append(f"| the {pick} of {n} by Q | {picked[pick]:.0%} | {d:+.1f} ± {se:.1f} |")
+        ranks = spread > 2 * spread_se
+        lines += [
+            "",
+            f"Best minus worst: {spread:+.1f} ± {spread_se:.1f} points: "
+            + (
+                "the critics do rank the base's own alternatives, so a use of the critic that stays on the base's "
+                "actions (selection, not a gradient step) has something to work with."
+                if ranks
+                else "within two standard errors, so the critics do not rank even the base's own alternatives reliably."
+            ),
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -397,6 +493,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-step", type=int, default=3)
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.02, 0.05], help="steering step sizes")
     ap.add_argument("--eval-episodes", type=int, default=40)
+    ap.add_argument(
+        "--candidates", type=int, default=8, help="chunks sampled per replan for the best/worst pick (1 = no pick)"
+    )
     ap.add_argument("--eval-seed", type=int, default=999)
     ap.add_argument("--torch-threads", type=int, default=1)
     ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "docs" / "benchmarks")

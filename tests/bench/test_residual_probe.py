@@ -102,3 +102,16 @@ def test_markdown_is_computed_from_the_json(probe: ModuleType, tmp_path: Path) -
     (tmp_path / "in.json").write_text(json.dumps(report))
     assert probe.main(["--from-json", str(tmp_path / "in.json"), "--out-dir", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "residual_probe.md").read_text() == md
+
+
+def test_the_chunk_pick_is_reported_against_the_base(probe: ModuleType) -> None:
+    report = _report()
+    assert "Picking among the base's own chunks" not in probe.markdown(report)  # --candidates 1: no such section
+    report["results"]["picked_chunks"] = {"candidates": 8, "best": 0.6, "worst": 0.2}
+    md = probe.markdown(report)
+    assert "| its own sample (the base alone) | 42% | – |" in md
+    assert "| the best of 8 by Q | 60% | +17.5 ± 11.0 |" in md
+    assert "| the worst of 8 by Q | 20% | -22.5 ± 10.1 |" in md
+    assert "Best minus worst: +40.0 ± 10.0 points: the critics do rank" in md
+    report["results"]["picked_chunks"] = {"candidates": 8, "best": 0.45, "worst": 0.4}
+    assert "do not rank even the base's own alternatives" in probe.markdown(report)
