@@ -24,7 +24,7 @@ If the critics' gradient carries the information a residual actor needs, `critic
 small step beats the base alone). Also reported: the cosine between the action gradients of independently trained
 critics on held-out rollout states (1 = they agree on the direction, 0 = unrelated).
 
-Writes <out-dir>/residual_probe.{json,md}.
+Writes <out-dir>/<name>.{json,md} (`--name`, default residual_probe).
 
 Usage: .venv/bin/python bench/residual_probe.py [--rollout-noise 0.01] [--alphas 0.02 0.05] [--work-dir DIR]
        .venv/bin/python bench/residual_probe.py --from-json docs/benchmarks/residual_probe.json
@@ -367,6 +367,9 @@ def verdict(steering: dict[str, dict[str, float]], episodes: int) -> dict[str, A
         "beats_base": [
             a for a, v in rows.items() if v["critic_minus_base_points"] > 2 * v["critic_minus_base_se_points"]
         ],
+        "worse_than_random": [
+            a for a, v in rows.items() if v["critic_minus_random_points"] < -2 * v["critic_minus_random_se_points"]
+        ],
     }
 
 
@@ -441,6 +444,11 @@ def markdown(report: dict[str, Any]) -> str:
             "than two standard errors at any α. The gradient a residual actor climbs carries no usable direction "
             "here, and a correction of this size in any direction tried costs success."
         )
+    if v["worse_than_random"]:
+        reading += (
+            f" At {listed(v['worse_than_random'])} the step along the gradient does worse than the random one by "
+            "more than two standard errors: the critics point the wrong way there."
+        )
     lines += [f"Reading: {reading}", ""]
     picked = res.get("picked_chunks") or {}
     if picked:
@@ -474,11 +482,12 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write(report: dict[str, Any], out_dir: Path, write_json: bool = True) -> None:
+def write(report: dict[str, Any], out_dir: Path, name: str = "residual_probe", write_json: bool = True) -> None:
+    """`<out_dir>/<name>.json` (unless `write_json` is False) and `<name>.md`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if write_json:
-        (out_dir / "residual_probe.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / "residual_probe.md").write_text(markdown(report))
+        (out_dir / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / f"{name}.md").write_text(markdown(report))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -500,10 +509,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--torch-threads", type=int, default=1)
     ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "docs" / "benchmarks")
     ap.add_argument("--work-dir", type=Path, help="the dataset and the base (default: a temporary directory)")
-    ap.add_argument("--from-json", type=Path, help="re-render residual_probe.md from this JSON (no measuring)")
+    ap.add_argument("--name", default="residual_probe", help="output file stem (a variant's own files)")
+    ap.add_argument("--from-json", type=Path, help="re-render <name>.md from this JSON (no measuring)")
     args = ap.parse_args(argv)
     if args.from_json:
-        write(json.loads(args.from_json.read_text()), args.out_dir, write_json=False)
+        write(json.loads(args.from_json.read_text()), args.out_dir, args.name, write_json=False)
         return 0
     if (
         min(args.rollout_episodes, args.critics, args.ensemble, args.updates, args.eval_episodes) < 1
@@ -522,14 +532,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if tmp is not None:
             tmp.cleanup()
-    config = {k: v for k, v in vars(args).items() if k not in ("out_dir", "work_dir", "from_json")}
+    config = {k: v for k, v in vars(args).items() if k not in ("out_dir", "work_dir", "from_json", "name")}
     report = {
         "command": command,
         "config": config,
         "machine": {"cpu_model": cpu_model(), "logical_cpus": os.cpu_count()},
         "results": results,
     }
-    write(report, args.out_dir)
+    write(report, args.out_dir, args.name)
     print(markdown(report))
     return 0
 

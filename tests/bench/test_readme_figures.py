@@ -158,7 +158,6 @@ def test_demo_figures_written_by_the_demo_render(figures: ModuleType, tmp_path: 
         "generative_success",
         "generative_training_cost",
         "hil_push",
-        "residual_probe",
     ],
 )
 def test_committed_markdown_is_rendered_from_committed_json(

@@ -87,6 +87,8 @@ def test_verdict_compares_the_critic_with_the_control_and_the_base(probe: Module
     assert better["beats_random"] == ["0.01"] and better["beats_base"] == ["0.01"]
     only_random = probe.verdict({"0": {"base": 0.6}, "0.01": {"critic": 0.6, "random": 0.2}}, 100)
     assert only_random["beats_random"] == ["0.01"] and only_random["beats_base"] == []
+    wrong_way = probe.verdict({"0": {"base": 0.4}, "0.01": {"critic": 0.05, "random": 0.4}}, 100)
+    assert wrong_way["worse_than_random"] == ["0.01"] and v["worse_than_random"] == []
 
 
 def test_markdown_is_computed_from_the_json(probe: ModuleType, tmp_path: Path) -> None:
@@ -98,10 +100,13 @@ def test_markdown_is_computed_from_the_json(probe: ModuleType, tmp_path: Path) -
     assert "| 0.05 | 8% | 2% | +5.0 ± 4.8 | -35.0 ± 8.9 |" in md
     assert "mean cosine 0.28" in md and "3,000 held-out rollout states" in md
     assert "no step along the critics' gradient beats the base alone, nor a random step" in md
+    assert "the critics point the wrong way" not in md  # -2.5 ± 9.1 at 0.02 is within the noise
     assert "38% success" in md and "std 0.01" in md
     (tmp_path / "in.json").write_text(json.dumps(report))
     assert probe.main(["--from-json", str(tmp_path / "in.json"), "--out-dir", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "residual_probe.md").read_text() == md
+    argv = ["--from-json", str(tmp_path / "in.json"), "--out-dir", str(tmp_path / "out"), "--name", "variant"]
+    assert probe.main(argv) == 0 and (tmp_path / "out" / "variant.md").read_text() == md
 
 
 def test_the_chunk_pick_is_reported_against_the_base(probe: ModuleType) -> None:
@@ -115,3 +120,11 @@ def test_the_chunk_pick_is_reported_against_the_base(probe: ModuleType) -> None:
     assert "Best minus worst: +40.0 ± 10.0 points: the critics do rank" in md
     report["results"]["picked_chunks"] = {"candidates": 8, "best": 0.45, "worst": 0.4}
     assert "do not rank even the base's own alternatives" in probe.markdown(report)
+
+
+@pytest.mark.parametrize("stem", ["residual_probe", "residual_probe_n10"])
+def test_committed_probe_markdown_is_rendered_from_its_json(probe: ModuleType, tmp_path: Path, stem: str) -> None:
+    data = Path(__file__).resolve().parents[2] / "docs" / "benchmarks"
+    argv = ["--from-json", str(data / f"{stem}.json"), "--out-dir", str(tmp_path), "--name", stem]
+    assert probe.main(argv) == 0
+    assert (tmp_path / f"{stem}.md").read_text() == (data / f"{stem}.md").read_text()
