@@ -3,10 +3,9 @@
 Every method of `bench/generative_success.py` (the same learner configs; a distilled method with a short run of
 its teacher's method as the teacher, `TEACHER_UPDATES`) is trained offline on the same scripted-expert dataset
 through the driver the CLI uses (`robot_rl.train.loop.train`), for a fixed number of gradient steps, with nothing
-else in the process. After an
-untimed warm-up run of each method (the process's one-time costs), the runs are interleaved: `--rounds` rounds,
-each running every method once in an order rotated by one per round, so load from other processes hits every
-method alike. The peer is `bc_chunk`, the chunked MLP on the same data pipeline
+else in the process. After an untimed warm-up run of each method (the process's one-time costs), the runs are
+interleaved: `--rounds` rounds, each running every method once in an order rotated by one per round, so load from
+other processes hits every method alike. The peer is `bc_chunk`, the chunked MLP on the same data pipeline
 (the same chunked batches, H = 16, T_o = 2, batch 256, from the same dataset): each method's steps/s is divided by
 the peer's in the same round, and the median of those ratios is reported.
 
