@@ -218,7 +218,9 @@ def pick_chunks(
 
     if int(policy.obs_history) != 1 or policy.noise_shape is None:
         raise ValueError("pick_chunks needs a sampler base with one observation of history")
-    horizon = int(getattr(policy.spec, "execution_horizon", 0) or 0) or int(policy.chunk_size)
+    from robot_rl.train.policy_actor import PolicyActor
+
+    horizon = PolicyActor(policy).horizon  # the runtime's own rule: the spec's execution horizon, else the chunk
     gen = torch.Generator().manual_seed(seed)
     success = []
     for ep in range(episodes):
