@@ -24,10 +24,14 @@ from robot_rl.export.manifest import (
     LYAPUNOV_OUTPUT_NAME,
     META_LYAPUNOV_KEY,
     Manifest,
-    sha256_bytes,
 )
-from robot_rl.export.onnx_scan import scan_onnx
-from robot_rl.export.runtime import _EDITED, _embedded_record, create_session, signature_problem
+from robot_rl.export.runtime import (
+    _EDITED,
+    _embedded_record,
+    open_checked_session,
+    read_pinned_model,
+    signature_problem,
+)
 
 
 class OnnxLyapunov:
@@ -97,33 +101,9 @@ def load_critic(root: Path, manifest: Manifest, policy_session: ort.InferenceSes
     if info is None:
         return None
     path = root / info.file
-    if not path.is_file():
-        raise BundleError(f"Lyapunov critic file {path} named by manifest lyapunov.file is missing")
-    try:
-        model_bytes = path.read_bytes()
-    except OSError as exc:
-        raise BundleError(f"cannot read {path} (manifest lyapunov.file): {exc}") from exc
-    actual = sha256_bytes(model_bytes)
-    if actual != info.onnx_sha256:
-        raise BundleError(
-            f"lyapunov.onnx_sha256 mismatch: manifest says {info.onnx_sha256}, {info.file} is {actual} — the critic "
-            "file was modified or corrupted"
-        )
-    try:
-        scan = scan_onnx(model_bytes)
-    except ValueError as exc:
-        raise BundleError(f"{path} (manifest lyapunov.file) is not a valid ONNX model: {exc}") from exc
-    if scan.external_tensors:
-        raise BundleError(
-            f"{path} (manifest lyapunov.file) keeps {len(scan.external_tensors)} tensor(s) in external data; only "
-            "single-file ONNX models are accepted because external files are not covered by the sha256"
-        )
-    if scan.sampling_ops:
-        raise BundleError(f"{path} (manifest lyapunov.file) uses sampling operators {sorted(scan.sampling_ops)}")
-    try:
-        session = create_session(model_bytes)
-    except Exception as exc:  # onnxruntime raises its own Exception subclasses for malformed graphs
-        raise BundleError(f"onnxruntime refused {path} (manifest lyapunov.file): {exc}") from exc
+    fields = {"file_field": "lyapunov.file", "sha_field": "lyapunov.onnx_sha256"}
+    model_bytes = read_pinned_model(path, info.onnx_sha256, what="Lyapunov critic file", **fields)
+    session = open_checked_session(model_bytes, f"{path} (manifest lyapunov.file)")
     spec = manifest.policy_spec
     obs_dim, act_dim = spec.observation.dim, spec.action.dim
     problem = signature_problem(

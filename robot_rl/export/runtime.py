@@ -83,6 +83,53 @@ def create_session(
     return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+def read_pinned_model(path: Path, expected_sha256: str, *, what: str, file_field: str, sha_field: str) -> bytes:
+    """The bytes of the ONNX file `path` that a manifest names, after checking them against the manifest's sha256.
+
+    `what` names the file in messages ("model file"), `file_field` and `sha_field` the manifest fields that name
+    and pin it. Raises BundleError when the file is missing, unreadable or differs from its hash.
+    """
+    if not path.is_file():
+        raise BundleError(f"{what} {path} named by manifest {file_field} is missing")
+    try:
+        model_bytes = path.read_bytes()
+    except OSError as exc:
+        raise BundleError(f"cannot read {path} (manifest {file_field}): {exc}") from exc
+    actual = sha256_bytes(model_bytes)
+    if actual != expected_sha256:
+        raise BundleError(
+            f"{sha_field} mismatch: manifest says {expected_sha256}, file is {actual} — "
+            f"the {what} was modified or corrupted"
+        )
+    return model_bytes
+
+
+def open_checked_session(model_bytes: bytes, label: str, *, intra_op_num_threads: int = 1) -> ort.InferenceSession:
+    """A session over a verified file's bytes, once they are known to be one deterministic, self-contained graph.
+
+    `label` names the file in messages. Raises BundleError for an unparsable model, tensors kept in external
+    data (the sha256 would not cover them), sampling operators, or a graph onnxruntime refuses.
+    """
+    try:
+        scan = scan_onnx(model_bytes)
+    except ValueError as exc:
+        raise BundleError(f"{label} is not a valid ONNX model: {exc}") from exc
+    if scan.external_tensors:
+        listed = ", ".join(f"{name!r} in {loc!r}" for name, loc in scan.external_tensors[:5])
+        raise BundleError(
+            f"{label} keeps {len(scan.external_tensors)} tensor(s) in external data ({listed}); only single-file "
+            "ONNX models are accepted because external files are not covered by the sha256"
+        )
+    if scan.sampling_ops:
+        raise BundleError(
+            f"{label} uses sampling operators {sorted(scan.sampling_ops)}; deployable graphs must be deterministic"
+        )
+    try:
+        return create_session(model_bytes, intra_op_num_threads=intra_op_num_threads)
+    except Exception as exc:  # onnxruntime raises its own Exception subclasses for malformed graphs
+        raise BundleError(f"onnxruntime refused {label}: {exc}") from exc
+
+
 def _shape_matches(actual: Sequence[Any], expected: Sequence[str | int]) -> bool:
     if len(actual) != len(expected):
         return False
@@ -424,43 +471,16 @@ class OnnxPolicy:
             signer_key_id = signer.key_id
         manifest = parse_manifest(manifest_bytes, root / MANIFEST_FILE)
         model_path = root / manifest.onnx_file
-        if not model_path.is_file():
-            raise BundleError(f"model file {model_path} named by the manifest is missing")
-        try:
-            model_bytes = model_path.read_bytes()
-        except OSError as exc:
-            raise BundleError(f"cannot read {model_path}: {exc}") from exc
-        actual = sha256_bytes(model_bytes)
-        if actual != manifest.onnx_sha256:
+        model_bytes = read_pinned_model(
+            model_path, manifest.onnx_sha256, what="model file", file_field="onnx_file", sha_field="sha256"
+        )
+        pinned = None if expected_sha256 is None else expected_sha256.strip().lower()
+        if pinned is not None and pinned != manifest.onnx_sha256:
             raise BundleError(
-                f"sha256 mismatch: manifest says {manifest.onnx_sha256}, file is {actual} — "
-                "the model file was modified or corrupted"
-            )
-        if expected_sha256 is not None and expected_sha256.strip().lower() != actual:
-            raise BundleError(
-                f"sha256 mismatch: expected {expected_sha256.strip().lower()}, bundle model is {actual} — "
+                f"sha256 mismatch: expected {pinned}, bundle model is {manifest.onnx_sha256} — "
                 "a different model than the one pinned"
             )
-        try:
-            scan = scan_onnx(model_bytes)
-        except ValueError as exc:
-            raise BundleError(f"{model_path} is not a valid ONNX model: {exc}") from exc
-        if scan.external_tensors:
-            listed = ", ".join(f"{name!r} in {loc!r}" for name, loc in scan.external_tensors[:5])
-            raise BundleError(
-                f"{model_path} keeps {len(scan.external_tensors)} tensor(s) in external data ({listed}); "
-                "only single-file ONNX models are accepted because external files are not covered by "
-                "the sha256"
-            )
-        if scan.sampling_ops:
-            raise BundleError(
-                f"{model_path} uses sampling operators {sorted(scan.sampling_ops)}; deployable graphs "
-                "must be deterministic"
-            )
-        try:
-            session = create_session(model_bytes, intra_op_num_threads=intra_op_num_threads)
-        except Exception as exc:  # onnxruntime raises its own Exception subclasses for malformed graphs
-            raise BundleError(f"onnxruntime refused {model_path}: {exc}") from exc
+        session = open_checked_session(model_bytes, str(model_path), intra_op_num_threads=intra_op_num_threads)
         problem = manifest_signature_problem(session, manifest)
         if problem is not None:
             raise BundleError(f"{model_path} does not match its manifest/spec: {problem}")
