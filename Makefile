@@ -77,6 +77,7 @@ bench: $(STAMP)
 	$(PY) bench/node_latency.py
 	$(PY) bench/reliability.py --inputs 1000000
 	$(PY) bench/sim2sim.py
+	$(PY) bench/sweep_overhead.py
 	$(PY) bench/sac_vs_sb3.py returns
 	$(PY) bench/sac_vs_sb3.py report
 	$(MAKE) figures

@@ -486,6 +486,17 @@ def method_budgets(runs: Sequence[dict[str, Any]]) -> list[str]:
     return out
 
 
+def merge_commands(report: dict[str, Any]) -> list[str]:
+    """The merge commands that built `report`, oldest first (none for a shard). Reports merged before the chain was
+    kept know only their last merge: the last line of their command."""
+    if "shards" not in report["config"]:
+        return []
+    if "merge_commands" in report["config"]:
+        return list(report["config"]["merge_commands"])
+    last = report["command"].splitlines()[-1]
+    return [last] if "--merge" in last else []
+
+
 def merge(reports: Sequence[dict[str, Any]], command: str, drop: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
     """One report from shards run side by side (e.g. one per core): their runs and expert figures together,
     every derived figure recomputed. A (task, method, seed) in two shards is an error, not a silent choice.
@@ -493,7 +504,9 @@ def merge(reports: Sequence[dict[str, Any]], command: str, drop: Sequence[tuple[
     `drop` lists (method, task) pairs whose runs in these shards are superseded (their learner or the task's
     success rule changed since) and left out of every shard given; the report lists them, with how many runs each
     removed. To replace old runs with new ones, merge the old shard with `drop` first, then merge the result with
-    the new shard (a merged report merges again and keeps its list of dropped runs).
+    the new shard (a merged report merges again and keeps its list of dropped runs, and the merge commands that
+    made it: the report's command lists every shard's command, then every merge in order, so the chain that built
+    it, drops included, can be rerun).
 
     Raises:
         ValueError: a run appears in more than one shard, shards ran with a different `eval_seed`, or a `drop`
@@ -505,8 +518,10 @@ def merge(reports: Sequence[dict[str, Any]], command: str, drop: Sequence[tuple[
     configs = []
     dropped = dict.fromkeys(drop, 0)
     earlier_drops: list[dict[str, Any]] = []
+    merges: list[str] = []
     for rep in reports:
         earlier_drops += rep["config"].get("dropped", [])
+        merges += merge_commands(rep)
         for cfg in rep["config"].get("shards", [rep["config"]]):
             configs.append({**cfg, "command": cfg.get("command", rep["command"])})
         for r in rep["runs"]:
@@ -524,10 +539,11 @@ def merge(reports: Sequence[dict[str, Any]], command: str, drop: Sequence[tuple[
         raise ValueError(f"--drop matched no run: {unmatched}")
     if len({c["eval_seed"] for c in configs}) > 1:
         raise ValueError(f"shards used different evaluation seeds: {sorted({c['eval_seed'] for c in configs})}")
-    commands = "\n".join([c["command"] for c in configs] + [command])
+    merges.append(command)
+    commands = "\n".join([c["command"] for c in configs] + merges)
     order = {t: i for i, t in enumerate(TASKS)}
     runs.sort(key=lambda r: (order.get(r["task"], len(order)), list(METHODS).index(r["method"]), r["seed"]))
-    merged_cfg: dict[str, Any] = {"shards": configs}
+    merged_cfg: dict[str, Any] = {"shards": configs, "merge_commands": merges}
     all_drops = earlier_drops + [{"method": m, "task": t, "runs": n} for (m, t), n in dropped.items()]
     if all_drops:
         merged_cfg["dropped"] = all_drops

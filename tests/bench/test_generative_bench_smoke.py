@@ -247,9 +247,15 @@ def test_shards_merge_into_one_report_and_overlaps_are_refused(success: ModuleTy
     assert [c["command"] for c in merged["config"]["shards"]] == ["cmd-a", "cmd-b"]
     assert merged["summary"][around]["flow/k10"]["seeds"] == 3 and merged["summary"][push]["flow/k10"]["mean"] == 0.5
     assert {(t["task"], t["met"]) for t in merged["targets"]} == {(around, True), (push, False)}
-    # a merged report merges again (its shards carry their own commands), and renders per-task setups
+    # a merged report merges again (its shards carry their own commands, the merges that built it follow them in
+    # order), and renders per-task setups
     again = success.merge([merged], "cmd-again")
-    assert again["command"].splitlines() == ["cmd-a", "cmd-b", "cmd-again"]
+    assert again["command"].splitlines() == ["cmd-a", "cmd-b", "cmd-merge", "cmd-again"]
+    assert again["config"]["merge_commands"] == ["cmd-merge", "cmd-again"]
+    legacy = {**merged, "config": {k: v for k, v in merged["config"].items() if k != "merge_commands"}}
+    legacy["command"] = "cmd-a\ncmd-b\npython bench/generative_success.py --merge x.json"
+    assert success.merge_commands(legacy) == ["python bench/generative_success.py --merge x.json"]
+    assert success.merge_commands(a) == []  # a shard is not a merge
     success.write(merged, tmp_path)
     md = (tmp_path / "generative_success.md").read_text()
     assert "| PandaReachAround-v0 | 10 | 3 | 4 |" in md and "| PandaPush-v0 | 10 | 2 | 4 |" in md
@@ -282,3 +288,5 @@ def test_a_merge_drops_superseded_runs_and_says_so(success: ModuleType, tmp_path
     replaced = success.merge([success.merge([old], "cmd-drop", drop=[("flow", around)]), new], "cmd-final")
     assert replaced["summary"][around]["flow/k10"]["mean"] == 1.0
     assert replaced["config"]["dropped"] == [{"method": "flow", "task": around, "runs": 2}]
+    # the drop's own merge stays in the command: the chain can be rerun from the shards
+    assert replaced["command"].splitlines() == ["cmd-old", "cmd-new", "cmd-drop", "cmd-final"]
