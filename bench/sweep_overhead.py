@@ -36,11 +36,14 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from statistics import fmean
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO_ROOT))
+
+import numpy as np  # noqa: E402
 
 from bench.bench_common import cpu_model  # noqa: E402
 
@@ -146,16 +149,12 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- report (pure)
 
 
-def _mean(xs: Sequence[float]) -> float:
-    return float(sum(xs) / len(xs))
-
-
 def summarize(rows: Sequence[dict[str, Any]], parallel: int) -> dict[str, Any]:
     """Per size: mean wall both ways and the sweep's extra seconds per trial; per way: the line
     wall = fixed + per_wave x waves through the sizes' means (least squares); the overhead split from the two lines."""
     sizes = sorted({int(r["trials"]) for r in rows})
     mean_wall = {
-        m: {n: _mean([r["wall_s"] for r in rows if r["mode"] == m and r["trials"] == n]) for n in sizes} for m in MODES
+        m: {n: fmean([r["wall_s"] for r in rows if r["mode"] == m and r["trials"] == n]) for n in sizes} for m in MODES
     }
     per_size = []
     for n in sizes:
@@ -172,18 +171,16 @@ def summarize(rows: Sequence[dict[str, Any]], parallel: int) -> dict[str, Any]:
     xs = [float(waves(n, parallel)) for n in sizes]
     if len(set(xs)) > 1:
         for m in MODES:
-            ys = [mean_wall[m][n] for n in sizes]
-            mx, my = _mean(xs), _mean(ys)
-            slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
-            fits[m] = {"fixed_s": round(my - slope * mx, 2), "per_wave_s": round(slope, 2)}
-    train = {m: _mean([t for r in rows if r["mode"] == m for t in r["train_wall_s"]]) for m in MODES}
+            slope, fixed = np.polyfit(xs, [mean_wall[m][n] for n in sizes], 1)
+            fits[m] = {"fixed_s": round(float(fixed), 2), "per_wave_s": round(float(slope), 2)}
+    train = {m: fmean([t for r in rows if r["mode"] == m for t in r["train_wall_s"]]) for m in MODES}
     cells = [[r["wall_s"] for r in rows if r["mode"] == m and r["trials"] == n] for m in MODES for n in sizes]
     out: dict[str, Any] = {
         "per_size": per_size,
         "fit": fits,
         "train_wall_s_mean": {m: round(v, 2) for m, v in train.items()},
         # how far the rounds of one (size, way) lie from their mean: the noise an overhead must exceed
-        "round_spread_s": round(_mean([(max(c) - min(c)) / 2 for c in cells]), 2),
+        "round_spread_s": round(fmean([(max(c) - min(c)) / 2 for c in cells]), 2),
     }
     if fits:
         out["fixed_overhead_s"] = round(fits["sweep"]["fixed_s"] - fits["direct"]["fixed_s"], 2)
