@@ -78,6 +78,7 @@ bench: $(STAMP)
 	$(PY) bench/reliability.py --inputs 1000000
 	$(PY) bench/sim2sim.py
 	$(PY) bench/sweep_overhead.py
+	$(PY) bench/distributed_collection.py
 	$(PY) bench/sac_vs_sb3.py returns
 	$(PY) bench/sac_vs_sb3.py report
 	$(MAKE) figures
