@@ -32,6 +32,12 @@ def latency_summary_us(us: np.ndarray) -> dict[str, float]:
     }
 
 
+def parse_task(task: str) -> tuple[str, str]:
+    """`ENV[:BACKEND]` → (env id, backend); the env id may itself hold no colon."""
+    env, _, backend = task.partition(":")
+    return env, backend
+
+
 def cpu_model() -> str:
     """The CPU's model name (/proc/cpuinfo), else what `platform` knows."""
     try:

@@ -42,15 +42,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench.bench_common import cpu_model  # noqa: E402
+from bench.bench_common import cpu_model, parse_task  # noqa: E402
 
 DEFAULT_TASK = "robot_rl/PandaReach-v0:pybullet"
-
-
-def parse_task(task: str) -> tuple[str, str]:
-    """`ENV[:BACKEND]` → (env id, backend)."""
-    env, _, backend = task.partition(":")
-    return env, backend
 
 
 def label(actors: int) -> str:

@@ -45,7 +45,7 @@ if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing the
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench.bench_common import cpu_model  # noqa: E402
+from bench.bench_common import cpu_model, parse_task  # noqa: E402
 
 ACTOR_COUNTS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 """Actor counts of the projection."""
@@ -188,12 +188,6 @@ def project(
 
 
 # ----------------------------------------------------------------------------- measurements
-
-
-def parse_task(task: str) -> tuple[str, str]:
-    """`ENV[:BACKEND]` → (env id, backend); the env id may itself hold no colon."""
-    env, _, backend = task.partition(":")
-    return env, backend
 
 
 def serialized_bytes(obj: Any) -> int:
