@@ -21,7 +21,14 @@ from robot_rl.nets.deployable import DeployablePolicy
 class PolicyActor:
     """`act(obs [O]) -> action [A]` (physical) around a `DeployablePolicy`; `reset()` at every episode start."""
 
-    def __init__(self, policy: DeployablePolicy, seed: int = 0, execution_horizon: int = 0) -> None:
+    def __init__(
+        self, policy: DeployablePolicy, seed: int = 0, execution_horizon: int = 0, noise_scale: float = 1.0
+    ) -> None:
+        """`noise_scale` multiplies a sampler's standard-normal input noise (0 = every chunk from zero noise, the
+        sampler's deterministic output; diagnostics use it to ask whether success depends on the noise)."""
+        if not (np.isfinite(noise_scale) and noise_scale >= 0.0):
+            raise ValueError(f"noise_scale must be finite and >= 0, got {noise_scale}")
+        self.noise_scale = float(noise_scale)
         self.policy = policy
         policy.eval()
         self.history = int(policy.obs_history)
@@ -52,7 +59,7 @@ class PolicyActor:
         if not self._queue:
             x = torch.from_numpy(np.concatenate(list(self._obs))).unsqueeze(0)
             shape = self.policy.noise_shape
-            noise = None if shape is None else torch.randn((1, *shape), generator=self._noise)
+            noise = None if shape is None else self.noise_scale * torch.randn((1, *shape), generator=self._noise)
             actions = self.policy(x, noise)[0].numpy()
             if self.chunk == 1:
                 return np.asarray(actions)

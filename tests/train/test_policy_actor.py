@@ -81,3 +81,16 @@ def test_chunked_history_sampler_executes_its_chunk_with_seeded_noise(pendulum_s
     assert policy.calls == 3  # a new episode re-plans at once
     with pytest.raises(ValueError, match="execution horizon"):
         PolicyActor(policy, execution_horizon=4)
+
+
+def test_noise_scale_multiplies_the_sampler_noise(pendulum_spec: PolicySpec) -> None:
+    """noise_scale 0 runs every chunk from zero noise; 0.5 halves the seeded draw; bad scales are refused."""
+    obs = np.array([1.0, 0.0, 0.0], np.float32)
+    noise = torch.randn((1, 3, 1), generator=torch.Generator().manual_seed(5))[0, 0, 0].item()
+    for scale in (0.0, 0.5):
+        policy = ChunkSampler(pendulum_spec)
+        actor = PolicyActor(policy, seed=5, noise_scale=scale)
+        np.testing.assert_allclose(actor.act(obs), [1 + 10 + scale * noise], rtol=1e-6)
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="noise_scale"):
+            PolicyActor(ChunkSampler(pendulum_spec), noise_scale=bad)
