@@ -258,9 +258,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.torch_threads)
     work: Path = args.work_dir
     dataset = work / f"expert-{args.expert_episodes}"
-    demos_info = rp.expert_dataset(args.expert_episodes, dataset)
-    base_args = argparse.Namespace(work_dir=work, eval_episodes=30, flow_updates=args.flow_updates, base_updates=0)
-    base = rp.train_base("flow", 0, base_args, dataset)
+    demos_info, base = rp.seed0_flow_base(work, args.expert_episodes, args.flow_updates)
     base_dir = base["run_dir"]
 
     probe_env = make_env(rp.ENV_ID)

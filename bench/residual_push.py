@@ -152,6 +152,15 @@ def train_base(kind: str, seed: int, args: argparse.Namespace, dataset: Path) ->
     return {"run_dir": str(run_dir), "summary": summary}
 
 
+def seed0_flow_base(work: Path, expert_episodes: int, flow_updates: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The demonstrations and the seed-0 flow base this benchmark trains (recorded or reused under `work`), for
+    the probes that study that base: (`expert_dataset`'s summary, `train_base`'s record)."""
+    dataset = work / f"expert-{expert_episodes}"
+    demos = expert_dataset(expert_episodes, dataset)
+    base_args = argparse.Namespace(work_dir=work, eval_episodes=30, flow_updates=flow_updates, base_updates=0)
+    return demos, train_base("flow", 0, base_args, dataset)
+
+
 def final_success(summary: dict[str, Any]) -> float:
     """The success rate of a run's final evaluation (its summary.json)."""
     return float(summary["final_eval_success_rate"])

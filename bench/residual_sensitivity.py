@@ -122,11 +122,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from robot_rl.train.from_run import load_run_policy
 
     torch.set_num_threads(args.torch_threads)
-    work: Path = args.work_dir
-    dataset = work / f"expert-{args.expert_episodes}"
-    demos = rp.expert_dataset(args.expert_episodes, dataset)
-    base_args = argparse.Namespace(work_dir=work, eval_episodes=30, flow_updates=args.flow_updates, base_updates=0)
-    base = rp.train_base("flow", 0, base_args, dataset)
+    demos, base = rp.seed0_flow_base(args.work_dir, args.expert_episodes, args.flow_updates)
     policy = load_run_policy(Path(base["run_dir"])).policy
     env = make_env(rp.ENV_ID)
     radius_m = float(env.unwrapped.task.success_distance_m)
